@@ -1,0 +1,80 @@
+"""What a playing plugin needs from a music model: one step per event, constrained sampling.
+
+The model sees a stream of :class:`ModelEvent` (time since the previous event, pitch,
+velocity or note-off, who played it).  ``feed`` advances the recurrent state by exactly one
+step, never re-reading the past; ``sample`` asks "what comes next?" under constraints
+without changing the state; ``get_state``/``set_state`` let a plugin look ahead (feed its
+own plan) and roll back when the performer plays again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+PERFORMER_VOICE = 0
+MACHINE_VOICE = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEvent:
+    dt: float  # seconds since the previous event the model was fed
+    pitch: int  # 0..127
+    velocity: int  # 1..127 for a note-on, 0 for a note-off
+    voice: int = PERFORMER_VOICE  # PERFORMER_VOICE or MACHINE_VOICE
+
+    @property
+    def is_note_on(self) -> bool:
+        return self.velocity > 0
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Limits on the next sampled event.  ``None`` means unconstrained.
+
+    Fixing a field (``pitch``, ``dt``, ``velocity``, ``note_on``) makes the model sample
+    only the others, conditioned on the fixed ones.
+    """
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    pitch_range: tuple[int, int] = (0, 127)
+    pitch_classes: frozenset[int] | None = None  # allowed pitch classes (key and scale)
+    max_polyphony: int | None = None  # no new note-on while this many notes are held
+    dt_range: tuple[float, float] | None = None  # seconds, bounds on the time to the next event
+    velocity_range: tuple[int, int] = (1, 127)
+    voice: int = MACHINE_VOICE  # whose event is being asked for
+    note_on: bool | None = None  # True: must be a note-on; False: must be a note-off
+    pitch: int | None = None
+    dt: float | None = None
+    velocity: int | None = None
+    exclude_pitches: frozenset[int] = field(default_factory=frozenset)
+
+
+class IncrementalModel(Protocol):
+    """Implemented by :class:`livecomposer.model.network.StreamingModel`."""
+
+    name: str
+
+    def reset(self) -> None:
+        """Back to the state before any event."""
+
+    def feed(self, event: ModelEvent) -> None:
+        """Advance the state by one event (one network step)."""
+
+    def sample(self, constraints: Constraints, rng: np.random.Generator) -> ModelEvent:
+        """Draw the next event under the constraints; the state is unchanged."""
+
+    def get_state(self) -> Any:
+        """An opaque snapshot of the state (hidden state, held notes, time)."""
+
+    def set_state(self, state: Any) -> None:
+        """Restore a snapshot from :meth:`get_state`."""
+
+    def held_pitches(self) -> frozenset[int]:
+        """Pitches currently sounding, by the events fed so far."""
+
+    def hidden_features(self) -> np.ndarray:
+        """The current hidden state as a small float vector (for the visualizer)."""

@@ -1,0 +1,50 @@
+"""Port interfaces: where raw MIDI bytes enter and leave livecomposer.
+
+An input port calls its sink from the driver's thread with ``(timestamp_ns, bytes)`` and
+does nothing else: no parsing, no locks beyond the queue, no allocation it can avoid.  An
+output port sends raw bytes.  Real ports are rtmidi-backed (:mod:`.rtmidi_ports`); the
+in-memory ones (:mod:`.memory`) let tests and offline renders run the same engine.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Callable, Sequence
+
+InputSink = Callable[[int, bytes], None]
+"""Receives ``(timestamp_ns, raw_message)`` from a port's callback thread."""
+
+
+class PortError(RuntimeError):
+    """A port could not be opened (bad name, no MIDI system); the message says what to do."""
+
+
+class InputPort(ABC):
+    name: str
+
+    @abstractmethod
+    def start(self, sink: InputSink) -> None:
+        """Begin delivering messages to ``sink`` (from any thread)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @property
+    def alive(self) -> bool:
+        """False once the port has vanished (device unplugged, server gone)."""
+        return True
+
+
+class OutputPort(ABC):
+    name: str
+
+    @abstractmethod
+    def send(self, message: Sequence[int]) -> None:
+        """Send one complete MIDI message now."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @property
+    def alive(self) -> bool:
+        return True
