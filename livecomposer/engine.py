@@ -1,0 +1,525 @@
+"""The engine: one thread that owns the plugin graph, the scheduler and the output port.
+
+Input callbacks (MIDI driver threads) only append ``(timestamp, bytes)`` to a deque and
+set a wake-up flag.  The engine thread drains that deque, parses, routes controls, runs
+the plugins on the new events, schedules what they return, sends what is due, and then
+waits for the next input or the next due time (sleeping, then spinning the last fraction
+of a millisecond).  Nothing here waits on the model: plugins hand model work to the
+:class:`InferenceWorker` and get the answer back as a call on this thread.
+
+The same code runs on a :class:`~livecomposer.clock.ManualClock` (``run_offline``) for
+tests and renders, deterministically for a given input and seed.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Protocol, Sequence
+
+import numpy as np
+
+from .clock import Clock, ManualClock, MonotonicClock, make_realtime, tune_interpreter
+from .events import Event, Kind, MidiParseError, parse, to_bytes
+from .plugins.base import Parallel, Plugin, PluginContext
+from .ports.base import InputPort, OutputPort
+from .scheduler import Scheduler
+
+log = logging.getLogger(__name__)
+
+#: Never plan a generator wake-up closer than this after a tick: no busy loops.
+MIN_WAKEUP_NS = 100_000
+#: At most this many raw messages are handled per tick; the rest wait for the next tick.
+MAX_BATCH = 2048
+#: Backlog bound: beyond this many queued raw messages, the oldest non-note traffic is dropped.
+MAX_BACKLOG = 20_000
+
+
+class Observer(Protocol):
+    """Sees each tick's parsed inputs and the events actually sent (recorder, visuals,
+    monitor synth).  Called on the engine thread: must hand off and return at once."""
+
+    def observe(self, inputs: Sequence[Event], outputs: Sequence[Event], now: int) -> None: ...
+
+
+class LatencyRing:
+    """The most recent latencies (ns), for the live status screen."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._values = np.zeros(size, dtype=np.int64)
+        self._count = 0
+
+    def add(self, ns: int) -> None:
+        self._values[self._count % self._values.size] = ns
+        self._count += 1
+
+    def values(self) -> np.ndarray:
+        return self._values[: min(self._count, self._values.size)].copy()
+
+    def summary(self) -> tuple[float, float]:
+        """(median, p99) in microseconds of the recent window; NaN before any sample."""
+        v = self.values()
+        if v.size == 0:
+            return (float("nan"), float("nan"))
+        return (float(np.median(v)) / 1000.0, float(np.percentile(v, 99)) / 1000.0)
+
+
+@dataclass
+class EngineStats:
+    messages_in: int = 0
+    bad_messages: int = 0
+    ignored_messages: int = 0  # well-formed but unused (sysex, active sensing...)
+    dropped: int = 0  # dropped by the backlog bound
+    notes_in: int = 0
+    notes_out: int = 0
+    messages_out: int = 0
+    send_errors: int = 0
+    plugin_failures: int = 0
+    ticks: int = 0
+    last_bad: str = ""
+    latency: LatencyRing = field(default_factory=LatencyRing)  # output lateness: send time - due time
+
+    @property
+    def held_notes(self) -> int:  # filled in by the engine
+        return self._held() if hasattr(self, "_held") else 0
+
+    def latency_summary(self) -> tuple[float, float]:
+        return self.latency.summary()
+
+
+class InferenceWorker:
+    """One thread that runs model work off the engine thread, in order, and posts results back."""
+
+    def __init__(self, post: Callable[[Callable[[], None]], None]) -> None:
+        self._post = post
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="livecomposer-inference", daemon=True)
+        self._thread.start()
+
+    def submit(self, work: Callable[[], Any], done: Callable[[Any], None]) -> None:
+        self._jobs.put((work, done))
+
+    def _run(self) -> None:
+        try:
+            import torch
+
+            torch.set_num_threads(1)
+        except ImportError:  # the engine itself does not need torch
+            pass
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            work, done = job
+            try:
+                result = work()
+            except Exception as exc:  # reported to the plugin's done() as the result
+                log.exception("model work failed")
+                result = exc
+            self._post(lambda done=done, result=result: done(result))
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join(timeout=2.0)
+
+
+class EngineContext(PluginContext):
+    """The context plugins get from a running engine."""
+
+    def __init__(self, engine: "Engine", seed: int) -> None:
+        super().__init__(now=engine.clock.now, seed=seed)
+        self._engine = engine
+        self.tempo = engine.tempo
+        self._models: dict[str, Any] = {}
+
+    def cancel(self, tag: int) -> None:
+        self._engine._cancel_tag(tag)
+
+    def submit(self, work: Callable[[], Any], done: Callable[[Any], None]) -> None:
+        worker = self._engine._worker
+        if worker is None:  # manual clock: synchronous, so renders are deterministic
+            try:
+                result = work()
+            except Exception as exc:
+                log.exception("model work failed")
+                result = exc
+            done(result)
+        else:
+            worker.submit(work, done)
+
+    def load_model(self, name: str):
+        if name not in self._models:
+            self._models[name] = super().load_model(name)
+        return self._models[name]
+
+    def publish(self, key: str, value: Any) -> None:
+        for observer in self._engine.observers:
+            publish = getattr(observer, "publish", None)
+            if publish is not None:
+                try:
+                    publish(key, value)
+                except Exception:
+                    log.exception("observer %r failed in publish", observer)
+
+
+ControlHandler = Callable[["Engine", Event], bool]
+"""Given an incoming CC/program change, act on it (param, panic, preset) and return True if consumed."""
+
+
+class Engine:
+    def __init__(
+        self,
+        graph: Plugin,
+        inputs: Sequence[InputPort] = (),
+        output: OutputPort | None = None,
+        clock: Clock | None = None,
+        observers: Iterable[Observer] = (),
+        seed: int = 0,
+        tempo: Any = None,
+        control_handler: ControlHandler | None = None,
+        realtime: bool = True,
+    ) -> None:
+        self.clock = clock or MonotonicClock()
+        self.manual = isinstance(self.clock, ManualClock)
+        self.inputs = list(inputs)
+        self.output = output
+        self.observers: list[Observer] = list(observers)
+        self.tempo = tempo
+        self.seed = seed
+        self.control_handler = control_handler
+        self.realtime = realtime
+        self.stats = EngineStats()
+        self.scheduler = Scheduler()
+        self.stats._held = lambda: len(self.scheduler.held)  # type: ignore[attr-defined]
+        self._raw: collections.deque[tuple[int, bytes]] = collections.deque()
+        self._calls: collections.deque[Callable[[], None]] = collections.deque()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._worker: InferenceWorker | None = None
+        self._output_ok = True
+        self.graph = self._wrap(graph)
+        self.ctx = EngineContext(self, seed)
+        self._prepare(self.graph)
+
+    # -- graph --------------------------------------------------------------------------
+    @staticmethod
+    def _wrap(graph: Plugin) -> Parallel:
+        """The top of the graph is always a container, so a failing plugin is always bypassed."""
+        return graph if isinstance(graph, Parallel) else Parallel([graph], id="root")
+
+    def _prepare(self, graph: Parallel) -> None:
+        graph.on_failure = self._plugin_failed
+        for plugin in graph.walk():
+            if not plugin.children() and plugin.voice == 0:
+                plugin.voice = self.ctx.new_voice()  # generated notes carry it; a failure releases it
+        graph.prepare(self.ctx)
+
+    def _plugin_failed(self, plugin: Plugin, exc: BaseException) -> None:
+        """A plugin raised: it is bypassed from now on, logged once, and its notes released."""
+        self.stats.plugin_failures += 1
+        log.error("plugin %r raised %s: %s; bypassed, the music goes on", plugin.id, type(exc).__name__, exc, exc_info=exc)
+        if plugin.voice:
+            self._send_now(self.scheduler.cancel_voice(plugin.voice, self.clock.now()))
+
+    # -- thread-safe entry points ---------------------------------------------------------
+    def sink(self, timestamp: int, message: bytes) -> None:
+        """The input callback: timestamp and queue, nothing else."""
+        self._raw.append((timestamp, message))
+        self._wake.set()
+
+    def call_soon(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the engine thread at the next tick (immediately when offline)."""
+        if self.manual or self._thread is None:
+            fn()
+            return
+        self._calls.append(fn)
+        self._wake.set()
+
+    def panic(self) -> None:
+        self.call_soon(lambda: self._send_now(self.scheduler.release_all(self.clock.now(), all_sound_off=True)))
+
+    def set_param(self, target: str, value: Any) -> None:
+        """``plugin_id.param`` = value, applied between ticks."""
+        plugin_id, _, param = target.rpartition(".")
+
+        def apply() -> None:
+            plugin = self.graph.find(plugin_id)
+            if plugin is None:
+                log.warning("set_param: no plugin %r", plugin_id)
+                return
+            plugin.set_param(param, value)
+
+        self.call_soon(apply)
+
+    def switch_graph(self, graph: Plugin) -> None:
+        """Swap in a new plugin graph (prepared here, off the engine thread); every note the
+        old graph held is released first."""
+        new = self._wrap(graph)
+        self._prepare(new)
+
+        def swap() -> None:
+            now = self.clock.now()
+            self._send_now(self.scheduler.release_all(now))
+            old, self.graph = self.graph, new
+            try:
+                old.close()
+            except Exception:
+                log.exception("closing the old graph failed")
+
+        self.call_soon(swap)
+
+    # -- life cycle -----------------------------------------------------------------------
+    def __enter__(self) -> "Engine":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        if self.manual:
+            raise RuntimeError("an engine on a manual clock runs with run_offline()")
+        tune_interpreter()
+        self._worker = InferenceWorker(self.call_soon)
+        self._thread = threading.Thread(target=self._run, name="livecomposer-engine", daemon=True)
+        self._thread.start()
+        for port in self.inputs:
+            port.start(self.sink)
+
+    def stop(self) -> None:
+        """Stop the thread, release every note (note-offs, then CC 123), close everything."""
+        for port in self.inputs:
+            try:
+                port.close()
+            except Exception:
+                log.exception("closing input %s failed", getattr(port, "name", port))
+        if self._thread is not None and self._thread.is_alive():
+            self._stop.set()
+            self._wake.set()
+            self._thread.join(timeout=5.0)
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        try:
+            self._send_now(self.scheduler.release_all(self.clock.now()))
+        finally:
+            if self._worker is not None:
+                self._worker.close()
+                self._worker = None
+            self.graph.close()
+            for observer in self.observers:
+                close = getattr(observer, "close", None)
+                if close is not None:
+                    try:
+                        close()
+                    except Exception:
+                        log.exception("closing observer %r failed", observer)
+            if self.output is not None:
+                try:
+                    self.output.close()
+                except Exception:
+                    log.exception("closing the output failed")
+
+    # -- the loop -------------------------------------------------------------------------
+    def _run(self) -> None:
+        if self.realtime and make_realtime():
+            log.info("engine thread runs with realtime priority")
+        clock = self.clock
+        while not self._stop.is_set():
+            try:
+                self._wake.clear()
+                self.tick(clock.now())
+                self._wait(self._deadline())
+            except Exception:  # a bug must not stop the show: release and carry on
+                log.exception("engine tick failed; releasing notes and carrying on")
+                self._send_now(self.scheduler.release_all(clock.now()))
+                time.sleep(0.001)
+
+    def _deadline(self) -> int | None:
+        due = self.scheduler.next_due()
+        wake = self.graph.next_wakeup()
+        if wake is not None:
+            wake = max(wake, self.clock.now() + MIN_WAKEUP_NS)
+            due = wake if due is None else min(due, wake)
+        return due
+
+    def _wait(self, deadline: int | None) -> None:
+        """Until new input, a call, or ``deadline``: sleep on the flag, then spin the end."""
+        if deadline is None:
+            self._wake.wait(0.05)  # also keeps port liveness checks going
+            return
+        spin = MonotonicClock.spin_ns
+        while True:
+            left = deadline - time.monotonic_ns()
+            if left <= 0 or self._raw or self._calls or self._stop.is_set():
+                return
+            if left > spin:
+                if self._wake.wait((left - spin) / 1e9):
+                    return
+            else:
+                time.sleep(0)  # yield the GIL to callbacks while spinning
+
+    def tick(self, now: int, raw: Sequence[tuple[int, bytes]] | None = None) -> None:
+        """One engine step: controls, input, plugins, then send what is due by ``now``."""
+        self.stats.ticks += 1
+        while self._calls:
+            self._calls.popleft()()
+        events = self._parse(raw if raw is not None else self._drain())
+        if events:
+            events = self._route_controls(events)
+        if events or self._wakeup_due(now):
+            for event in self.graph.process(events, now):
+                self.scheduler.push(event)
+        sent = self._send_due(now)
+        if (events or sent) and self.observers:
+            self._notify(events, sent, now)
+
+    def _wakeup_due(self, now: int) -> bool:
+        wake = self.graph.next_wakeup()
+        return wake is not None and wake <= now
+
+    def _drain(self) -> list[tuple[int, bytes]]:
+        raw = self._raw
+        if len(raw) > MAX_BACKLOG:
+            self._shed_backlog()
+        batch = []
+        for _ in range(min(len(raw), MAX_BATCH)):
+            batch.append(raw.popleft())
+        if raw:
+            self._wake.set()
+        return batch
+
+    def _shed_backlog(self) -> None:
+        """A flood: keep every note message, drop the oldest other traffic until bounded.
+
+        Works in place at the left end while the callback may append at the right end
+        (both deque operations are atomic), so nothing arriving meanwhile is lost."""
+        raw = self._raw
+        count = len(raw)
+        excess = count - MAX_BACKLOG
+        kept: list[tuple[int, bytes]] = []
+        for _ in range(count):
+            item = raw.popleft()
+            status = item[1][0] & 0xF0 if item[1] else 0
+            if excess > 0 and status not in (0x80, 0x90):
+                excess -= 1
+                self.stats.dropped += 1
+                continue
+            kept.append(item)
+        raw.extendleft(reversed(kept))
+
+    def _parse(self, raw: Sequence[tuple[int, bytes]]) -> list[Event]:
+        stats = self.stats
+        events: list[Event] = []
+        for timestamp, message in raw:
+            stats.messages_in += 1
+            try:
+                event = parse(message, timestamp)
+            except MidiParseError as exc:
+                stats.bad_messages += 1
+                stats.last_bad = f"{message[:8].hex(' ')}: {exc}"
+                continue
+            if event is None:
+                stats.ignored_messages += 1
+                continue
+            if event.kind is Kind.NOTE_ON:
+                stats.notes_in += 1
+            events.append(event)
+        return events
+
+    def _route_controls(self, events: list[Event]) -> list[Event]:
+        tempo = self.tempo
+        handler = self.control_handler
+        if handler is None and tempo is None:
+            return events
+        kept = []
+        for event in events:
+            kind = event.kind
+            if tempo is not None and kind in (Kind.CLOCK, Kind.START, Kind.STOP, Kind.CONTINUE, Kind.SONG_POSITION):
+                observe = getattr(tempo, "observe_clock", None)
+                if observe is not None:
+                    observe(event)
+            if handler is not None and kind in (Kind.CONTROL, Kind.PROGRAM, Kind.NOTE_ON) and handler(self, event):
+                continue
+            kept.append(event)
+        return kept
+
+    def _send_due(self, now: int) -> list[Event]:
+        return self._send(self.scheduler.pop_due(now), now)
+
+    def _send_now(self, events: list[Event]) -> None:
+        if events:
+            sent = self._send(events, self.clock.now())
+            if sent and self.observers:
+                self._notify((), sent, self.clock.now())
+
+    def _send(self, events: list[Event], now: int) -> list[Event]:
+        if not events or self.output is None:
+            return events
+        stats = self.stats
+        send = self.output.send
+        sent = []
+        for event in events:
+            try:
+                send(to_bytes(event))
+            except Exception as exc:
+                stats.send_errors += 1
+                if self._output_ok:
+                    log.error("output %s failed: %s", getattr(self.output, "name", "?"), exc)
+                    self._output_ok = False
+                continue
+            self._output_ok = True
+            lateness = self.clock.now() - event.time
+            stats.latency.add(lateness if lateness > 0 else 0)
+            stats.messages_out += 1
+            if event.kind is Kind.NOTE_ON:
+                stats.notes_out += 1
+            sent.append(event)
+        return sent
+
+    def _notify(self, inputs: Sequence[Event], outputs: Sequence[Event], now: int) -> None:
+        for observer in list(self.observers):
+            try:
+                observer.observe(inputs, outputs, now)
+            except Exception:
+                log.exception("observer %r failed; removed", observer)
+                self.observers.remove(observer)
+
+    def _cancel_tag(self, tag: int) -> None:
+        self._send_now(self.scheduler.cancel_tag(tag, self.clock.now()))
+
+    # -- offline --------------------------------------------------------------------------
+    def run_offline(self, messages: Iterable[tuple[int, Sequence[int]]], end_time: int) -> None:
+        """Play timed raw messages through the engine on its manual clock, as fast as it can.
+
+        Time jumps from one thing to do to the next (an input, a due event, a plugin
+        wake-up) until ``end_time``; then every note is released, as at a live stop.
+        """
+        if not self.manual:
+            raise RuntimeError("run_offline needs a ManualClock")
+        clock: ManualClock = self.clock  # type: ignore[assignment]
+        pending = collections.deque(sorted(((int(t), bytes(m)) for t, m in messages), key=lambda x: x[0]))
+        while True:
+            candidates = []
+            if pending:
+                candidates.append(pending[0][0])
+            due = self._deadline()
+            if due is not None:
+                candidates.append(due)
+            if not candidates:
+                break
+            t = max(min(candidates), clock.now())
+            if t > end_time:
+                break
+            clock.set(t)
+            batch = []
+            while pending and pending[0][0] <= t:
+                batch.append(pending.popleft())
+            self.tick(t, batch)
+        clock.set(max(clock.now(), end_time))
+        self._shutdown()

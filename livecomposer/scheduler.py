@@ -1,0 +1,111 @@
+"""Timed output: a heap of future events, and the record of which notes are sounding.
+
+Plugins return events stamped with the time they should sound; the scheduler holds them
+until due.  At send time it keeps MIDI's note bookkeeping honest: a note-on for a note
+that is already sounding is re-struck (note-off first), a note-off for a note that is not
+sounding is dropped, and every sounding note is remembered so that any way out (stop,
+panic, preset switch, a failed plugin, a cancelled plan) can release it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass, field
+
+from .events import Event, Kind, note_off, control
+
+ALL_NOTES_OFF = 123
+ALL_SOUND_OFF = 120
+
+
+@dataclass(order=True, slots=True)
+class _Entry:
+    time: int
+    order: int  # note-offs before anything else at the same instant
+    seq: int
+    event: Event = field(compare=False)
+
+
+@dataclass(slots=True)
+class SendStats:
+    retriggered: int = 0  # note-on for an already sounding note: re-struck
+    orphan_note_offs: int = 0  # note-off for a note that was not sounding: dropped
+
+
+class Scheduler:
+    def __init__(self) -> None:
+        self._heap: list[_Entry] = []
+        self._seq = itertools.count()
+        self.held: dict[tuple[int, int], Event] = {}  # (channel, note) -> the note-on that sounds
+        self.stats = SendStats()
+
+    # -- planning ---------------------------------------------------------------------
+    def push(self, event: Event) -> None:
+        order = 0 if event.kind is Kind.NOTE_OFF else 1
+        heapq.heappush(self._heap, _Entry(event.time, order, next(self._seq), event))
+
+    def next_due(self) -> int | None:
+        return self._heap[0].time if self._heap else None
+
+    def pending(self) -> int:
+        return len(self._heap)
+
+    def pop_due(self, now: int) -> list[Event]:
+        """Events due at or before ``now``, in time order, after note bookkeeping."""
+        out: list[Event] = []
+        heap = self._heap
+        while heap and heap[0].time <= now:
+            out.extend(self.admit(heapq.heappop(heap).event))
+        return out
+
+    # -- note bookkeeping at send time --------------------------------------------------
+    def admit(self, event: Event) -> list[Event]:
+        """What actually goes on the wire for ``event`` (zero, one or two messages)."""
+        kind = event.kind
+        if kind is Kind.NOTE_ON:
+            key = (event.channel, event.note)
+            previous = self.held.get(key)
+            self.held[key] = event
+            if previous is not None:
+                self.stats.retriggered += 1
+                return [note_off(event.time, event.note, event.channel, previous.voice, previous.tag), event]
+            return [event]
+        if kind is Kind.NOTE_OFF:
+            if self.held.pop((event.channel, event.note), None) is None:
+                self.stats.orphan_note_offs += 1
+                return []
+            return [event]
+        return [event]
+
+    # -- cancelling and releasing ---------------------------------------------------------
+    def cancel_tag(self, tag: int, now: int) -> list[Event]:
+        """Drop the pending events of a plan; return note-offs for its notes already sounding."""
+        self._heap = [entry for entry in self._heap if entry.event.tag != tag]
+        heapq.heapify(self._heap)
+        return self._release(now, lambda held: held.tag == tag)
+
+    def cancel_voice(self, voice: int, now: int) -> list[Event]:
+        """Silence one machine voice (its plugin failed): pending events dropped, notes released."""
+        self._heap = [entry for entry in self._heap if entry.event.voice != voice]
+        heapq.heapify(self._heap)
+        return self._release(now, lambda held: held.voice == voice)
+
+    def release_all(self, now: int, all_sound_off: bool = False) -> list[Event]:
+        """Everything off: drop every pending event; note-offs for sounding notes, then CC 123
+        (and CC 120 for a panic) on all 16 channels, because some synths ignore CC 123."""
+        self._heap.clear()
+        out = self._release(now, lambda held: True)
+        for channel in range(16):
+            out.append(control(now, ALL_NOTES_OFF, 0, channel))
+            if all_sound_off:
+                out.append(control(now, ALL_SOUND_OFF, 0, channel))
+        return out
+
+    def _release(self, now: int, which) -> list[Event]:
+        keys = [key for key, held in self.held.items() if which(held)]
+        out = []
+        for key in keys:
+            held = self.held.pop(key)
+            out.append(note_off(now, held.note, held.channel, held.voice, held.tag))
+        return out
