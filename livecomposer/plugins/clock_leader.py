@@ -1,0 +1,139 @@
+"""Lead the DAW: MIDI clock, start and stop from our own tempo; and tap tempo from a key or pedal.
+
+``clock_leader`` sends START on a bar line, then 24 CLOCK ticks per beat placed on the shared
+tempo grid (``ctx.tempo``), so a DAW slaved to us plays in time with what our plugins
+generate, and follows tempo changes at once.  Ticks are handed to the scheduler a little
+ahead of time (``horizon_ms``) as future-timed events, so the scheduler's precise send loop
+sets their timing, not this plugin's wake-ups.  Use it as a parallel layer: it emits only
+clock messages and passes nothing through.
+
+``tap_tempo`` turns a chosen note or CC (a spare key, a footswitch) into tempo taps and
+swallows it, passing everything else through: use it first in a chain.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from ..events import Event, Kind
+from ..tempo import TICKS_PER_BEAT, Tempo
+from .base import Param, Plugin, PluginContext
+
+
+class ClockLeader(Plugin):
+    name = "clock_leader"
+    summary = "send MIDI clock (24 per beat), start and stop to the DAW from our tempo"
+    params = (
+        Param("horizon_ms", 20.0, 1.0, 200.0, doc="how far ahead ticks are scheduled", live=False),
+        Param("start_on", "bar", choices=("bar", "beat", "now"), doc="where the DAW's song starts"),
+    )
+
+    def prepare(self, ctx: PluginContext) -> None:
+        super().prepare(ctx)
+        if ctx.tempo is None:
+            ctx.tempo = Tempo()
+        self.tempo: Tempo = ctx.tempo
+        self._tick: int | None = None  # index (on our grid, 24 per beat) of the next tick to send
+        self._last_time: int | None = None  # time of the last tick handed out
+        self._restart = False
+        self.sent_ticks = 0
+
+    @property
+    def _horizon(self) -> int:
+        return int(self.horizon_ms * 1_000_000)
+
+    def process(self, events: Sequence[Event], now: int) -> list[Event]:
+        out: list[Event] = []
+        tempo = self.tempo
+        if self._restart:
+            out.append(Event(Kind.STOP, now))
+            self._restart = False
+            self._tick = None
+            self._last_time = None
+        until = now + self._horizon
+        if self._tick is None:
+            beat = tempo.beat_at(now + self._horizon)
+            step = {"bar": tempo.beats_per_bar, "beat": 1, "now": 1 / TICKS_PER_BEAT}[self.start_on]
+            start_beat = math.ceil(beat / step - 1e-9) * step
+            self._tick = round(start_beat * TICKS_PER_BEAT)
+        while True:
+            t = self._tick_time(self._tick)
+            if t > until:
+                break
+            if self._last_time is None:
+                out.append(Event(Kind.START, max(t, now)))
+            t = max(t, now)
+            out.append(Event(Kind.CLOCK, t))
+            self._last_time = t
+            self._tick += 1
+            self.sent_ticks += 1
+        return out
+
+    def _tick_time(self, index: int) -> int:
+        """Grid time of tick ``index``; if the grid jumped back (a tap re-phased it), skip
+        ahead rather than burst, so the DAW never sees a sudden tempo spike."""
+        t = self.tempo.time_of_beat(index / TICKS_PER_BEAT)
+        last = self._last_time
+        if last is not None:
+            half = self.tempo.beat_ns // (2 * TICKS_PER_BEAT)
+            if t < last + half:
+                self._tick = math.floor(self.tempo.beat_at(last + half) * TICKS_PER_BEAT) + 1
+                t = self.tempo.time_of_beat(self._tick / TICKS_PER_BEAT)
+        return t
+
+    def next_wakeup(self) -> int | None:
+        if self._tick is None or self._restart:
+            return self.ctx.now() if self.ctx is not None else None
+        return self.tempo.time_of_beat(self._tick / TICKS_PER_BEAT) - self._horizon
+
+    def reset(self) -> None:
+        """The engine released everything (panic, preset switch): stop the DAW now and start
+        again on the next bar, so it is back in step with us."""
+        if self._tick is not None:
+            self._restart = True
+
+    def stop_events(self, now: int) -> list[Event]:
+        """What to send on the way out: STOP if the DAW is running on our clock.  The
+        engine calls this (if present) at shutdown, since plugins cannot send from close()."""
+        if self._last_time is None:
+            return []
+        self._tick = None
+        self._last_time = None
+        return [Event(Kind.STOP, now)]
+
+
+class TapTempo(Plugin):
+    name = "tap_tempo"
+    summary = "tap the tempo on a spare key (note) or footswitch (cc); the taps are not played"
+    params = (
+        Param("note", -1, -1, 127, doc="tap note number (-1: none)"),
+        Param("cc", -1, -1, 127, doc="tap controller number (-1: none); values >= 64 tap"),
+        Param("channel", -1, -1, 15, doc="only this channel (-1: any)"),
+    )
+
+    def prepare(self, ctx: PluginContext) -> None:
+        super().prepare(ctx)
+        if ctx.tempo is None:
+            ctx.tempo = Tempo()
+        self._pedal_down = False
+
+    def process(self, events: Sequence[Event], now: int) -> list[Event]:
+        out = []
+        tempo: Tempo = self.ctx.tempo  # type: ignore[union-attr]
+        for e in events:
+            if self.channel >= 0 and e.channel != self.channel and e.kind in (Kind.NOTE_ON, Kind.NOTE_OFF, Kind.CONTROL):
+                out.append(e)
+                continue
+            if self.note >= 0 and e.is_note and e.note == self.note:
+                if e.kind is Kind.NOTE_ON:
+                    tempo.tap(e.time)
+                continue
+            if self.cc >= 0 and e.kind is Kind.CONTROL and e.control == self.cc:
+                down = e.value >= 64
+                if down and not self._pedal_down:
+                    tempo.tap(e.time)
+                self._pedal_down = down
+                continue
+            out.append(e)
+        return out
