@@ -1,0 +1,254 @@
+"""A tiny JACK client through ctypes: watch the server and its ports, off the timing path.
+
+rtmidi hides its JACK client, and when jackd dies under it nothing is raised:
+``send_message`` keeps returning while every note goes nowhere.  This module opens one
+extra, passive JACK client per process (no process callback, so it never runs in JACK's
+realtime cycle) that
+
+* learns at once when the server shuts down (``jack_on_shutdown``),
+* lists ports and checks that a port still exists, and
+* connects ports (used to re-attach an input whose source came back, and by tests).
+
+Everything here runs on ordinary threads; nothing is called from MIDI callbacks.  When
+``libjack`` is missing the functions report that JACK is unavailable rather than raising.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import threading
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+JACK_NO_START_SERVER = 0x01
+JACK_USE_EXACT_NAME = 0x02
+PORT_IS_INPUT = 0x1
+PORT_IS_OUTPUT = 0x2
+MIDI_TYPE = "8 bit raw midi"
+AUDIO_TYPE = "32 bit float mono audio"
+
+_SHUTDOWN_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+_REGISTRATION_CB = ctypes.CFUNCTYPE(None, ctypes.c_uint32, ctypes.c_int, ctypes.c_void_p)
+_MESSAGE_CB = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
+
+_lib: ctypes.CDLL | None = None
+_lib_checked = False
+_lib_lock = threading.Lock()
+
+
+def libjack() -> ctypes.CDLL | None:
+    """The loaded ``libjack`` (with prototypes set), or None when it is not installed."""
+    global _lib, _lib_checked
+    with _lib_lock:
+        if _lib_checked:
+            return _lib
+        _lib_checked = True
+        for name in ("libjack.so.0", ctypes.util.find_library("jack"), "libjack.dylib", "libjack64.dll", "libjack.dll"):
+            if not name:
+                continue
+            try:
+                lib = ctypes.CDLL(name)
+            except OSError:
+                continue
+            _prototypes(lib)
+            # libjack prints "Cannot connect to server socket..." on stderr for every failed
+            # probe (ours and rtmidi's, which shares the library); send it to the log instead.
+            lib.jack_set_error_function(_log_error)
+            lib.jack_set_info_function(_log_info)
+            _lib = lib
+            break
+        return _lib
+
+
+@_MESSAGE_CB
+def _log_error(message: bytes) -> None:
+    log.debug("libjack: %s", message.decode("utf-8", "replace"))
+
+
+@_MESSAGE_CB
+def _log_info(message: bytes) -> None:
+    log.debug("libjack: %s", message.decode("utf-8", "replace"))
+
+
+def _prototypes(lib: ctypes.CDLL) -> None:
+    p, c, i = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
+    lib.jack_client_open.restype = p
+    lib.jack_client_open.argtypes = [c, i, ctypes.POINTER(i)]  # variadic tail unused
+    lib.jack_client_close.argtypes = [p]
+    lib.jack_client_close.restype = i
+    lib.jack_activate.argtypes = [p]
+    lib.jack_activate.restype = i
+    lib.jack_on_shutdown.argtypes = [p, _SHUTDOWN_CB, p]
+    lib.jack_on_shutdown.restype = None
+    lib.jack_set_port_registration_callback.argtypes = [p, _REGISTRATION_CB, p]
+    lib.jack_set_port_registration_callback.restype = i
+    lib.jack_get_ports.argtypes = [p, c, c, ctypes.c_ulong]
+    lib.jack_get_ports.restype = ctypes.POINTER(c)
+    lib.jack_free.argtypes = [p]
+    lib.jack_free.restype = None
+    lib.jack_port_by_name.argtypes = [p, c]
+    lib.jack_port_by_name.restype = p
+    lib.jack_port_by_id.argtypes = [p, ctypes.c_uint32]
+    lib.jack_port_by_id.restype = p
+    lib.jack_port_name.argtypes = [p]
+    lib.jack_port_name.restype = c
+    lib.jack_port_get_all_connections.argtypes = [p, p]
+    lib.jack_port_get_all_connections.restype = ctypes.POINTER(c)
+    lib.jack_connect.argtypes = [p, c, c]
+    lib.jack_connect.restype = i
+    lib.jack_disconnect.argtypes = [p, c, c]
+    lib.jack_disconnect.restype = i
+    lib.jack_get_client_name.argtypes = [p]
+    lib.jack_get_client_name.restype = c
+    lib.jack_set_error_function.argtypes = [_MESSAGE_CB]
+    lib.jack_set_error_function.restype = None
+    lib.jack_set_info_function.argtypes = [_MESSAGE_CB]
+    lib.jack_set_info_function.restype = None
+
+
+def _names(lib: ctypes.CDLL, array) -> list[str]:
+    """Copy a NULL-terminated ``const char **`` from libjack into Python and free it."""
+    out: list[str] = []
+    if not array:
+        return out
+    k = 0
+    while array[k]:
+        out.append(array[k].decode("utf-8", "replace"))
+        k += 1
+    lib.jack_free(ctypes.cast(array, ctypes.c_void_p))
+    return out
+
+
+class JackClient:
+    """A passive JACK client: knows whether the server lives, lists and connects ports.
+
+    ``on_port_registered(name)`` (optional) is called from JACK's notification thread
+    whenever a port appears; keep it short.
+    """
+
+    def __init__(
+        self,
+        name: str = "lc-watch",
+        on_port_registered: Callable[[str], None] | None = None,
+        on_shutdown: Callable[[], None] | None = None,
+    ) -> None:
+        lib = libjack()
+        if lib is None:
+            raise OSError("libjack is not installed")
+        self._lib = lib
+        status = ctypes.c_int(0)
+        handle = lib.jack_client_open(name.encode(), JACK_NO_START_SERVER, ctypes.byref(status))
+        if not handle:
+            raise OSError(f"no JACK server is running (jack_client_open status 0x{status.value:x})")
+        self._handle: int | None = handle
+        self._dead = threading.Event()
+        self._lock = threading.Lock()
+        # Keep the ctypes callbacks referenced for the life of the client.
+        self._on_shutdown = on_shutdown
+        self._shutdown_cb = _SHUTDOWN_CB(self._shut_down)
+        lib.jack_on_shutdown(handle, self._shutdown_cb, None)
+        self._on_port = on_port_registered
+        self._registration_cb = _REGISTRATION_CB(self._port_registered)
+        if on_port_registered is not None:
+            lib.jack_set_port_registration_callback(handle, self._registration_cb, None)
+        if lib.jack_activate(handle) != 0:
+            lib.jack_client_close(handle)
+            self._handle = None
+            raise OSError("could not activate the JACK watch client")
+        self.name = lib.jack_get_client_name(handle).decode()
+
+    def _shut_down(self, _arg) -> None:
+        self._dead.set()
+        if self._on_shutdown is not None:
+            self._on_shutdown()
+
+    def _port_registered(self, port_id: int, registered: int, _arg) -> None:
+        if not registered or self._on_port is None or self._handle is None:
+            return
+        port = self._lib.jack_port_by_id(self._handle, port_id)
+        if port:
+            self._on_port(self._lib.jack_port_name(port).decode("utf-8", "replace"))
+
+    @property
+    def alive(self) -> bool:
+        """False once the server has shut down (set from JACK's shutdown callback)."""
+        return self._handle is not None and not self._dead.is_set()
+
+    def wait_dead(self, timeout: float | None = None) -> bool:
+        return self._dead.wait(timeout)
+
+    def ports(self, pattern: str = "", type_pattern: str = MIDI_TYPE, flags: int = 0) -> list[str]:
+        """Full port names (``client:port``) matching a regex, a type and flags."""
+        with self._lock:
+            if not self.alive:
+                return []
+            array = self._lib.jack_get_ports(self._handle, pattern.encode() or None, type_pattern.encode() or None, flags)
+            return _names(self._lib, array)
+
+    def exists(self, port_name: str) -> bool:
+        with self._lock:
+            return self.alive and bool(self._lib.jack_port_by_name(self._handle, port_name.encode()))
+
+    def connections(self, port_name: str) -> list[str]:
+        with self._lock:
+            if not self.alive:
+                return []
+            port = self._lib.jack_port_by_name(self._handle, port_name.encode())
+            if not port:
+                return []
+            return _names(self._lib, self._lib.jack_port_get_all_connections(self._handle, port))
+
+    def connect(self, source: str, destination: str) -> bool:
+        """Connect two ports; True if connected (or already connected)."""
+        with self._lock:
+            if not self.alive:
+                return False
+            rc = self._lib.jack_connect(self._handle, source.encode(), destination.encode())
+            return rc == 0 or rc == 17  # EEXIST: already connected
+
+    def disconnect(self, source: str, destination: str) -> bool:
+        with self._lock:
+            return self.alive and self._lib.jack_disconnect(self._handle, source.encode(), destination.encode()) == 0
+
+    def close(self) -> None:
+        with self._lock:
+            handle, self._handle = self._handle, None
+            if handle is not None and not self._dead.is_set():
+                self._lib.jack_client_close(handle)
+            # After a server shutdown the handle is a zombie: closing it can hang, leak it.
+
+
+def server_running() -> bool:
+    """True if a JACK server (``$JACK_DEFAULT_SERVER`` or the default) answers now."""
+    try:
+        client = JackClient("lc-probe")
+    except OSError:
+        return False
+    client.close()
+    return True
+
+
+_watch: JackClient | None = None
+_watch_lock = threading.Lock()
+
+
+def watch(on_shutdown: Callable[[], None] | None = None) -> JackClient | None:
+    """The process-wide watch client, reopened if the server died and came back; None if no server.
+
+    ``on_shutdown`` is used only when a new client has to be opened.
+    """
+    global _watch
+    with _watch_lock:
+        if _watch is not None and _watch.alive:
+            return _watch
+        if _watch is not None:
+            _watch.close()
+            _watch = None
+        try:
+            _watch = JackClient("lc-watch", on_shutdown=on_shutdown)
+        except OSError:
+            _watch = None
+        return _watch

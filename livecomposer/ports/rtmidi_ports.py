@@ -1,0 +1,696 @@
+"""Real MIDI ports through python-rtmidi: ALSA, JACK, CoreMIDI or Windows MM.
+
+Entry points: :func:`open_inputs`, :func:`open_output`, :func:`list_ports`, :func:`resolve_api`.
+
+Timing path: an input's rtmidi callback stamps ``time.monotonic_ns()`` and calls the sink,
+nothing else.  An output's :meth:`RtMidiOutput.send` is one ``send_message`` call.
+
+Liveness, off the timing path: a background :class:`~.monitor.PortMonitor` thread checks
+every open port about twice a second (and at once when the JACK server shuts down, which
+rtmidi itself never reports) and sets ``alive``.  It also reconnects by name: an input whose
+source port comes back, or a virtual output whose JACK server was restarted, is reopened
+automatically.  :meth:`RtMidiInput.reconnect_if_needed` does the same synchronously for a
+caller that wants to drive it itself (it is cheap while the port is alive, but reopening
+creates a client, milliseconds: call it from a housekeeping thread, not the engine tick).
+
+While an output is not alive, :meth:`RtMidiOutput.send` raises :class:`PortGone` (an
+``OSError``), the same signal the in-memory port gives, so the engine can forget the notes
+it held there.
+
+Lost-output race (DESIGN.md section 7): outputs are opened before inputs, and a new output
+is checked end to end: a private probe input is connected to it and a harmless
+non-commercial sysex (``F0 7D ...``) must arrive; if it does not, the output is reopened.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from .base import InputPort, InputSink, OutputPort, PortError
+from . import jackclient
+
+log = logging.getLogger(__name__)
+
+try:  # python-rtmidi is a hard dependency, but `livecomposer ports` should still explain itself.
+    import rtmidi
+except ImportError:  # pragma: no cover - exercised only on broken installs
+    rtmidi = None  # type: ignore[assignment]
+
+API_CHOICES = ("auto", "alsa", "jack", "coremidi", "windows")
+DEFAULT_CLIENT = "livecomposer"
+
+#: Probe message for the end-to-end output check: sysex with the non-commercial
+#: manufacturer id 0x7D, which every receiver that does not know it ignores.
+PROBE_PREFIX = (0xF0, 0x7D, 0x6C, 0x63)  # F0 7D 'l' 'c'
+
+_API_IDS = {
+    "alsa": "API_LINUX_ALSA",
+    "jack": "API_UNIX_JACK",
+    "coremidi": "API_MACOSX_CORE",
+    "windows": "API_WINDOWS_MM",
+}
+
+NO_MIDI_SYSTEM = (
+    "no MIDI system found: the ALSA sequencer (/dev/snd/seq) is missing and no JACK server is running; "
+    "start JACK (Debian package jackd2: `jackd -d dummy &`) or load the ALSA sequencer (`modprobe snd-seq`)"
+)
+
+
+class PortGone(OSError):
+    """Sending to an output whose port or MIDI server has vanished."""
+
+
+# --------------------------------------------------------------------------- backends
+
+
+def _compiled() -> set[str]:
+    if rtmidi is None:
+        return set()
+    ids = set(rtmidi.get_compiled_api())
+    return {name for name, attr in _API_IDS.items() if getattr(rtmidi, attr) in ids}
+
+
+def _alsa_available() -> bool:
+    return os.path.exists("/dev/snd/seq")
+
+
+def _jack_available() -> bool:
+    if jackclient.libjack() is not None:
+        return jackclient.server_running()
+    try:  # no system libjack: ask rtmidi (it raises rtmidi.SystemError without a server)
+        probe = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="lc-probe")
+    except Exception:
+        return False
+    probe.delete()
+    return True
+
+
+def resolve_api(api: str = "auto") -> str:
+    """The concrete backend for ``api``; :class:`PortError` with a one-line fix if unusable.
+
+    ``auto`` picks the system's own MIDI (CoreMIDI, Windows MM, the ALSA sequencer) and, on
+    Linux without ``/dev/snd/seq`` (containers, machines without a sound card), JACK when a
+    server runs.
+    """
+    if rtmidi is None:
+        raise PortError("python-rtmidi is not installed: pip install python-rtmidi")
+    api = (api or "auto").lower()
+    if api not in API_CHOICES:
+        raise PortError(f"unknown MIDI API {api!r}; choose one of {', '.join(API_CHOICES)}")
+    compiled = _compiled()
+    if api == "auto":
+        if sys.platform == "darwin" and "coremidi" in compiled:
+            return "coremidi"
+        if sys.platform.startswith("win") and "windows" in compiled:
+            return "windows"
+        if "alsa" in compiled and _alsa_available():
+            return "alsa"
+        if "jack" in compiled and _jack_available():
+            return "jack"
+        raise PortError(NO_MIDI_SYSTEM)
+    if api not in compiled:
+        raise PortError(
+            f"MIDI API {api!r} is not available in this python-rtmidi build on {sys.platform} "
+            f"(available: {', '.join(sorted(compiled)) or 'none'})"
+        )
+    if api == "alsa" and not _alsa_available():
+        raise PortError("the ALSA sequencer is not available (/dev/snd/seq is missing): `modprobe snd-seq`, or use --api jack")
+    if api == "jack" and not _jack_available():
+        raise PortError("no JACK server is running: start one (Debian package jackd2: `jackd -d dummy &`)")
+    return api
+
+
+def _api_id(backend: str) -> int:
+    return getattr(rtmidi, _API_IDS[backend])
+
+
+def _midi_in(backend: str, client: str):
+    try:
+        return rtmidi.MidiIn(_api_id(backend), name=client)
+    except rtmidi.SystemError as exc:  # server vanished between resolve and open
+        raise PortError(f"cannot open a {backend} MIDI client: {exc}") from None
+
+
+def _midi_out(backend: str, client: str):
+    try:
+        return rtmidi.MidiOut(_api_id(backend), name=client)
+    except rtmidi.SystemError as exc:
+        raise PortError(f"cannot open a {backend} MIDI client: {exc}") from None
+
+
+# --------------------------------------------------------------------------- listing
+
+#: Full names of the ports this process created, so "all inputs" never includes our own
+#: output (a feedback loop) or a probe.
+_own_ports: set[str] = set()
+_own_lock = threading.Lock()
+
+
+@dataclass
+class PortListing:
+    backend: str
+    inputs: list[str] = field(default_factory=list)  # ports we can receive from
+    outputs: list[str] = field(default_factory=list)  # ports we can send to
+
+
+def list_ports(api: str = "auto") -> PortListing:
+    """The MIDI ports that exist now (ours excluded)."""
+    backend = resolve_api(api)
+    midi_in = _midi_in(backend, f"{DEFAULT_CLIENT}-list")
+    midi_out = _midi_out(backend, f"{DEFAULT_CLIENT}-list")
+    try:
+        with _own_lock:
+            own = set(_own_ports)
+        inputs = [p for p in midi_in.get_ports() if p not in own]
+        outputs = [p for p in midi_out.get_ports() if p not in own]
+    finally:
+        midi_in.delete()
+        midi_out.delete()
+    return PortListing(backend, inputs, outputs)
+
+
+def _stable(name: str) -> str:
+    """A port name without the parts that change when a device or program comes back.
+
+    ALSA appends ``client:port`` numbers; JACK renames a client ``name-01`` when its old
+    name is still taken.
+    """
+    name = re.sub(r"\s+\d+:\d+$", "", name)
+    return re.sub(r"^([^:]*?)-\d\d:", r"\1:", name)
+
+
+def _find(ports: Sequence[str], name: str) -> int | None:
+    """Index of ``name`` in ``ports``: exact first, then ignoring ALSA's numbers."""
+    if name in ports:
+        return ports.index(name)
+    stable = _stable(name)
+    for i, candidate in enumerate(ports):
+        if _stable(candidate) == stable:
+            return i
+    return None
+
+
+def _describe(ports: Iterable[str]) -> str:
+    ports = list(ports)
+    return ", ".join(repr(p) for p in ports) if ports else "none"
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+class RtMidiInput(InputPort):
+    """One rtmidi input connected to one source port (found again by name if it returns)."""
+
+    def __init__(self, backend: str, source: str, client: str = f"{DEFAULT_CLIENT}-in") -> None:
+        self.name = source
+        self.backend = backend
+        self._client = client
+        self._sink: InputSink | None = None
+        self._lock = threading.Lock()
+        self._alive = True
+        self._closed = False
+        self.reconnects = 0
+        self.own_name: str | None = None  # our own port's full name, where we can learn it
+        self._midi = self._open()
+        _monitor().add(self)
+
+    def _open(self):
+        midi = _midi_in(self.backend, self._client)
+        # Keep clock and start/stop (the engine follows MIDI clock); drop sysex and active sensing.
+        midi.ignore_types(sysex=True, timing=False, active_sense=True)
+        ports = midi.get_ports()
+        index = _find(ports, self.name)
+        if index is None:
+            midi.delete()
+            raise PortError(f"MIDI input {self.name!r} is gone; existing inputs: {_describe(ports)}")
+        self.name = ports[index]
+        before = _jack_ports() if self.backend == "jack" else None
+        midi.open_port(index, "in")
+        if before is not None:
+            self.own_name = _new_port(before, self._client)
+            if self.own_name:
+                with _own_lock:
+                    _own_ports.add(self.own_name)
+        if self._sink is not None:
+            midi.set_callback(self._make_callback(self._sink))
+        return midi
+
+    @staticmethod
+    def _make_callback(sink: InputSink):
+        now = time.monotonic_ns
+
+        def callback(message, _data, _now=now, _sink=sink) -> None:
+            # rtmidi's thread (JACK: its realtime thread). Stamp and hand over, nothing more.
+            _sink(_now(), bytes(message[0]))
+
+        return callback
+
+    def start(self, sink: InputSink) -> None:
+        with self._lock:
+            self._sink = sink
+            if self._midi is not None:
+                self._midi.set_callback(self._make_callback(sink))
+
+    @property
+    def alive(self) -> bool:
+        return self._alive and not self._closed
+
+    def check(self, view: "_SystemView") -> None:
+        """Update ``alive`` from a fresh look at the system (monitor thread)."""
+        if self._closed:
+            return
+        ok = view.up and _find(view.inputs, self.name) is not None
+        if ok and self.backend == "jack" and self.own_name and view.jack is not None:
+            ok = self.own_name in view.jack.connections(self.name)
+        if self._alive and not ok:
+            log.warning("MIDI input %r vanished", self.name)
+        self._alive = ok
+
+    def reconnect_if_needed(self, view: "_SystemView | None" = None) -> bool:
+        """Reopen the port if it is dead and its source exists again; True if reopened.
+
+        Safe from any thread.  Cheap while alive; reopening takes milliseconds.
+        """
+        if self._closed:
+            return False
+        if view is None:
+            view = _SystemView.take(self.backend)
+            self.check(view)
+        if self._alive or not view.up or _find(view.inputs, self.name) is None:
+            return False
+        with self._lock:
+            old, self._midi = self._midi, None
+            self._forget_own()
+            _close_quietly(old, self.backend)
+            try:
+                self._midi = self._open()
+            except PortError as exc:
+                log.debug("reconnect of %r failed: %s", self.name, exc)
+                return False
+            self._alive = True
+            self.reconnects += 1
+        log.warning("MIDI input %r is back", self.name)
+        return True
+
+    def _forget_own(self) -> None:
+        if self.own_name:
+            with _own_lock:
+                _own_ports.discard(self.own_name)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            old, self._midi = self._midi, None
+            self._forget_own()
+            _close_quietly(old, self.backend)
+        _monitor().remove(self)
+
+
+def open_inputs(
+    api: str = "auto", names: str | Sequence[str] | None = None, client: str = f"{DEFAULT_CLIENT}-in"
+) -> list[RtMidiInput]:
+    """Open inputs whose names contain ``names`` (a substring, a list of them, or None: all).
+
+    Matching ignores case.  Every substring must match at least one port, otherwise
+    :class:`PortError` lists the inputs that exist.  Our own ports are never included.
+    """
+    backend = resolve_api(api)
+    with _own_lock:
+        own = set(_own_ports)
+    lister = _midi_in(backend, f"{DEFAULT_CLIENT}-list")
+    try:
+        available = [p for p in lister.get_ports() if p not in own and not _is_own_client(p)]
+    finally:
+        lister.delete()
+    if names is None:
+        chosen = available
+    else:
+        wanted = [names] if isinstance(names, str) else list(names)
+        chosen = []
+        for substring in wanted:
+            matches = [p for p in available if substring.lower() in p.lower()]
+            if not matches:
+                raise PortError(f"no MIDI input matches {substring!r}; existing inputs: {_describe(available)}")
+            chosen += [m for m in matches if m not in chosen]
+    opened: list[RtMidiInput] = []
+    try:
+        for source in chosen:
+            opened.append(RtMidiInput(backend, source, client))
+    except Exception:
+        for port in opened:
+            port.close()
+        raise
+    return opened
+
+
+def _is_own_client(port: str) -> bool:
+    """JACK: ports of our probe/listing clients (named ``livecomposer-...``) are never inputs."""
+    return bool(re.match(rf"{DEFAULT_CLIENT}-(probe|list)(-\d+)?:", port))
+
+
+# --------------------------------------------------------------------------- output
+
+
+class RtMidiOutput(OutputPort):
+    """A virtual output port (other programs connect to it) or a connection to an existing port."""
+
+    def __init__(self, backend: str, virtual: str | None, target: str | None, client: str) -> None:
+        self.backend = backend
+        self.virtual = virtual
+        self.target = target
+        self.name = virtual or target or "?"
+        self._client = client
+        self._alive = True
+        self._closed = False
+        self._lock = threading.Lock()
+        self.own_name: str | None = None
+        self.reconnects = 0
+        self._midi = self._open()
+        _monitor().add(self)
+
+    def _open(self):
+        midi = _midi_out(self.backend, self._client)
+        before = _list_for_probe(self.backend)
+        try:
+            if self.virtual is not None:
+                midi.open_virtual_port(self.virtual)
+            else:
+                ports = midi.get_ports()
+                index = _find(ports, self.target or "")
+                if index is None:
+                    raise PortError(f"MIDI output {self.target!r} is gone; existing outputs: {_describe(ports)}")
+                self.target = ports[index]
+                midi.open_port(index, "out")
+        except Exception:
+            midi.delete()
+            raise
+        if before is not None:
+            self.own_name = _new_port(before, self._client, _list_for_probe(self.backend))
+            if self.own_name:
+                with _own_lock:
+                    _own_ports.add(self.own_name)
+        return midi
+
+    def send(self, message: Sequence[int]) -> None:
+        midi = self._midi
+        if midi is None or not self._alive:
+            raise PortGone(f"MIDI output {self.name!r} is gone")
+        midi.send_message(message)
+
+    @property
+    def alive(self) -> bool:
+        return self._alive and not self._closed
+
+    def verify(self, attempts: int = 3, timeout: float = 0.3) -> bool:
+        """Check end to end that what we send arrives; reopen the port if it does not.
+
+        Works where our port can be listed (ALSA, JACK); elsewhere it returns True.
+        """
+        for attempt in range(attempts):
+            result = _probe_delivery(self, timeout)
+            if result is None or result:
+                return True
+            log.warning("MIDI output %r delivered nothing (attempt %d); reopening it", self.name, attempt + 1)
+            with self._lock:
+                old, self._midi = self._midi, None
+                self._forget_own()
+                _close_quietly(old, self.backend)
+                self._midi = self._open()
+        return False
+
+    def check(self, view: "_SystemView") -> None:
+        if self._closed:
+            return
+        if not view.up:
+            ok = False
+        elif self.virtual is not None:
+            ok = view.jack.exists(self.own_name) if (view.jack is not None and self.own_name) else True
+        else:
+            ok = _find(view.outputs, self.target or "") is not None
+        if self._alive and not ok:
+            log.warning("MIDI output %r vanished", self.name)
+        self._alive = ok
+
+    def reconnect_if_needed(self, view: "_SystemView | None" = None) -> bool:
+        """Reopen a dead output once its server (virtual) or its target port is back."""
+        if self._closed:
+            return False
+        if view is None:
+            view = _SystemView.take(self.backend)
+            self.check(view)
+        if self._alive or not view.up:
+            return False
+        if self.virtual is None and _find(view.outputs, self.target or "") is None:
+            return False
+        with self._lock:
+            old, self._midi = self._midi, None
+            self._forget_own()
+            _close_quietly(old, self.backend)
+            try:
+                self._midi = self._open()
+            except PortError as exc:
+                log.debug("reconnect of output %r failed: %s", self.name, exc)
+                return False
+            self._alive = True
+            self.reconnects += 1
+        log.warning("MIDI output %r is back", self.name)
+        return True
+
+    def _forget_own(self) -> None:
+        if self.own_name:
+            with _own_lock:
+                _own_ports.discard(self.own_name)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            old, self._midi = self._midi, None
+            self._forget_own()
+            _close_quietly(old, self.backend)
+        _monitor().remove(self)
+
+
+def open_output(
+    api: str = "auto",
+    virtual: str | None = None,
+    port: str | None = None,
+    client: str | None = None,
+    verify: bool = True,
+) -> RtMidiOutput:
+    """Open a virtual output named ``virtual`` or connect to the existing port containing ``port``.
+
+    Open the output before the inputs (see the module notes).  ``verify`` checks delivery
+    end to end and reopens the port if nothing arrives.
+    """
+    if (virtual is None) == (port is None):
+        raise PortError("give exactly one of virtual=NAME or port=SUBSTRING for the MIDI output")
+    backend = resolve_api(api)
+    target = None
+    if virtual is not None:
+        if backend == "windows":
+            raise PortError(
+                "Windows has no virtual MIDI ports: install loopMIDI (or use Windows MIDI Services), "
+                "create a port there and use output: {port: NAME}"
+            )
+    else:
+        lister = _midi_out(backend, f"{DEFAULT_CLIENT}-list")
+        try:
+            with _own_lock:
+                own = set(_own_ports)
+            available = [p for p in lister.get_ports() if p not in own and not _is_own_client(p)]
+        finally:
+            lister.delete()
+        matches = [p for p in available if port.lower() in p.lower()]
+        if not matches:
+            raise PortError(f"no MIDI output matches {port!r}; existing outputs: {_describe(available)}")
+        if len(matches) > 1:
+            log.info("output %r matches %s; using %r", port, matches, matches[0])
+        target = matches[0]
+    out = RtMidiOutput(backend, virtual, target, client or virtual or DEFAULT_CLIENT)
+    if verify and not out.verify():
+        out.close()
+        raise PortError(f"MIDI output {out.name!r} delivered nothing even after reopening it")
+    return out
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _close_quietly(midi, backend: str) -> None:
+    if midi is None:
+        return
+    try:
+        if isinstance(midi, rtmidi.MidiIn):
+            midi.cancel_callback()
+        midi.close_port()
+    except Exception:
+        pass
+    # Dropping the last reference deletes the rtmidi object (and its JACK client); a send
+    # in flight on another thread still holds its own reference, so this never frees
+    # memory under it.
+
+
+def _jack_ports() -> set[str] | None:
+    client = jackclient.watch(_monitor().wake)
+    return set(client.ports()) if client is not None else None
+
+
+def _list_for_probe(backend: str) -> set[str] | None:
+    """All MIDI ports we could read from, used to learn our own port's full name."""
+    if backend == "jack":
+        return _jack_ports()
+    if backend == "alsa":
+        midi = rtmidi.MidiIn(rtmidi.API_LINUX_ALSA, name=f"{DEFAULT_CLIENT}-list")
+        try:
+            return set(midi.get_ports())
+        finally:
+            midi.delete()
+    return None
+
+
+def _new_port(before: set[str], hint: str, after: set[str] | None = None) -> str | None:
+    if after is None:
+        after = _jack_ports() or set()
+    new = sorted(after - before)
+    preferred = [p for p in new if p.lower().startswith(hint.lower())]
+    return (preferred or new or [None])[0]
+
+
+def _probe_delivery(out: RtMidiOutput, timeout: float) -> bool | None:
+    """Send a private sysex through ``out`` to a probe input; None when we cannot probe."""
+    if out.own_name is None or out.backend not in ("jack", "alsa"):
+        return None
+    got = threading.Event()
+    nonce = list(os.urandom(4))
+    nonce = [b & 0x7F for b in nonce]
+    probe_message = list(PROBE_PREFIX) + nonce + [0xF7]
+
+    def callback(message, _data) -> None:
+        if list(message[0]) == probe_message:
+            got.set()
+
+    probe = rtmidi.MidiIn(_api_id(out.backend), name=f"{DEFAULT_CLIENT}-probe")
+    try:
+        probe.ignore_types(sysex=False, timing=True, active_sense=True)
+        ports = probe.get_ports()
+        if out.own_name not in ports:
+            return None
+        probe.set_callback(callback)
+        probe.open_port(ports.index(out.own_name), "probe")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            out._midi.send_message(probe_message)
+            if got.wait(0.02):
+                return True
+        return False
+    finally:
+        probe.close_port()
+        probe.delete()
+
+
+# --------------------------------------------------------------------------- monitor
+
+
+@dataclass
+class _SystemView:
+    """One look at the MIDI system, shared by all checks of one monitor round."""
+
+    backend: str
+    up: bool
+    inputs: list[str]
+    outputs: list[str]
+    jack: "jackclient.JackClient | None" = None
+
+    @classmethod
+    def take(cls, backend: str, listers: dict | None = None) -> "_SystemView":
+        if backend == "jack":
+            client = jackclient.watch(_monitor().wake)
+            if client is None or not client.alive:
+                return cls(backend, False, [], [])
+            inputs = client.ports(flags=jackclient.PORT_IS_OUTPUT)
+            outputs = client.ports(flags=jackclient.PORT_IS_INPUT)
+            return cls(backend, True, inputs, outputs, client)
+        listers = listers if listers is not None else {}
+        try:
+            if backend not in listers:
+                listers[backend] = (
+                    _midi_in(backend, f"{DEFAULT_CLIENT}-list"),
+                    _midi_out(backend, f"{DEFAULT_CLIENT}-list"),
+                )
+            midi_in, midi_out = listers[backend]
+            return cls(backend, True, midi_in.get_ports(), midi_out.get_ports())
+        except Exception:
+            listers.pop(backend, None)
+            return cls(backend, False, [], [])
+
+
+class PortMonitor:
+    """Background thread: refresh every open port's ``alive`` and reconnect what came back."""
+
+    interval = 0.5
+
+    def __init__(self) -> None:
+        self._ports: list = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._listers: dict = {}
+        self.auto_reconnect = True
+
+    def add(self, port) -> None:
+        with self._lock:
+            self._ports.append(port)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="midi-port-monitor", daemon=True)
+                self._thread.start()
+
+    def remove(self, port) -> None:
+        with self._lock:
+            if port in self._ports:
+                self._ports.remove(port)
+
+    def wake(self) -> None:
+        """Run a round now (called from JACK's shutdown callback)."""
+        self._wake.set()
+
+    def run_once(self) -> None:
+        with self._lock:
+            ports = list(self._ports)
+        views: dict[str, _SystemView] = {}
+        for port in ports:
+            view = views.get(port.backend)
+            if view is None:
+                view = views[port.backend] = _SystemView.take(port.backend, self._listers)
+            try:
+                port.check(view)
+                if self.auto_reconnect and not port.alive:
+                    if port.reconnect_if_needed(view):
+                        views.pop(port.backend, None)  # the system changed: look again
+            except Exception:  # never let the monitor die
+                log.exception("MIDI port check failed for %r", getattr(port, "name", port))
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            with self._lock:
+                if not self._ports:
+                    continue
+            self.run_once()
+
+
+_the_monitor: PortMonitor | None = None
+
+
+def _monitor() -> PortMonitor:
+    global _the_monitor
+    if _the_monitor is None:
+        _the_monitor = PortMonitor()
+    return _the_monitor
