@@ -1,0 +1,42 @@
+"""``livecomposer ports``: which MIDI backend we would use, and the ports it sees."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..ports.base import PortError
+from ..ports.rtmidi_ports import API_CHOICES, list_ports
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ports",
+        help="list MIDI inputs and outputs and the backend in use",
+        description="List the MIDI ports livecomposer can receive from (inputs) and send to (outputs).",
+    )
+    p.add_argument("--api", choices=API_CHOICES, default="auto", help="MIDI backend (default: auto)")
+    p.add_argument("--json", action="store_true", help="print {backend, inputs, outputs} as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        listing = list_ports(args.api)
+    except PortError as exc:
+        # Printed here rather than raised as CommandError: under `python -m livecomposer.cli`
+        # the cli module runs as __main__ and would not catch livecomposer.cli.CommandError.
+        print(f"livecomposer: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"backend": listing.backend, "inputs": listing.inputs, "outputs": listing.outputs}))
+        return 0
+    print(f"backend: {listing.backend}")
+    for title, names in (("inputs", listing.inputs), ("outputs", listing.outputs)):
+        print(f"{title}:")
+        for name in names:
+            print(f"  {name}")
+        if not names:
+            print("  (none)")
+    return 0

@@ -1,0 +1,430 @@
+"""Shared fixtures: a real JACK server, a real FluidSynth "DAW", MIDI from other processes, the CLI.
+
+Hardware-ish tests use real parts: a JACK server with its dummy driver (the one `.ci/run`
+starts, named by ``JACK_DEFAULT_SERVER``, or one started here), FluidSynth as the DAW, and
+keyboard/DAW stand-ins that run as separate processes (``tests/helpers/``) so MIDI really
+crosses process boundaries through JACK.
+
+With ``CI=true`` nothing may skip: a missing jackd fails instead of skipping, and a hook
+below turns every skipped test into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+HELPERS = Path(__file__).resolve().parent / "helpers"
+SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip when a real part is missing, but fail in CI, where it must be present."""
+    if condition:
+        return
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: hardware tests may not skip)", pytrace=False)
+    pytest.skip(reason)
+
+
+# --------------------------------------------------------------------------- CI: skips fail
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if in_ci() and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped with CI=true, which counts as a failure: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    report = outcome.get_result()
+    if in_ci() and report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"module skipped with CI=true, which counts as a failure: {reason}"
+
+
+# --------------------------------------------------------------------------- JACK server
+
+
+def jack_answers(server: str, timeout: float = 2.0) -> bool:
+    env = dict(os.environ, JACK_DEFAULT_SERVER=server, JACK_NO_START_SERVER="1")
+    try:
+        return subprocess.run(["jack_lsp"], env=env, capture_output=True, timeout=timeout).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@dataclass
+class JackServer:
+    name: str
+    process: subprocess.Popen | None  # None when we use a server someone else started
+
+    def ports(self, *flags: str) -> list[str]:
+        out = subprocess.run(["jack_lsp", *flags], capture_output=True, text=True, timeout=5).stdout
+        return [line for line in out.splitlines() if line and not line.startswith((" ", "\t"))]
+
+    def connections(self) -> dict[str, list[str]]:
+        out = subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True, timeout=5).stdout
+        result: dict[str, list[str]] = {}
+        current = ""
+        for line in out.splitlines():
+            if line.startswith((" ", "\t")):
+                result[current].append(line.strip())
+            elif line:
+                current = line
+                result[current] = []
+        return result
+
+    def wait_for_port(self, substring: str, timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [p for p in self.ports() if substring in p]
+            if found:
+                return found[0]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no JACK port containing {substring!r} appeared; ports: {self.ports()}")
+            time.sleep(0.02)
+
+    def connect(self, source: str, destination: str) -> None:
+        subprocess.run(["jack_connect", source, destination], check=True, timeout=5)
+
+
+def start_jackd(name: str) -> subprocess.Popen:
+    """Start a headless JACK server (dummy driver) and wait until it answers."""
+    process = subprocess.Popen(
+        ["jackd", "-n", name, "--port-max", "256", "-d", "dummy", "-r", "48000", "-p", "64"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 15
+    while not jack_answers(name, timeout=1.0):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"jackd -n {name} did not start (exit code {process.poll()})")
+        time.sleep(0.05)
+    return process
+
+
+def stop_jackd(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def jack_server() -> Iterator[JackServer]:
+    """A running JACK server; ``JACK_DEFAULT_SERVER`` and ``JACK_NO_START_SERVER`` point at it."""
+    named = os.environ.get("JACK_DEFAULT_SERVER")
+    if named and jack_answers(named):
+        os.environ["JACK_NO_START_SERVER"] = "1"
+        yield JackServer(named, None)
+        return
+    need(shutil.which("jackd") is not None, "jackd is not installed (Debian package jackd2)")
+    name = f"lc-test-{os.getpid()}"
+    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+    process = start_jackd(name)
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    os.environ["JACK_NO_START_SERVER"] = "1"
+    try:
+        yield JackServer(name, process)
+    finally:
+        stop_jackd(process)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def unique(prefix: str) -> str:
+    """A JACK client name no other test (or parallel run) uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+# --------------------------------------------------------------------------- other processes
+
+
+class _Lines:
+    """Reads a child's stdout on a thread so tests can wait for lines with a timeout."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process = process
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        for line in self.process.stdout:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_for(self, predicate: Callable[[list[str]], bool], timeout: float) -> list[str]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate(self.lines):
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.process.poll() is not None and not self._thread.is_alive()):
+                    break
+                self._cond.wait(min(left, 0.1))
+            return list(self.lines)
+
+
+class MidiSender:
+    """A keyboard stand-in in another process, with a JACK virtual output port."""
+
+    def __init__(self, client: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(HELPERS / "midi_send.py"), client],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._out = _Lines(self.process)
+        lines = self._out.wait_for(lambda ls: any(l.startswith("ready") for l in ls), 20)
+        ready = [l for l in lines if l.startswith("ready")]
+        if not ready:
+            raise AssertionError(f"MIDI sender did not start: {lines}")
+        self.port = ready[0].split(" ", 1)[1]
+
+    def send(self, *messages: list[int] | bytes, gap_ms: float = 0) -> list[int]:
+        """Send messages (each a list of bytes); returns the monotonic_ns just before each send."""
+        start = len([l for l in self._out.lines if l.startswith("sent")])
+        for message in messages:
+            self.process.stdin.write("send " + " ".join(f"{b:02x}" for b in message) + "\n")
+            if gap_ms:
+                self.process.stdin.write(f"wait {gap_ms}\n")
+        self.process.stdin.flush()
+        want = start + len(messages)
+        lines = self._out.wait_for(lambda ls: len([l for l in ls if l.startswith("sent")]) >= want, 20)
+        return [int(l.split()[1]) for l in lines if l.startswith("sent")][start:want]
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.write("quit\n")
+                self.process.stdin.close()
+            except OSError:
+                pass
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class MidiReceiver:
+    """A DAW stand-in in another process: a JACK MIDI input that reports each message with its time."""
+
+    def __init__(self, client: str, source: str | None = None) -> None:
+        args = [sys.executable, str(HELPERS / "midi_receive.py"), client]
+        if source:
+            args += ["--source", source]
+        self.process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self._out = _Lines(self.process)
+        lines = self._out.wait_for(lambda ls: any(l.startswith(("ready", "error")) for l in ls), 20)
+        ready = [l for l in lines if l.startswith("ready")]
+        if not ready:
+            raise AssertionError(f"MIDI receiver did not start: {lines}")
+        self.port = f"{client}:in" if source is None else ready[0].split(" ", 1)[1]
+
+    def messages(self) -> list[tuple[int, list[int]]]:
+        out = []
+        for line in self._out.lines:
+            if line.startswith(("ready", "error")):
+                continue
+            words = line.split()
+            out.append((int(words[0]), [int(w, 16) for w in words[1:]]))
+        return out
+
+    def wait_for(self, predicate: Callable[[list[tuple[int, list[int]]]], bool], timeout: float = 5.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.messages()
+            if predicate(got) or time.monotonic() > deadline:
+                return got
+            self._out.wait_for(lambda ls, n=len(self._out.lines): len(ls) > n, min(0.1, deadline - time.monotonic()))
+
+    def wait_count(self, n: int, timeout: float = 5.0) -> list[tuple[int, list[int]]]:
+        return self.wait_for(lambda got: len(got) >= n, timeout)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.close()
+            except OSError:
+                pass
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def midi_sender(jack_server) -> Iterator[Callable[..., MidiSender]]:
+    """Factory: ``midi_sender(client=None)`` starts a keyboard stand-in process."""
+    made: list[MidiSender] = []
+
+    def make(client: str | None = None) -> MidiSender:
+        sender = MidiSender(client or unique("kbd"))
+        made.append(sender)
+        return sender
+
+    yield make
+    for sender in made:
+        sender.close()
+
+
+@pytest.fixture
+def midi_receiver(jack_server) -> Iterator[Callable[..., MidiReceiver]]:
+    """Factory: ``midi_receiver(client=None, source=None)`` starts a DAW stand-in process.
+
+    Without ``source`` it owns a virtual input that others connect to; with it, it connects
+    itself to the first output port containing ``source`` (waiting for it to appear).
+    """
+    made: list[MidiReceiver] = []
+
+    def make(client: str | None = None, source: str | None = None) -> MidiReceiver:
+        receiver = MidiReceiver(client or unique("daw"), source)
+        made.append(receiver)
+        return receiver
+
+    yield make
+    for receiver in made:
+        receiver.close()
+
+
+# --------------------------------------------------------------------------- FluidSynth DAW
+
+
+@dataclass
+class FluidSynthDaw:
+    """FluidSynth on JACK (MIDI in, audio out): the DAW stand-in of the integration tests."""
+
+    client: str
+    process: subprocess.Popen
+    midi_port: str
+    audio_ports: list[str]
+    _log: list[str] = field(default_factory=list)
+
+    def command(self, line: str) -> None:
+        """Type a line into FluidSynth's shell (it reads its standard input, a pipe we hold open)."""
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
+    def record(self, path: Path, seconds: float) -> subprocess.Popen:
+        """Start ``jack_rec`` on the synth's audio outputs; wait() on the result for the WAV."""
+        return subprocess.Popen(
+            ["jack_rec", "-f", str(path), "-d", str(seconds), "-b", "16", *self.audio_ports],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.command("quit")
+                self.process.stdin.close()
+                self.process.wait(10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def fluidsynth_daw(jack_server: JackServer) -> Iterator[FluidSynthDaw]:
+    """A real FluidSynth with FluidR3_GM on JACK MIDI and audio, fed through its shell's stdin.
+
+    DESIGN.md feeds its shell from a FIFO so it never sees end-of-file and quits; an open
+    pipe from this process does the same and lets the test type commands (``quit`` ends it).
+    """
+    need(shutil.which("fluidsynth") is not None, "fluidsynth is not installed (Debian package fluidsynth)")
+    need(SOUNDFONT.exists(), f"{SOUNDFONT} is missing (Debian package fluid-soundfont-gm)")
+    client = unique("fsynth")
+    process = subprocess.Popen(
+        [
+            "fluidsynth", "-a", "jack", "-m", "jack",
+            "-o", f"midi.jack.id={client}", "-o", f"audio.jack.id={client}",
+            "-o", "audio.jack.autoconnect=0", "-o", "synth.reverb.active=0", "-o", "synth.chorus.active=0",
+            "-g", "0.8", str(SOUNDFONT),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    daw = FluidSynthDaw(client, process, "", [])
+    try:
+        daw.midi_port = jack_server.wait_for_port(f"{client}:midi", timeout=30)
+        daw.audio_ports = [jack_server.wait_for_port(f"{client}:left"), jack_server.wait_for_port(f"{client}:right")]
+        yield daw
+    finally:
+        daw.close()
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+@pytest.fixture
+def run_cli() -> Iterator[Callable[..., subprocess.Popen]]:
+    """Start ``python -m livecomposer.cli ARGS...`` as a subprocess (stdout/stderr piped, text).
+
+    Processes still running at the end of the test are stopped (SIGTERM, then SIGKILL).
+    """
+    started: list[subprocess.Popen] = []
+
+    def run(*args: str, **kwargs) -> subprocess.Popen:
+        env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        env.update(kwargs.pop("env", {}))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "livecomposer.cli", *args],
+            cwd=kwargs.pop("cwd", REPO),
+            env=env,
+            stdout=kwargs.pop("stdout", subprocess.PIPE),
+            stderr=kwargs.pop("stderr", subprocess.PIPE),
+            text=True,
+            **kwargs,
+        )
+        started.append(process)
+        return process
+
+    yield run
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
