@@ -242,7 +242,14 @@ class Engine:
         self._wake.set()
 
     def panic(self) -> None:
-        self.call_soon(lambda: self._send_now(self.scheduler.release_all(self.clock.now(), all_sound_off=True)))
+        """From any thread: everything off at the next tick."""
+        self.call_soon(self.panic_now)
+
+    def panic_now(self) -> None:
+        """On the engine thread: note-offs for every sounding note, then CC 123 and CC 120,
+        and the plugins forget their plans."""
+        self._send_now(self.scheduler.release_all(self.clock.now(), all_sound_off=True))
+        self.graph.reset()
 
     def set_param(self, target: str, value: Any) -> None:
         """``plugin_id.param`` = value, applied between ticks."""
@@ -257,9 +264,10 @@ class Engine:
 
         self.call_soon(apply)
 
-    def switch_graph(self, graph: Plugin) -> None:
-        """Swap in a new plugin graph (prepared here, off the engine thread); every note the
-        old graph held is released first."""
+    def switch_graph(self, graph: Plugin, after: Callable[[], None] | None = None) -> None:
+        """Swap in a new plugin graph (prepared here, off the engine thread: models load
+        now, not in the tick); every note the old graph held is released first, then
+        ``after`` runs on the engine thread."""
         new = self._wrap(graph)
         self._prepare(new)
 
@@ -271,6 +279,8 @@ class Engine:
                 old.close()
             except Exception:
                 log.exception("closing the old graph failed")
+            if after is not None:
+                after()
 
         self.call_soon(swap)
 

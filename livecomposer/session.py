@@ -1,0 +1,215 @@
+"""A session: what ``run``, ``render`` and ``demo`` build from a preset.
+
+Live: open the output (first, see ports notes), then the inputs, build the graph, the
+tempo, the controls and the observers (recorder, monitor, visualizer), start the engine,
+and stay until a signal.  Every way out goes through ``Engine.stop``: note-offs for held
+notes, then CC 123.  Offline: the same graph on a manual clock, faster than real time.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .clock import ManualClock
+from .controls import ControlRouter
+from .engine import Engine
+from .events import NS_PER_S
+from .ports.memory import MemoryOutput
+
+log = logging.getLogger(__name__)
+
+
+def load(path: str | Path) -> tuple[Any, Any]:
+    """(preset, graph) for a preset file; raises PresetError with file:line: key: reason."""
+    from .presets import build_graph, load_preset
+
+    preset = load_preset(path)
+    return preset, build_graph(preset)
+
+
+def make_tempo(preset: Any, origin: int) -> Any:
+    from .tempo import Tempo
+
+    return Tempo.from_config(getattr(preset, "clock", None), origin=origin)
+
+
+def make_router(preset: Any, engine_ref: list) -> ControlRouter:
+    bank = list(getattr(preset, "bank", ()) or ())
+    index = None
+    path = getattr(preset, "path", None)
+    if path is not None:
+        resolved = [Path(p).resolve() for p in bank]
+        if Path(path).resolve() in resolved:
+            index = resolved.index(Path(path).resolve())
+    return ControlRouter(getattr(preset, "controls", ()), bank, load_preset=load, current_index=index)
+
+
+@dataclass
+class LiveOptions:
+    api: str = "auto"
+    inputs: list[str] | None = None  # overrides the preset's midi.input
+    output_virtual: str | None = None
+    output_port: str | None = None
+    record: Path | None = None
+    monitor: str | None = None  # None | "builtin" | "fluidsynth"
+    visual: bool | None = None  # None: as the preset says
+    learn: str | None = None
+    status: bool = False
+    extra_observers: list = field(default_factory=list)
+
+
+def output_spec(preset: Any, options: LiveOptions) -> dict:
+    if options.output_virtual or options.output_port:
+        return {"virtual": options.output_virtual} if options.output_virtual else {"port": options.output_port}
+    out = getattr(getattr(preset, "midi", None), "output", None)
+    if isinstance(out, dict):
+        return out
+    virtual = getattr(out, "virtual", None)
+    port = getattr(out, "port", None)
+    if virtual or port:
+        return {"virtual": virtual} if virtual else {"port": port}
+    return {"virtual": "livecomposer"}
+
+
+class LiveSession:
+    """Ports, engine and observers for ``livecomposer run``."""
+
+    def __init__(self, preset: Any, graph: Any, options: LiveOptions) -> None:
+        from .ports.rtmidi_ports import open_inputs, open_output
+
+        self.preset = preset
+        self.options = options
+        api = options.api if options.api != "auto" else getattr(getattr(preset, "midi", None), "api", "auto") or "auto"
+        self.stopping = threading.Event()
+        self.observers: list[Any] = list(options.extra_observers)
+        opened: list[Any] = []
+        try:
+            self.output = open_output(api, **output_spec(preset, options))
+            opened.append(self.output)
+            names = options.inputs if options.inputs is not None else getattr(getattr(preset, "midi", None), "input", None)
+            self.inputs = open_inputs(api, names)
+            opened.extend(self.inputs)
+            now = time.monotonic_ns()
+            if options.record is not None:
+                from .recording import Recorder
+
+                self.observers.append(Recorder(options.record, now, bpm=getattr(getattr(preset, "clock", None), "bpm", 120.0) or 120.0))
+            self.observers.extend(self._monitor_and_visual())
+        except BaseException:
+            for thing in opened + self.observers:
+                try:
+                    thing.close()
+                except Exception:
+                    pass
+            raise
+        self.router = make_router(preset, [])
+        if options.learn:
+            self.router.start_learning(options.learn)
+        self.engine = Engine(
+            graph,
+            inputs=self.inputs,
+            output=self.output,
+            observers=self.observers,
+            seed=getattr(preset, "seed", 0) or 0,
+            tempo=make_tempo(preset, time.monotonic_ns()),
+            control_handler=self.router,
+        )
+
+    def _monitor_and_visual(self) -> list[Any]:
+        found = []
+        monitor = self.options.monitor
+        if monitor is None:
+            cfg = getattr(self.preset, "monitor", None)
+            enabled = cfg.get("enabled") if isinstance(cfg, dict) else getattr(cfg, "enabled", False)
+            if enabled:
+                monitor = (cfg.get("synth") if isinstance(cfg, dict) else getattr(cfg, "synth", None)) or "builtin"
+        if monitor:
+            from .audio.monitor import open_monitor
+
+            found.append(open_monitor(monitor))
+        visual = self.options.visual
+        raw = getattr(self.preset, "visual", None) or {}
+        if visual is None:
+            visual = bool(raw.get("enabled", False)) if isinstance(raw, dict) else bool(getattr(raw, "enabled", False))
+        if visual:
+            from .visual import start_visualizer
+            from .visual.config import parse_visual
+
+            config = parse_visual({**(raw if isinstance(raw, dict) else {}), "enabled": True})
+            self.visualizer = start_visualizer(config)
+            found.append(self.visualizer.observer)
+        return found
+
+    def describe(self) -> str:
+        ins = ", ".join(p.name for p in self.inputs) or "(no inputs yet)"
+        return f"preset {getattr(self.preset, 'name', '?')}: {ins} -> {self.output.name}"
+
+    def run_until_signal(self) -> int:
+        """Run until SIGINT, SIGTERM or SIGHUP; release every note on the way out."""
+        received: list[int] = []
+
+        def stop(signum, _frame) -> None:
+            received.append(signum)
+            self.stopping.set()
+
+        previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        screen = None
+        try:
+            with self.engine:
+                print(self.describe(), flush=True)
+                if self.options.status:
+                    from .status import StatusScreen
+
+                    screen = StatusScreen(self)
+                    screen.start()
+                while not self.stopping.wait(0.2):
+                    if screen is not None and screen.quit_requested:
+                        break
+        finally:
+            if screen is not None:
+                screen.stop()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            visualizer = getattr(self, "visualizer", None)
+            if visualizer is not None:
+                visualizer.close()
+        if self.router.learned:
+            for mapping in self.router.learned:
+                print(f"learned: - {{cc: {mapping['cc']}, to: {mapping['to']}}}")
+        return 0 if not received or received[0] != signal.SIGHUP else 0
+
+
+@dataclass
+class RenderResult:
+    output: MemoryOutput
+    engine: Engine
+    end_ns: int
+
+
+def render_offline(graph: Any, preset: Any, messages: list[tuple[int, bytes]], end_ns: int, seed: int | None = None, observers=()) -> RenderResult:
+    """Run ``messages`` through ``graph`` on the manual clock; returns what was sent."""
+    clock = ManualClock()
+    output = MemoryOutput(clock.now, "render")
+    engine = Engine(
+        graph,
+        output=output,
+        clock=clock,
+        observers=list(observers),
+        seed=seed if seed is not None else (getattr(preset, "seed", 0) or 0),
+        tempo=make_tempo(preset, 0),
+        control_handler=make_router(preset, []) if getattr(preset, "controls", None) else None,
+    )
+    engine.run_offline(messages, end_ns)
+    return RenderResult(output, engine, end_ns)
+
+
+def tail_ns(messages: list[tuple[int, bytes]], seconds: float = 4.0) -> int:
+    """End time for a render: the last input plus time for the machine to answer."""
+    last = max((t for t, _ in messages), default=0)
+    return last + int(seconds * NS_PER_S)
