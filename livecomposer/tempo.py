@@ -51,12 +51,20 @@ class TempoMap:
 class ClockFollower:
     """Estimates tick period and phase from MIDI clock tick times (robust line fit)."""
 
-    def __init__(self, window: int = 48, outlier_factor: float = 6.0, floor_ns: int = 1_500_000, relock_after: int = 3) -> None:
+    def __init__(
+        self,
+        window: int = 48,
+        outlier_factor: float = 6.0,
+        floor_ns: int = 3_000_000,
+        period_fraction: float = 0.45,
+        relock_after: int = 3,
+    ) -> None:
         if window < 4:
             raise ValueError("clock window must be at least 4 ticks")
         self.window = window
         self.outlier_factor = outlier_factor
-        self.floor_ns = floor_ns  # never call a residual below this an outlier (1.5 ms: USB MIDI jitter)
+        self.floor_ns = floor_ns  # never call a residual below this an outlier (USB and driver jitter)
+        self.period_fraction = period_fraction  # ... nor one below this fraction of a tick
         self.relock_after = relock_after
         self.ticks = 0  # ticks seen in total
         self.outliers = 0  # ticks left out of the fit
@@ -141,11 +149,17 @@ class ClockFollower:
         self.ticks += 1
         if not self._points:
             self._ref_n, self._ref_t = n, t
-        predicted = self.predict(n) if len(self._points) >= 3 else None
-        if predicted is not None:
-            residual = t - predicted
-            limit = max(self.floor_ns, self.outlier_factor * self._scale)
-            if abs(residual) > limit:
+        fit = self.fit() if len(self._points) >= 3 else None
+        if fit is not None:
+            slope, intercept = fit
+            residual = t - (self._ref_t + intercept + slope * (n - self._ref_n))
+            # A tick is an outlier only if it is off by much more than the typical residual
+            # AND by a good part of a tick: MIDI through JACK arrives once per audio period,
+            # so residuals of a whole period (2.7 ms at 128 frames) are normal, not outliers.
+            limit = max(self.floor_ns, self.outlier_factor * self._scale, self.period_fraction * slope)
+            r = abs(residual)
+            self._scale = r if self._scale == 0.0 else self._scale + (min(r, 2.0 * limit) - self._scale) / 32.0
+            if r > limit:
                 self.outliers += 1
                 self._suspects.append((n, t))
                 if len(self._suspects) >= self.relock_after:
@@ -158,9 +172,6 @@ class ClockFollower:
                     self.relocks += 1
                 return
             self._suspects.clear()
-            # Running mean of |residual|, slow enough to ride out one burst of jitter.
-            r = abs(residual)
-            self._scale = r if self._scale == 0.0 else self._scale + (r - self._scale) / 32.0
         self._add(n, t)
         while len(self._points) > self.window:
             self._remove_oldest()

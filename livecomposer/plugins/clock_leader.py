@@ -84,7 +84,7 @@ class ClockLeader(Plugin):
 
     def next_wakeup(self) -> int | None:
         if self._tick is None or self._restart:
-            return self.ctx.now() if self.ctx is not None else None
+            return 0  # as soon as possible (any past time means: now)
         return self.tempo.time_of_beat(self._tick / TICKS_PER_BEAT) - self._horizon
 
     def reset(self) -> None:

@@ -1,0 +1,235 @@
+"""``--monitor``: hear the output through the built-in synth on the sound card (sounddevice).
+
+:class:`Monitor` is an engine observer.  On the engine thread it only appends the sent note
+and controller events to a deque (an atomic append: no lock, no wait).  PortAudio's audio
+callback drains the deque and renders each event at a fixed latency of one block after the
+time it was sent, so notes keep their relative timing inside a block instead of all landing
+on the block's first sample.  Under-runs reported by PortAudio are counted for the status
+screen and the stage benchmark.
+
+JACK: PortAudio sees a JACK server only if it was running when PortAudio was initialised,
+so :meth:`Monitor.start` re-initialises it (and names our JACK client).  Stop the monitor
+before anything stops jackd: PortAudio aborts the process if the server vanishes under it.
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import ctypes.util
+import logging
+import threading
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..events import NS_PER_S, Event, Kind
+from .synth import Synth
+
+log = logging.getLogger(__name__)
+
+_AUDIBLE = frozenset({Kind.NOTE_ON, Kind.NOTE_OFF, Kind.CONTROL})
+MAX_BLOCK = 256
+JACK_CLIENT_NAME = "livecomposer-monitor"
+
+
+class MonitorError(RuntimeError):
+    """No usable audio output; the message says what to install or start."""
+
+
+def _import_sounddevice():
+    try:
+        import sounddevice
+    except OSError as exc:  # the PortAudio library itself is missing
+        raise MonitorError(f"PortAudio is not installed ({exc}); install libportaudio2 (Debian/Ubuntu) or portaudio (Homebrew)") from None
+    return sounddevice
+
+
+_client_name_buffer: Any = None  # PortAudio keeps the pointer: the buffer must outlive it
+
+
+def rescan_audio(jack_client_name: str | None = JACK_CLIENT_NAME) -> None:
+    """Re-initialise PortAudio so it sees a JACK server started after import, under our name."""
+    global _client_name_buffer
+    sd = _import_sounddevice()
+    if jack_client_name:
+        try:
+            lib = ctypes.CDLL(ctypes.util.find_library("portaudio") or "libportaudio.so.2")
+            setter = getattr(lib, "PaJack_SetClientName", None)
+            if setter is not None:
+                _client_name_buffer = ctypes.create_string_buffer(jack_client_name.encode())
+                setter(_client_name_buffer)
+        except OSError:
+            pass
+    shutdown_audio()
+    sd._initialize()
+
+
+def shutdown_audio() -> None:
+    """Terminate PortAudio completely, closing its JACK client: do this before jackd stops."""
+    sd = _import_sounddevice()
+    while sd._initialized > 0:
+        sd._terminate()
+
+
+def pick_output_device(prefer: str | None = None) -> tuple[int, str]:
+    """(device index, description): ``prefer`` (a name substring or index) if given, else
+    JACK's default output when a JACK server runs, else the system default output."""
+    sd = _import_sounddevice()
+    devices = sd.query_devices()
+    apis = sd.query_hostapis()
+    outputs = [i for i, d in enumerate(devices) if d["max_output_channels"] > 0]
+    if not outputs:
+        raise MonitorError(
+            "no audio output device found: plug in a sound card, or start JACK (e.g. "
+            "'jackd -d dummy' or 'jackd -d alsa') before livecomposer"
+        )
+    if prefer is not None:
+        if str(prefer).isdigit() and int(prefer) in outputs:
+            i = int(prefer)
+            return i, f"{devices[i]['name']} ({apis[devices[i]['hostapi']]['name']})"
+        for i in outputs:
+            if str(prefer).lower() in devices[i]["name"].lower():
+                return i, f"{devices[i]['name']} ({apis[devices[i]['hostapi']]['name']})"
+        names = ", ".join(devices[i]["name"] for i in outputs)
+        raise MonitorError(f"no audio output matches {prefer!r}; outputs: {names}")
+    for api in apis:
+        if "JACK" in api["name"] and api["default_output_device"] >= 0:
+            i = api["default_output_device"]
+            return i, f"{devices[i]['name']} ({api['name']})"
+    default = sd.default.device[1]
+    i = default if isinstance(default, int) and default in outputs else outputs[0]
+    return i, f"{devices[i]['name']} ({apis[devices[i]['hostapi']]['name']})"
+
+
+class Monitor:
+    """Engine observer that plays what is sent through the built-in synth.
+
+    ``Monitor(blocksize=256, device=None, sample_rate=None, voices=16)``; :meth:`start`
+    opens the stream (raises :class:`MonitorError` with advice if there is no output);
+    :meth:`close` (also called by the engine at shutdown) stops it.
+    """
+
+    def __init__(
+        self,
+        blocksize: int = MAX_BLOCK,
+        device: str | int | None = None,
+        sample_rate: int | None = None,
+        voices: int = 16,
+        gain: float = 0.3,
+    ) -> None:
+        if not 16 <= blocksize <= MAX_BLOCK:
+            raise ValueError(f"monitor block must be 16..{MAX_BLOCK} frames; got {blocksize}")
+        self.blocksize = blocksize
+        self.device = device
+        self.sample_rate = sample_rate
+        self.voices = voices
+        self.gain = gain
+        self.synth: Synth | None = None
+        self.queue: collections.deque[Event] = collections.deque()
+        self.stream: Any = None
+        self.device_name = ""
+        self.underruns = 0  # blocks PortAudio reported as output under-flows
+        self.blocks = 0
+        self.events_played = 0
+        self.callback_ns_max = 0
+        self.callback_ns = np.zeros(8192, dtype=np.int64)  # ring of recent callback durations
+        self._lock = threading.Lock()  # start/close only; never taken in the callback
+
+    # -- engine side ------------------------------------------------------------------------
+    def observe(self, inputs: Sequence[Event], outputs: Sequence[Event], now: int) -> None:
+        append = self.queue.append
+        for event in outputs:
+            if event.kind in _AUDIBLE:
+                append(event)
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def start(self) -> "Monitor":
+        with self._lock:
+            if self.stream is not None:
+                return self
+            sd = _import_sounddevice()
+            rescan_audio()
+            index, self.device_name = pick_output_device(self.device)
+            rate = int(self.sample_rate or sd.query_devices(index)["default_samplerate"] or 48000)
+            self.sample_rate = rate
+            self.synth = Synth(rate, voices=self.voices, gain=self.gain)
+            self._block_ns = self.blocksize * NS_PER_S // rate
+            try:
+                self.stream = sd.OutputStream(
+                    samplerate=rate,
+                    blocksize=self.blocksize,
+                    device=index,
+                    channels=2,
+                    dtype="float32",
+                    latency="low",
+                    callback=self._callback,
+                )
+                self.stream.start()
+            except Exception as exc:
+                self.stream = None
+                raise MonitorError(f"cannot open audio output {self.device_name}: {exc}") from None
+            log.info("monitor: %s, %d Hz, %d-frame blocks", self.device_name, rate, self.blocksize)
+            return self
+
+    def close(self) -> None:
+        with self._lock:
+            stream, self.stream = self.stream, None
+            if stream is not None:
+                try:
+                    stream.stop()
+                finally:
+                    stream.close()
+                    # PortAudio keeps a JACK client open until terminated; if jackd stopped
+                    # under it the process would abort, so let go of JACK entirely.
+                    shutdown_audio()
+
+    def __enter__(self) -> "Monitor":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def running(self) -> bool:
+        return self.stream is not None and bool(self.stream.active)
+
+    # -- audio thread -----------------------------------------------------------------------
+    def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        start = time.monotonic_ns()
+        if status.output_underflow:
+            self.underruns += 1
+        synth = self.synth
+        assert synth is not None
+        queue = self.queue
+        timed: list[tuple[int, Event]] = []
+        if queue:
+            # Each event sounds one block after it was sent: a constant latency, exact spacing.
+            base = start - self._block_ns
+            rate = self.sample_rate or 48000
+            horizon = start
+            while queue and queue[0].time <= horizon:
+                event = queue.popleft()
+                offset = (event.time - base) * rate // NS_PER_S
+                timed.append((int(min(max(offset, 0), frames - 1)), event))
+            # an event stamped in the future (clock skew) must not stall the queue forever
+            if queue and queue[0].time > start + NS_PER_S:
+                timed.append((0, queue.popleft()))
+            timed.sort(key=lambda x: x[0])
+            self.events_played += len(timed)
+        outdata[:] = synth.render_with(timed, frames) if timed else synth.render(frames)
+        spent = time.monotonic_ns() - start
+        self.callback_ns[self.blocks % self.callback_ns.size] = spent
+        self.blocks += 1
+        if spent > self.callback_ns_max:
+            self.callback_ns_max = spent
+
+    def recent_callback_ns(self) -> np.ndarray:
+        """Durations of the most recent audio callbacks (ns), for the benchmark."""
+        return self.callback_ns[: min(self.blocks, self.callback_ns.size)].copy()
+
+    def describe(self) -> str:
+        if self.stream is None:
+            return "monitor off"
+        return f"monitor {self.device_name} {self.sample_rate} Hz/{self.blocksize}: {self.underruns} under-runs"

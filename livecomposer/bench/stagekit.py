@@ -1,0 +1,380 @@
+"""Stage-kit figures: following a DAW's clock, sending ours, and the monitor's under-runs.
+
+Measured through real JACK ports when ``jackd`` is installed (a private server on the dummy
+driver is started and stopped here), with a second process playing the DAW's clock:
+
+- ``clock follow <case>``: |estimated - true| BPM after each tick once locked, for a steady,
+  a drifting and a jittered clock (reported in milli-BPM in the *_us fields' place: see note).
+- ``clock send interval error``: |tick interval - ideal| of ``clock_leader`` running in the
+  live engine, as a receiving process timestamps the ticks through JACK.
+- ``monitor under-runs``: PortAudio output under-flows of the built-in synth over a run.
+
+This module also holds the helpers the stage tests share: :func:`jack_server`,
+:func:`wait_for_ports` and the clock-sending second process (``python -m
+livecomposer.bench.stagekit send-clock ...``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from typing import Iterator
+
+import numpy as np
+
+from ..events import NS_PER_MS, NS_PER_S
+from . import BenchOptions, Measurement, summarize
+
+
+class StageKitError(RuntimeError):
+    pass
+
+
+# -- a private JACK server ------------------------------------------------------------------
+def jack_available() -> bool:
+    return shutil.which("jackd") is not None and shutil.which("jack_lsp") is not None
+
+
+@contextmanager
+def jack_server(period: int = 128, rate: int = 48000, name: str | None = None) -> Iterator[str]:
+    """Start ``jackd -d dummy`` under a unique name and point this process (and children) at
+    it through JACK_DEFAULT_SERVER; stop it by PID on the way out."""
+    if not jack_available():
+        raise StageKitError("jackd is not installed (Debian: apt-get install jackd2)")
+    name = name or f"lcstage-{uuid.uuid4().hex[:8]}"
+    proc = subprocess.Popen(
+        ["jackd", "-n", name, "--port-max", "256", "-d", "dummy", "-r", str(rate), "-p", str(period)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    os.environ["JACK_NO_START_SERVER"] = "1"
+    try:
+        deadline = time.monotonic() + 10
+        while subprocess.run(["jack_lsp"], capture_output=True).returncode != 0:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise StageKitError(f"jackd {name} did not start")
+            time.sleep(0.03)
+        yield name
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def wait_for_ports(substring: str, count: int = 1, timeout: float = 10.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        listing = subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.splitlines()
+        ports = [p.strip() for p in listing if substring in p]
+        if len(ports) >= count:
+            return ports
+        if time.monotonic() > deadline:
+            raise StageKitError(f"JACK ports containing {substring!r} did not appear")
+        time.sleep(0.02)
+
+
+# -- the DAW stand-in: a process that sends MIDI clock ---------------------------------------------
+def clock_schedule(bpm: float, seconds: float, drift_bpm_per_s: float = 0.0, jitter_ms: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(send offsets ns, true BPM at each tick) for a clock starting at ``bpm`` and ramping by
+    ``drift_bpm_per_s``, each tick displaced by Gaussian jitter (kept in order)."""
+    ideal, tempos, t = [], [], 0.0
+    while t < seconds * NS_PER_S:
+        b = bpm + drift_bpm_per_s * t / NS_PER_S
+        ideal.append(t)
+        tempos.append(b)
+        t += 60.0 * NS_PER_S / (b * 24)
+    rng = np.random.default_rng(seed)
+    sent = np.asarray(ideal) + rng.normal(0.0, jitter_ms * NS_PER_MS, len(ideal)) if jitter_ms > 0 else np.asarray(ideal)
+    sent = np.maximum.accumulate(np.maximum(sent, 0.0))
+    return sent.astype(np.int64), np.asarray(tempos)
+
+
+def send_clock_main(argv: list[str]) -> int:
+    """``send-clock CLIENT --bpm B --seconds S [--drift D] [--jitter MS] [--seed N]``: open a JACK
+    virtual output, print ``ready CLIENT:clock``, wait for ``go`` on stdin, send START then the
+    ticks on schedule, then STOP, and print ``done N``."""
+    import rtmidi
+
+    from ..clock import MonotonicClock, make_realtime
+
+    p = argparse.ArgumentParser(prog="send-clock")
+    p.add_argument("client")
+    p.add_argument("--bpm", type=float, default=120.0)
+    p.add_argument("--seconds", type=float, default=4.0)
+    p.add_argument("--drift", type=float, default=0.0)
+    p.add_argument("--jitter", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    offsets, _ = clock_schedule(args.bpm, args.seconds, args.drift, args.jitter, args.seed)
+    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=args.client)
+    out.open_virtual_port("clock")
+    print(f"ready {args.client}:clock", flush=True)
+    line = sys.stdin.readline()
+    if line.strip() != "go":
+        out.close_port()
+        return 1
+    make_realtime()
+    clock = MonotonicClock()
+    start = clock.now() + 50 * NS_PER_MS
+    clock.sleep_until(start - NS_PER_MS)
+    out.send_message([0xFA])
+    for offset in offsets:
+        clock.sleep_until(start + int(offset))
+        out.send_message([0xF8])
+    time.sleep(0.01)
+    out.send_message([0xFC])
+    time.sleep(0.05)
+    print(f"done {len(offsets)}", flush=True)
+    sys.stdin.readline()  # wait for the parent to let go, so the port does not vanish mid-read
+    out.close_port()
+    out.delete()
+    return 0
+
+
+class ClockReceiver:
+    """A JACK MIDI input in this process that stamps clock messages as they arrive."""
+
+    def __init__(self, client: str = "lc-clock-in") -> None:
+        import rtmidi
+
+        self.received: list[tuple[int, bytes]] = []
+        self._lock = threading.Lock()
+        self.midi = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=client)
+        self.midi.ignore_types(sysex=True, timing=False, active_sense=True)
+        self.midi.set_callback(self._callback)
+        self.midi.open_virtual_port("in")
+        self.port = f"{client}:in"
+
+    def _callback(self, message, _data) -> None:
+        t = time.monotonic_ns()
+        with self._lock:
+            self.received.append((t, bytes(message[0])))
+
+    def take(self) -> list[tuple[int, bytes]]:
+        with self._lock:
+            out, self.received = self.received, []
+        return out
+
+    def close(self) -> None:
+        self.midi.cancel_callback()
+        self.midi.close_port()
+        self.midi.delete()
+
+
+def follow_clock_through_jack(bpm: float, seconds: float, drift: float = 0.0, jitter_ms: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray, object]:
+    """Run the clock-sending process against a :class:`ClockReceiver` on the current JACK
+    server; feed what arrives to a MIDI-following :class:`~livecomposer.tempo.Tempo` in order.
+    Returns (estimated BPM after each tick, true BPM of each tick, the Tempo)."""
+    from ..events import Event, Kind, parse
+    from ..tempo import Tempo
+
+    receiver = ClockReceiver(f"lc-follow-{uuid.uuid4().hex[:6]}")
+    sender = subprocess.Popen(
+        [sys.executable, "-m", "livecomposer.bench.stagekit", "send-clock", f"lc-daw-{uuid.uuid4().hex[:6]}",
+         "--bpm", str(bpm), "--seconds", str(seconds), "--drift", str(drift), "--jitter", str(jitter_ms), "--seed", str(seed)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        ready = sender.stdout.readline().split()  # type: ignore[union-attr]
+        if not ready or ready[0] != "ready":
+            raise StageKitError(f"clock sender did not start: {ready}")
+        subprocess.run(["jack_connect", ready[1], receiver.port], check=True)
+        time.sleep(0.2)  # a connection made within milliseconds can lose a stream (DESIGN.md, section 7)
+        sender.stdin.write("go\n")  # type: ignore[union-attr]
+        sender.stdin.flush()  # type: ignore[union-attr]
+        done = sender.stdout.readline()  # type: ignore[union-attr]
+        if not done.startswith("done"):
+            raise StageKitError(f"clock sender failed: {done!r}")
+        time.sleep(0.05)
+        messages = receiver.take()
+        sender.stdin.write("\n")  # type: ignore[union-attr]
+        sender.stdin.flush()  # type: ignore[union-attr]
+        sender.wait(10)
+    finally:
+        if sender.poll() is None:
+            sender.kill()
+            sender.wait()
+        receiver.close()
+    _, true_bpm = clock_schedule(bpm, seconds, drift, jitter_ms, seed)
+    tempo = Tempo(bpm=100.0, source="midi")
+    estimates = []
+    for t, data in messages:
+        event = parse(data, t)
+        if event is None:
+            continue
+        tempo.observe_clock(event)
+        if event.kind is Kind.CLOCK:
+            estimates.append(tempo.bpm)
+    return np.asarray(estimates), true_bpm, tempo
+
+
+# -- the measurements -----------------------------------------------------------------------------
+FOLLOW_CASES = {
+    "steady 120": dict(bpm=120.0),
+    "drift 100->116 (+2 BPM/s)": dict(bpm=100.0, drift=2.0),
+    "jitter 1 ms at 128": dict(bpm=128.0, jitter_ms=1.0),
+    "jitter 2 ms + drift at 90": dict(bpm=90.0, drift=-1.0, jitter_ms=2.0),
+}
+
+
+def bpm_errors(estimates: np.ndarray, true_bpm: np.ndarray, skip: int = 48) -> np.ndarray:
+    n = min(len(estimates), len(true_bpm))
+    return np.abs(estimates[skip:n] - true_bpm[skip:n])
+
+
+def _bpm_measurement(name: str, errors: np.ndarray, note: str) -> Measurement:
+    """BPM errors reported in the Measurement's µs fields as milli-BPM (1 = 0.001 BPM)."""
+    m = summarize(name, (errors * 1e6).astype(np.int64), note)  # 1e6 "ns" = 1000 "us" per BPM
+    return m
+
+
+def measure_clock_follow(seconds: float) -> list[Measurement]:
+    out = []
+    for label, case in FOLLOW_CASES.items():
+        estimates, true_bpm, tempo = follow_clock_through_jack(seconds=seconds, **case)
+        errors = bpm_errors(estimates, true_bpm)
+        out.append(_bpm_measurement(
+            f"clock follow {label} (JACK)", errors,
+            f"|BPM error| x1000 after each tick from the 3rd beat; {len(estimates)} ticks; "
+            f"outliers {tempo.follower.outliers}, relocks {tempo.follower.relocks}",
+        ))
+    return out
+
+
+def measure_clock_send(seconds: float) -> list[Measurement]:
+    """clock_leader in the live engine -> JACK -> a receiving process: tick interval error,
+    at our send call and as received (the latter includes JACK's once-per-period delivery)."""
+    from ..engine import Engine
+    from ..plugins.clock_leader import ClockLeader
+    from ..tempo import Tempo
+
+    output, port_name = _jack_output_port()
+    receiver = ClockReceiver(f"lc-send-{uuid.uuid4().hex[:6]}")
+    try:
+        subprocess.run(["jack_connect", port_name, receiver.port], check=True)
+        time.sleep(0.2)
+        engine = Engine(ClockLeader(start_on="beat"), output=output, tempo=Tempo(bpm=120.0))
+        with engine:
+            time.sleep(seconds)
+        time.sleep(0.05)
+        messages = receiver.take()
+    finally:
+        receiver.close()
+    ideal = NS_PER_S * 60 / (120.0 * 24)
+    results = []
+    for label, times in (
+        ("at send", [t for t, m in output.stamps if m == [0xF8]]),
+        ("received through JACK", [t for t, m in messages if m == b"\xf8"]),
+    ):
+        ticks = np.asarray(times, dtype=np.int64)
+        if ticks.size < 3:
+            results.append(summarize(f"clock send interval error {label}", [], "no ticks"))
+            continue
+        errors = np.abs(np.diff(ticks) - ideal)
+        results.append(summarize(f"clock send interval error {label}", errors.astype(np.int64),
+                                 f"|tick interval - {ideal / 1e6:.3f} ms| at 120 BPM from clock_leader in the live engine; {ticks.size} ticks"))
+    return results
+
+
+def _jack_output_port():
+    """An rtmidi JACK virtual output wrapped as an OutputPort (until the engine's ports are used)."""
+    import rtmidi
+
+    from ..ports.base import OutputPort
+
+    client = f"lc-out-{uuid.uuid4().hex[:6]}"
+
+    class JackOut(OutputPort):
+        name = f"{client}:out"
+
+        def __init__(self) -> None:
+            self.midi = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client)
+            self.midi.open_virtual_port("out")
+            self.stamps: list[tuple[int, list[int]]] = []
+
+        def send(self, message) -> None:
+            self.midi.send_message(message)
+            self.stamps.append((time.monotonic_ns(), list(message)))
+
+        def close(self) -> None:
+            self.midi.close_port()
+            self.midi.delete()
+
+    port = JackOut()
+    return port, port.name
+
+
+def measure_monitor(seconds: float, blocksize: int = 256) -> list[Measurement]:
+    """The built-in synth on JACK's dummy driver playing a busy part (three-note chords, ten
+    a second): audio callback durations, and PortAudio's under-run count."""
+    from ..audio.monitor import Monitor
+    from ..events import note_off, note_on
+
+    monitor = Monitor(blocksize=blocksize)
+    monitor.start()
+    try:
+        time.sleep(0.5)  # let the stream settle; count from here
+        skipped_blocks, skipped_underruns = monitor.blocks, monitor.underruns
+        t_end = time.monotonic() + seconds
+        k = 0
+        while time.monotonic() < t_end:
+            now = time.monotonic_ns()
+            notes = [48 + (k * 7) % 36, 60 + (k * 5) % 24, 64 + (k * 3) % 12]
+            monitor.observe((), [note_on(now, n, 90) for n in notes], now)
+            time.sleep(0.07)
+            now = time.monotonic_ns()
+            monitor.observe((), [note_off(now, n) for n in notes], now)
+            time.sleep(0.03)
+            k += 1
+    finally:
+        monitor.close()
+    durations = monitor.recent_callback_ns()[skipped_blocks:] if monitor.blocks <= monitor.callback_ns.size else monitor.recent_callback_ns()
+    blocks = monitor.blocks - skipped_blocks
+    return [summarize(
+        f"monitor audio callback ({blocksize}-frame blocks, JACK dummy)", durations,
+        f"under-runs: {monitor.underruns - skipped_underruns} in {blocks} blocks over {seconds:.0f} s "
+        f"(+{skipped_underruns} while starting); block period {blocksize / (monitor.sample_rate or 48000) * 1e6:.0f} us",
+    )]
+
+
+def measure(options: BenchOptions) -> list[Measurement]:
+    if not jack_available():
+        return [summarize("stage kit", [], "jackd not installed: stage figures need JACK")]
+    seconds = 3.0 if options.quick else 10.0
+    results: list[Measurement] = []
+    with jack_server(period=64):
+        results += measure_clock_follow(seconds)
+        results += measure_clock_send(seconds)
+        results += measure_monitor(2.0 if options.quick else 60.0)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "send-clock":
+        return send_clock_main(argv[1:])
+    quick = "--quick" in argv
+    for m in measure(BenchOptions(quick=quick)):
+        print(f"{m.name:70s} n={m.n:6d} median={m.median_us:10.1f} p99={m.p99_us:10.1f} max={m.max_us:10.1f}  {m.note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
