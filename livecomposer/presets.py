@@ -770,7 +770,7 @@ def _control(at: _At, plugins: Mapping[str, PluginSpec], bank: tuple[Path, ...],
         if numeric:
             for v in (lo, hi):
                 if (p.min is not None and v < p.min) or (p.max is not None and v > p.max):
-                    range_at.fail(f"[{lo:g}, {hi:g}] goes outside {param}'s limits ({_span(p.min, p.max)})")
+                    range_at.fail(f"[{lo:g}, {hi:g}] goes outside the limits of {param} ({_span(p.min, p.max)})")
         elif not (0 <= lo <= 1 and 0 <= hi <= 1):
             range_at.fail(f"{param} is a choice or switch: the range is a fraction of its sweep, within [0, 1]")
     elif numeric:

@@ -135,3 +135,32 @@ def test_entry_points_group_via_monkeypatched_metadata(monkeypatch):
     monkeypatch.setattr(registry.importlib.metadata, "entry_points", fake_entry_points)
     assert registry.resolve("echo_fx") is Thru
     assert seen == ["livecomposer.plugins"]
+
+
+def _run_cli(*args, extra_path=None):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    paths = [str(root)] + ([str(extra_path)] if extra_path else [])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
+    return subprocess.run([sys.executable, "-m", "livecomposer.cli", *args], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_plugins_command_lists_builtins_and_installed_ones(installed_plugin, tmp_path):
+    result = _run_cli("plugins", extra_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip() and not line.startswith(" ")}
+    assert "shift notes up or down by semitones" in lines["transpose"]
+    assert "adds an octave below" in lines["octaver"]
+    assert "unavailable" in lines["bogus"] and "unavailable" in lines["missing"]
+    assert "Traceback" not in result.stderr
+
+
+def test_plugins_command_shows_parameters():
+    result = _run_cli("plugins", "transpose")
+    assert result.returncode == 0 and "semitones" in result.stdout and "-48..48" in result.stdout
+    wrong = _run_cli("plugins", "transpos")
+    assert wrong.returncode == 2 and "did you mean 'transpose'" in wrong.stderr
