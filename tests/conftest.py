@@ -114,6 +114,8 @@ class JackServer:
 
 def start_jackd(name: str) -> subprocess.Popen:
     """Start a headless JACK server (dummy driver) and wait until it answers."""
+    if jack_answers(name):
+        raise RuntimeError(f"a JACK server named {name!r} is already running")
     process = subprocess.Popen(
         ["jackd", "-n", name, "--port-max", "256", "-d", "dummy", "-r", "48000", "-p", "64"],
         stdout=subprocess.DEVNULL,
@@ -125,6 +127,9 @@ def start_jackd(name: str) -> subprocess.Popen:
             process.kill()
             raise RuntimeError(f"jackd -n {name} did not start (exit code {process.poll()})")
         time.sleep(0.05)
+    time.sleep(0.05)
+    if process.poll() is not None:
+        raise RuntimeError(f"jackd -n {name} exited at once (exit code {process.returncode})")
     return process
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import os
 import threading
 from typing import Callable
 
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 JACK_NO_START_SERVER = 0x01
 JACK_USE_EXACT_NAME = 0x02
+JACK_SERVER_NAME = 0x04
 PORT_IS_INPUT = 0x1
 PORT_IS_OUTPUT = 0x2
 MIDI_TYPE = "8 bit raw midi"
@@ -77,6 +79,12 @@ def _prototypes(lib: ctypes.CDLL) -> None:
     p, c, i = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
     lib.jack_client_open.restype = p
     lib.jack_client_open.argtypes = [c, i, ctypes.POINTER(i)]  # variadic tail unused
+    # The same variadic function with the server name as its one extra argument
+    # (indexing, unlike attribute access, gives a fresh function object).
+    open_named = lib["jack_client_open"]
+    open_named.restype = p
+    open_named.argtypes = [c, i, ctypes.POINTER(i), c]
+    lib.open_named = open_named
     lib.jack_client_close.argtypes = [p]
     lib.jack_client_close.restype = i
     lib.jack_activate.argtypes = [p]
@@ -134,15 +142,17 @@ class JackClient:
         name: str = "lc-watch",
         on_port_registered: Callable[[str], None] | None = None,
         on_shutdown: Callable[[], None] | None = None,
+        server: str | None = None,
     ) -> None:
         lib = libjack()
         if lib is None:
             raise OSError("libjack is not installed")
         self._lib = lib
         status = ctypes.c_int(0)
-        handle = lib.jack_client_open(name.encode(), JACK_NO_START_SERVER, ctypes.byref(status))
+        self.server = server or current_server()
+        handle = lib.open_named(name.encode(), JACK_NO_START_SERVER | JACK_SERVER_NAME, ctypes.byref(status), self.server.encode())
         if not handle:
-            raise OSError(f"no JACK server is running (jack_client_open status 0x{status.value:x})")
+            raise OSError(f"JACK server {self.server!r} is not running (jack_client_open status 0x{status.value:x})")
         self._handle: int | None = handle
         self._dead = threading.Event()
         self._lock = threading.Lock()
@@ -221,34 +231,70 @@ class JackClient:
             # After a server shutdown the handle is a zombie: closing it can hang, leak it.
 
 
-def server_running() -> bool:
-    """True if a JACK server (``$JACK_DEFAULT_SERVER`` or the default) answers now."""
+def current_server() -> str:
+    """The server rtmidi (and every JACK client) would use now: ``$JACK_DEFAULT_SERVER``."""
+    return os.environ.get("JACK_DEFAULT_SERVER") or "default"
+
+
+def server_running(server: str | None = None) -> bool:
+    """True if the JACK server (by default ``$JACK_DEFAULT_SERVER``) answers now."""
     try:
-        client = JackClient("lc-probe")
+        client = JackClient("lc-probe", server=server)
     except OSError:
         return False
     client.close()
     return True
 
 
-_watch: JackClient | None = None
+_watches: dict[str, JackClient] = {}
 _watch_lock = threading.Lock()
 
 
-def watch(on_shutdown: Callable[[], None] | None = None) -> JackClient | None:
-    """The process-wide watch client, reopened if the server died and came back; None if no server.
+def watch(server: str | None = None, on_shutdown: Callable[[], None] | None = None) -> JackClient | None:
+    """The process-wide watch client of a server, reopened if the server died and came back.
 
-    ``on_shutdown`` is used only when a new client has to be opened.
+    None while the server is not running.  ``on_shutdown`` is used only when a new client
+    has to be opened.
     """
-    global _watch
+    server = server or current_server()
     with _watch_lock:
-        if _watch is not None and _watch.alive:
-            return _watch
-        if _watch is not None:
-            _watch.close()
-            _watch = None
+        client = _watches.get(server)
+        if client is not None and client.alive:
+            return client
+        if client is not None:
+            client.close()
+            del _watches[server]
         try:
-            _watch = JackClient("lc-watch", on_shutdown=on_shutdown)
+            client = _watches[server] = JackClient("lc-watch", on_shutdown=on_shutdown, server=server)
         except OSError:
-            _watch = None
-        return _watch
+            return None
+        return client
+
+
+def quiet_rtmidi() -> None:
+    """Route the messages of python-rtmidi's own bundled libjack to our log as well.
+
+    Wheels of python-rtmidi carry a private copy of libjack; without this it prints
+    "Cannot connect to server socket" and the like to stderr, e.g. under ``livecomposer ports``.
+    """
+    global _rtmidi_quiet
+    if _rtmidi_quiet:
+        return
+    _rtmidi_quiet = True
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "libjack" in line and "/" in line}
+    except OSError:
+        return
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+            lib.jack_set_error_function.argtypes = [_MESSAGE_CB]
+            lib.jack_set_info_function.argtypes = [_MESSAGE_CB]
+            lib.jack_set_error_function(_log_error)
+            lib.jack_set_info_function(_log_info)
+        except (OSError, AttributeError):
+            continue
+
+
+_rtmidi_quiet = False

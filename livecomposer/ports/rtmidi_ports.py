@@ -42,6 +42,8 @@ try:  # python-rtmidi is a hard dependency, but `livecomposer ports` should stil
     import rtmidi
 except ImportError:  # pragma: no cover - exercised only on broken installs
     rtmidi = None  # type: ignore[assignment]
+else:
+    jackclient.quiet_rtmidi()
 
 API_CHOICES = ("auto", "alsa", "jack", "coremidi", "windows")
 DEFAULT_CLIENT = "livecomposer"
@@ -211,6 +213,7 @@ class RtMidiInput(InputPort):
     def __init__(self, backend: str, source: str, client: str = f"{DEFAULT_CLIENT}-in") -> None:
         self.name = source
         self.backend = backend
+        self.server = jackclient.current_server() if backend == "jack" else ""
         self._client = client
         self._sink: InputSink | None = None
         self._lock = threading.Lock()
@@ -231,10 +234,10 @@ class RtMidiInput(InputPort):
             midi.delete()
             raise PortError(f"MIDI input {self.name!r} is gone; existing inputs: {_describe(ports)}")
         self.name = ports[index]
-        before = _jack_ports() if self.backend == "jack" else None
+        before = _jack_ports(self.server) if self.backend == "jack" else None
         midi.open_port(index, "in")
         if before is not None:
-            self.own_name = _new_port(before, self._client)
+            self.own_name = _new_port(before, self._client, _jack_ports(self.server) or set())
             if self.own_name:
                 with _own_lock:
                     _own_ports.add(self.own_name)
@@ -281,7 +284,7 @@ class RtMidiInput(InputPort):
         if self._closed:
             return False
         if view is None:
-            view = _SystemView.take(self.backend)
+            view = _SystemView.take(self.backend, self.server)
             self.check(view)
         if self._alive or not view.up or _find(view.inputs, self.name) is None:
             return False
@@ -363,6 +366,7 @@ class RtMidiOutput(OutputPort):
 
     def __init__(self, backend: str, virtual: str | None, target: str | None, client: str) -> None:
         self.backend = backend
+        self.server = jackclient.current_server() if backend == "jack" else ""
         self.virtual = virtual
         self.target = target
         self.name = virtual or target or "?"
@@ -377,7 +381,7 @@ class RtMidiOutput(OutputPort):
 
     def _open(self):
         midi = _midi_out(self.backend, self._client)
-        before = _list_for_probe(self.backend)
+        before = _list_for_probe(self.backend, self.server)
         try:
             if self.virtual is not None:
                 midi.open_virtual_port(self.virtual)
@@ -392,7 +396,7 @@ class RtMidiOutput(OutputPort):
             midi.delete()
             raise
         if before is not None:
-            self.own_name = _new_port(before, self._client, _list_for_probe(self.backend))
+            self.own_name = _new_port(before, self._client, _list_for_probe(self.backend, self.server) or set())
             if self.own_name:
                 with _own_lock:
                     _own_ports.add(self.own_name)
@@ -443,7 +447,7 @@ class RtMidiOutput(OutputPort):
         if self._closed:
             return False
         if view is None:
-            view = _SystemView.take(self.backend)
+            view = _SystemView.take(self.backend, self.server)
             self.check(view)
         if self._alive or not view.up:
             return False
@@ -537,15 +541,15 @@ def _close_quietly(midi, backend: str) -> None:
     # memory under it.
 
 
-def _jack_ports() -> set[str] | None:
-    client = jackclient.watch(_monitor().wake)
+def _jack_ports(server: str) -> set[str] | None:
+    client = jackclient.watch(server, _monitor().wake)
     return set(client.ports()) if client is not None else None
 
 
-def _list_for_probe(backend: str) -> set[str] | None:
+def _list_for_probe(backend: str, server: str) -> set[str] | None:
     """All MIDI ports we could read from, used to learn our own port's full name."""
     if backend == "jack":
-        return _jack_ports()
+        return _jack_ports(server)
     if backend == "alsa":
         midi = rtmidi.MidiIn(rtmidi.API_LINUX_ALSA, name=f"{DEFAULT_CLIENT}-list")
         try:
@@ -555,9 +559,8 @@ def _list_for_probe(backend: str) -> set[str] | None:
     return None
 
 
-def _new_port(before: set[str], hint: str, after: set[str] | None = None) -> str | None:
-    if after is None:
-        after = _jack_ports() or set()
+def _new_port(before: set[str], hint: str, after: set[str]) -> str | None:
+    """The port that appeared between two listings (ours), preferring our client's name."""
     new = sorted(after - before)
     preferred = [p for p in new if p.lower().startswith(hint.lower())]
     return (preferred or new or [None])[0]
@@ -603,20 +606,21 @@ class _SystemView:
     """One look at the MIDI system, shared by all checks of one monitor round."""
 
     backend: str
+    server: str
     up: bool
     inputs: list[str]
     outputs: list[str]
     jack: "jackclient.JackClient | None" = None
 
     @classmethod
-    def take(cls, backend: str, listers: dict | None = None) -> "_SystemView":
+    def take(cls, backend: str, server: str = "", listers: dict | None = None) -> "_SystemView":
         if backend == "jack":
-            client = jackclient.watch(_monitor().wake)
+            client = jackclient.watch(server, _monitor().wake)
             if client is None or not client.alive:
-                return cls(backend, False, [], [])
+                return cls(backend, server, False, [], [])
             inputs = client.ports(flags=jackclient.PORT_IS_OUTPUT)
             outputs = client.ports(flags=jackclient.PORT_IS_INPUT)
-            return cls(backend, True, inputs, outputs, client)
+            return cls(backend, server, True, inputs, outputs, client)
         listers = listers if listers is not None else {}
         try:
             if backend not in listers:
@@ -625,10 +629,10 @@ class _SystemView:
                     _midi_out(backend, f"{DEFAULT_CLIENT}-list"),
                 )
             midi_in, midi_out = listers[backend]
-            return cls(backend, True, midi_in.get_ports(), midi_out.get_ports())
+            return cls(backend, server, True, midi_in.get_ports(), midi_out.get_ports())
         except Exception:
             listers.pop(backend, None)
-            return cls(backend, False, [], [])
+            return cls(backend, server, False, [], [])
 
 
 class PortMonitor:
@@ -663,16 +667,17 @@ class PortMonitor:
     def run_once(self) -> None:
         with self._lock:
             ports = list(self._ports)
-        views: dict[str, _SystemView] = {}
+        views: dict[tuple[str, str], _SystemView] = {}
         for port in ports:
-            view = views.get(port.backend)
+            key = (port.backend, port.server)
+            view = views.get(key)
             if view is None:
-                view = views[port.backend] = _SystemView.take(port.backend, self._listers)
+                view = views[key] = _SystemView.take(port.backend, port.server, self._listers)
             try:
                 port.check(view)
                 if self.auto_reconnect and not port.alive:
                     if port.reconnect_if_needed(view):
-                        views.pop(port.backend, None)  # the system changed: look again
+                        views.pop(key, None)  # the system changed: look again
             except Exception:  # never let the monitor die
                 log.exception("MIDI port check failed for %r", getattr(port, "name", port))
 
