@@ -599,10 +599,13 @@ def _visual(at: _At) -> Any:
         return at.value
     try:
         parse(_plain(at.value))
-    except (ValueError, TypeError, KeyError) as exc:
-        key = getattr(exc, "key", None)
-        where = at.get(str(key)) if key is not None and at.has(str(key)) else at
-        where.fail(str(getattr(exc, "reason", None) or exc))
+    except (ValueError, TypeError) as exc:
+        # parse_visual raises ValueError("key: reason"); point at that key's line
+        message = str(exc)
+        key, sep, reason = message.partition(": ")
+        if sep and at.has(key):
+            at.get(key).fail(reason)
+        at.fail(message)
     return at.value
 
 

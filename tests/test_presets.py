@@ -444,3 +444,13 @@ def test_presets_check_shipped_presets_with_their_banks():
     result = run_cli("presets", "check", "--bank", *[str(p.relative_to(ROOT)) for p in SHIPPED])
     assert result.returncode == 0, result.stderr
     assert result.stdout.count(": OK") == len(SHIPPED)
+
+
+def test_visual_section_is_checked_by_the_visual_config_when_present(tmp_path):
+    pytest.importorskip("livecomposer.visual.config", reason="the visualizer's config module is not in this checkout")
+    good = load_preset(write(tmp_path, "graph: [thru]\nvisual:\n  enabled: true\n  fps: 30\n"))
+    assert dict(good.visual) == {"enabled": True, "fps": 30}
+    path = write(tmp_path, "graph: [thru]\nvisual:\n  enabled: true\n  fsp: 30\n")
+    message = error_of(path)
+    assert message.startswith(f"{path}:4: visual.fsp: unknown key"), message
+    assert "fps" in message
