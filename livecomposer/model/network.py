@@ -1,0 +1,293 @@
+"""The event RNN: a GRU that takes one step per MIDI event, and factorised output heads.
+
+Training uses :class:`EventRNN` (torch, whole sequences at once).  Playing uses
+:class:`StreamingModel`, the same weights copied into numpy arrays and folded so that one
+step is three table look-ups plus one matrix-vector product: per-call torch overhead
+would cost more than the arithmetic at these sizes.
+
+The heads: each field (``v`` = note-off or velocity bin, ``pitch``, ``dt`` bin) has its own
+head that reads the hidden state, the voice being asked for, and an embedding of every
+other field that is already known (or an "unknown" embedding).  Training draws a random
+order of the three fields per event, so any subset can be fixed and the rest sampled in
+sequence: p(a, b, c) = p(a) p(b | a) p(c | a, b) for every order.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .tokens import FIELD_SIZES, N_DT, N_PITCH, N_V, N_VOICE
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    hidden: int = 256  # GRU state size
+    embed: int = 128  # input embedding size
+    head: int = 128  # width of each head's hidden layer
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class EventRNN(nn.Module):
+    def __init__(self, cfg: NetConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        E, H, D = cfg.embed, cfg.hidden, cfg.head
+        self.in_v = nn.Embedding(N_V, E)
+        self.in_pitch = nn.Embedding(N_PITCH, E)
+        self.in_dt = nn.Embedding(N_DT, E)
+        self.in_voice = nn.Embedding(N_VOICE, E)
+        self.gru = nn.GRU(E, H, batch_first=True)
+        self.h0 = nn.Parameter(torch.zeros(H))
+        # Head k: hidden -> D, plus the asked voice, plus known-field embeddings (index N = unknown).
+        self.head_in = nn.ModuleList(nn.Linear(H, D) for _ in range(3))
+        self.head_voice = nn.ModuleList(nn.Embedding(N_VOICE, D) for _ in range(3))
+        self.head_known = nn.ModuleList(
+            nn.ModuleList(nn.Embedding(FIELD_SIZES[j] + 1, D) for j in range(3)) for _ in range(3)
+        )
+        self.head_out = nn.ModuleList(nn.Linear(D, FIELD_SIZES[k]) for k in range(3))
+
+    def forward(self, v, pitch, dt, voice, mask, held=None, order=None):
+        """The training loss (so DistributedDataParallel wraps it): see :meth:`loss`."""
+        return self.loss(v, pitch, dt, voice, mask, held, order)
+
+    def embed(self, v: torch.Tensor, pitch: torch.Tensor, dt: torch.Tensor, voice: torch.Tensor) -> torch.Tensor:
+        return self.in_v(v) + self.in_pitch(pitch) + self.in_dt(dt) + self.in_voice(voice)
+
+    def run(self, v, pitch, dt, voice, h=None):
+        """Hidden states *before* each event (so position t predicts event t) and the last state."""
+        B, T = v.shape
+        x = self.embed(v, pitch, dt, voice)
+        h_init = self.h0.expand(1, B, -1).contiguous() if h is None else h
+        out, h_last = self.gru(x, h_init)
+        before = torch.cat([h_init.transpose(0, 1), out[:, :-1]], dim=1)
+        return before, h_last
+
+    @staticmethod
+    def _allowed(v, pitch, mask, held, order):
+        return _allowed_impl(v, pitch, mask, held, order)
+
+    def head_logits(self, k: int, hb: torch.Tensor, voice: torch.Tensor, known: list[torch.Tensor]) -> torch.Tensor:
+        """Logits of field k; ``known[j]`` holds field j's value or FIELD_SIZES[j] for unknown."""
+        z = self.head_in[k](hb) + self.head_voice[k](voice)
+        for j in range(3):
+            if j != k:
+                z = z + self.head_known[k][j](known[j])
+        return self.head_out[k](torch.tanh(z))
+
+    def loss(self, v, pitch, dt, voice, mask, held: torch.Tensor | None = None, order: torch.Tensor | None = None):
+        """Summed NLL (nats) of each field and the number of events, under random field orders.
+
+        ``order``: (B, T, 3) rank of each field (0 first); random when None.  Canonical
+        evaluation uses ranks (0, 1, 2): v, then pitch, then dt.  ``held``: (B, T, 16) packed
+        bits of the pitches the event's voice holds; with it, the heads are renormalised over
+        the events that can happen (note-offs of held pitches, note-ons of the others), as
+        the sampler does.
+        """
+        hb, _ = self.run(v, pitch, dt, voice)
+        if order is None:
+            order = torch.argsort(torch.rand(*v.shape, 3, device=v.device), dim=-1)
+        allowed = self._allowed(v, pitch, mask, held, order) if held is not None else (None, None)
+        vals = (v, pitch, dt)
+        losses = []
+        for k in range(3):
+            known = []
+            for j in range(3):
+                if j == k:
+                    known.append(vals[j])
+                else:
+                    unk = torch.full_like(vals[j], FIELD_SIZES[j])
+                    known.append(torch.where(order[..., j] < order[..., k], vals[j], unk))
+            logits = self.head_logits(k, hb, voice, known)
+            if k < 2 and allowed[k] is not None:
+                logits = logits.masked_fill(~allowed[k], -1e9)
+            nll = nn.functional.cross_entropy(logits.reshape(-1, FIELD_SIZES[k]), vals[k].reshape(-1), reduction="none")
+            losses.append((nll.view(v.shape) * mask).sum())
+        return losses, mask.sum()
+
+
+_BITS = torch.tensor([128, 64, 32, 16, 8, 4, 2, 1], dtype=torch.uint8)
+
+
+def unpack_held(held: torch.Tensor) -> torch.Tensor:
+    """(..., 16) packed uint8 -> (..., 128) bool."""
+    return (held.unsqueeze(-1) & _BITS.to(held.device)).ne(0).flatten(-2)
+
+
+def _allowed_impl(v, pitch, mask, held, order):
+    h = unpack_held(held)  # (B, T, 128)
+    pad = (mask == 0).unsqueeze(-1)
+    # pitch head, when v is known: offs among held pitches, ons among the others.
+    v_known = (order[..., 0] < order[..., 1]).unsqueeze(-1)
+    is_off = (v == 0).unsqueeze(-1)
+    pitch_ok = torch.where(is_off, h, ~h)
+    pitch_ok = torch.where(v_known, pitch_ok, torch.ones_like(h)) | pad
+    # v head: with the pitch known, held -> off only, else on only; without it, off needs a held pitch.
+    p_known = (order[..., 1] < order[..., 0]).unsqueeze(-1)
+    p_held = torch.gather(h, -1, pitch.unsqueeze(-1))  # (B, T, 1)
+    any_held = h.any(-1, keepdim=True)
+    idx = torch.arange(N_V, device=v.device)
+    off_slot = idx == 0
+    v_known_pitch = torch.where(p_held, off_slot.expand(*v.shape, N_V), (~off_slot).expand(*v.shape, N_V))
+    v_free = torch.where(any_held, torch.ones_like(v_known_pitch), (~off_slot).expand(*v.shape, N_V))
+    v_ok = torch.where(p_known, v_known_pitch, v_free) | pad
+    return v_ok, pitch_ok
+
+
+def _blas_single_thread() -> None:
+    """Keep numpy's OpenBLAS on the calling thread: a threaded matrix-vector product wakes a
+    second core per step and turns a 20 us p99 into a millisecond on a busy machine."""
+    import ctypes
+    import glob
+    import os
+
+    global _BLAS_LOCAL
+    if _BLAS_LOCAL is None:
+        _BLAS_LOCAL = False
+        for lib in glob.glob(os.path.join(os.path.dirname(np.__file__) + ".libs", "*openblas*")):
+            try:
+                fn = ctypes.CDLL(lib).openblas_set_num_threads_local
+            except (OSError, AttributeError):
+                continue
+            fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+            _BLAS_LOCAL = fn
+            break
+    if _BLAS_LOCAL:
+        _BLAS_LOCAL(1)
+
+
+_BLAS_LOCAL = None
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().to(torch.float32).numpy().copy()
+
+
+class StreamingModel:
+    """One event in, one GRU step; ``sample`` under constraints without touching the state.
+
+    Implements :class:`livecomposer.model.api.IncrementalModel`.  Created by
+    :func:`livecomposer.model.load_model`; all arithmetic is numpy float32 on the calling
+    thread, nothing allocates per step except the small result arrays.
+    """
+
+    def __init__(self, net: EventRNN, name: str = "model", config: dict | None = None) -> None:
+        from .sampling import Sampler
+
+        self.name = name
+        self.config = dict(config or {})
+        with torch.inference_mode():
+            g = net.gru
+            w_ih, w_hh = _np(g.weight_ih_l0), _np(g.weight_hh_l0)
+            b_ih, b_hh = _np(g.bias_ih_l0), _np(g.bias_hh_l0)
+            # Input projection folded into per-field tables: W_ih (e_v + e_p + e_dt + e_voice) + b_ih.
+            self._t_v = _np(net.in_v.weight) @ w_ih.T + b_ih
+            self._t_pitch = _np(net.in_pitch.weight) @ w_ih.T
+            self._t_dt = _np(net.in_dt.weight) @ w_ih.T
+            self._t_voice = _np(net.in_voice.weight) @ w_ih.T
+            self._w_hh = np.ascontiguousarray(w_hh)
+            self._b_hh = b_hh
+            self.hidden_size = w_hh.shape[1]
+            self._h0 = _np(net.h0)
+            # Heads.  Known-field embeddings are stored relative to "unknown", which is folded into the bias.
+            self._head_w = [np.ascontiguousarray(_np(net.head_in[k].weight)) for k in range(3)]
+            self._head_b = []
+            self._head_known = []
+            for k in range(3):
+                b = _np(net.head_in[k].bias)
+                rel = []
+                for j in range(3):
+                    if j == k:
+                        rel.append(None)
+                        continue
+                    e = _np(net.head_known[k][j].weight)
+                    b = b + e[-1]
+                    rel.append(np.ascontiguousarray(e[:-1] - e[-1]))
+                self._head_b.append(b)
+                self._head_known.append(rel)
+            self._head_voice = [_np(net.head_voice[k].weight) for k in range(3)]
+            self._out_w = [np.ascontiguousarray(_np(net.head_out[k].weight)) for k in range(3)]
+            self._out_b = [_np(net.head_out[k].bias) for k in range(3)]
+        self._sampler = Sampler(self)
+        self._thread = 0
+        self.reset()
+
+    # -- state -------------------------------------------------------------------------
+    def reset(self) -> None:
+        self._h = self._h0.copy()
+        self._held: dict[int, set[int]] = {}
+        self._pre: list[np.ndarray] | None = None  # head pre-activations for the current state
+
+    def get_state(self):
+        return (self._h.copy(), {v: set(s) for v, s in self._held.items()}, self._pre)
+
+    def set_state(self, state) -> None:
+        h, held, pre = state
+        self._h = h.copy()
+        self._held = {v: set(s) for v, s in held.items()}
+        self._pre = pre
+
+    def held_pitches(self) -> frozenset[int]:
+        out: set[int] = set()
+        for s in self._held.values():
+            out |= s
+        return frozenset(out)
+
+    def held_by(self, voice: int) -> frozenset[int]:
+        return frozenset(self._held.get(voice, ()))
+
+    def hidden_features(self) -> np.ndarray:
+        return self._h.copy()
+
+    # -- stepping ----------------------------------------------------------------------
+    def feed(self, event) -> None:
+        from .tokens import dt_bin, vel_bin
+
+        self.step(vel_bin(event.velocity), int(event.pitch), dt_bin(event.dt), 1 if event.voice else 0)
+        held = self._held.setdefault(1 if event.voice else 0, set())
+        if event.velocity > 0:
+            held.add(int(event.pitch))
+        else:
+            held.discard(int(event.pitch))
+
+    def step(self, v: int, pitch: int, dtb: int, voice: int) -> None:
+        """One GRU step on already-binned fields (held notes are the caller's business)."""
+        if threading.get_ident() != self._thread:
+            self._thread = threading.get_ident()
+            _blas_single_thread()
+        gi = self._t_v[v] + self._t_pitch[pitch] + self._t_dt[dtb] + self._t_voice[voice]
+        gh = self._w_hh @ self._h
+        gh += self._b_hh
+        H = self.hidden_size
+        r = 1.0 / (1.0 + np.exp(-(gi[:H] + gh[:H])))
+        z = 1.0 / (1.0 + np.exp(-(gi[H:2 * H] + gh[H:2 * H])))
+        n = np.tanh(gi[2 * H:] + r * gh[2 * H:])
+        self._h = n + z * (self._h - n)
+        self._pre = None
+
+    def head_pre(self) -> list[np.ndarray]:
+        """Each head's pre-activation from the hidden state alone (cached until the next step)."""
+        if self._pre is None:
+            if threading.get_ident() != self._thread:
+                self._thread = threading.get_ident()
+                _blas_single_thread()
+            self._pre = [self._head_w[k] @ self._h + self._head_b[k] for k in range(3)]
+        return self._pre
+
+    def sample(self, constraints, rng: np.random.Generator):
+        return self._sampler.sample(constraints, rng)
+
+    def log_probs(self, k: int, voice: int, known: dict[int, int]) -> np.ndarray:
+        """Log-probabilities of field k given the voice and the known fields (for eval and tests)."""
+        z = self.head_pre()[k] + self._head_voice[k][voice]
+        for j, x in known.items():
+            z = z + self._head_known[k][j][x]
+        logits = self._out_w[k] @ np.tanh(z) + self._out_b[k]
+        m = logits.max()
+        return logits - (m + np.log(np.exp(logits - m).sum()))
