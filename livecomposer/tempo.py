@@ -368,7 +368,12 @@ class Tempo:
         """One line for the status screen: '120.0 BPM 4/4 internal' / '97.9 BPM midi (locked)'."""
         state = ""
         if self.source == "midi":
-            state = " (locked)" if self.clock_locked else (" (stopped)" if not self.running else " (waiting)")
+            if self.follower.ticks == 0:
+                state = " (waiting for clock)"
+            elif not self.running:
+                state = " (stopped)"
+            else:
+                state = " (locked)" if self.clock_locked else " (locking)"
         return f"{self.bpm:.1f} BPM {self.beats_per_bar}/4 {self.source}{state}"
 
     def __repr__(self) -> str:

@@ -1,0 +1,146 @@
+"""The status screen, rendered from a real engine's statistics, and its keys."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from livecomposer.clock import ManualClock
+from livecomposer.engine import Engine
+from livecomposer.events import NS_PER_MS, NS_PER_S
+from livecomposer.plugins.base import Plugin
+from livecomposer.ports.memory import MemoryInput, MemoryOutput
+from livecomposer.status import StatusScreen
+from livecomposer.tempo import Tempo
+
+
+class Router:
+    """A real bank selector stand-in would need preset files; this one records selections."""
+
+    def __init__(self, bank):
+        self.bank = bank
+        self.index = 0
+        self.selected = []
+
+    def select(self, engine, index):
+        self.selected.append(index)
+        self.index = index
+
+
+def played_session(tempo=None):
+    clock = ManualClock()
+    out = MemoryOutput(clock.now, "livecomposer")
+    engine = Engine(Plugin(), output=out, clock=clock, tempo=tempo or Tempo(bpm=96))
+    msgs = []
+    for k in range(10):
+        t = k * 100 * NS_PER_MS
+        msgs += [(t, [0x90, 60 + k, 100]), (t + 50 * NS_PER_MS, [0x80, 60 + k, 0])]
+    msgs += [(2 * NS_PER_S, [0x90, 72, 90]), (2 * NS_PER_S + 1, [0xF5]), (2 * NS_PER_S + 2, [0x92])]
+    engine.run_offline(msgs, 3 * NS_PER_S)
+    return SimpleNamespace(
+        engine=engine,
+        preset=SimpleNamespace(name="duet"),
+        inputs=[MemoryInput("Keystation 49")],
+        output=out,
+        router=Router([Path("duet.yaml"), Path("continuation.yaml"), Path("thru.yaml")]),
+        observers=[],
+        visualizer=SimpleNamespace(fps=lambda: 58.25),
+    )
+
+
+def test_screen_shows_the_session():
+    session = played_session()
+    text = StatusScreen(session, keys=False).render_text(width=110)
+    assert "duet" in text and "(bank 1/3)" in text
+    assert "Keystation 49" in text and "livecomposer" in text
+    assert "96.0 BPM 4/4 internal" in text
+    stats = session.engine.stats
+    assert stats.notes_in == 11 and stats.bad_messages == 2
+    assert "in 11" in text and "out 11" in text
+    assert "bad 2" in text
+    assert "median" in text and "p99" in text and "µs" in text
+    assert "58.2 fps" in text or "58.3 fps" in text
+    assert "q quit" in text
+
+
+def test_screen_shows_a_followed_clock_and_a_missing_tempo():
+    tempo = Tempo(bpm=100, source="midi")
+    session = played_session(tempo)
+    assert "midi (waiting for clock)" in StatusScreen(session, keys=False).render_text()
+    session.engine.tempo = None
+    assert "tempo" not in StatusScreen(session, keys=False).render_text().split("notes")[0].split("MIDI out")[1]
+
+
+def test_keys_act_on_the_session():
+    session = played_session()
+    screen = StatusScreen(session, keys=False)
+    screen.handle_key("n")
+    screen.handle_key("n")
+    screen.handle_key("b")
+    assert session.router.selected == [1, 2, 1]
+    before = session.engine.tempo.bpm
+    screen.handle_key("+")
+    assert session.engine.tempo.bpm == pytest.approx(before + 1)
+    sent_before = len(session.output.sent)
+    screen.handle_key("p")
+    assert "panic" in screen.render_text()
+    ccs = [m for _, m in session.output.sent[sent_before:] if m[0] & 0xF0 == 0xB0]
+    assert {m[1] for m in ccs} == {120, 123}  # all notes off, all sound off
+    assert not screen.quit_requested
+    screen.handle_key("q")
+    assert screen.quit_requested
+
+
+def test_live_screen_runs_and_stops_without_a_terminal():
+    import io
+
+    from rich.console import Console
+
+    session = played_session()
+    buffer = io.StringIO()
+    screen = StatusScreen(session, console=Console(file=buffer, width=100, force_terminal=True), refresh_hz=20)
+    with screen:
+        time.sleep(0.2)
+    assert "duet" in buffer.getvalue()
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
+def test_keys_from_a_real_terminal(tmp_path):
+    """In a real terminal (tmux), pressing q ends the screen."""
+    script = tmp_path / "screen.py"
+    script.write_text(
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
+        "from test_status import played_session\n"
+        "from livecomposer.status import StatusScreen\n"
+        "s = StatusScreen(played_session(), refresh_hz=10).start()\n"
+        "t = time.time()\n"
+        "while not s.quit_requested and time.time() - t < 20: time.sleep(0.05)\n"
+        "s.stop()\n"
+        f"open({str(tmp_path / 'done')!r}, 'w').write('quit' if s.quit_requested else 'timeout')\n"
+    )
+    name = f"lcstatus{os.getpid()}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "120", "-y", "30", sys.executable, str(script)], check=True)
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            pane = subprocess.run(["tmux", "capture-pane", "-p", "-t", name], capture_output=True, text=True).stdout
+            if "q quit" in pane:
+                break
+            time.sleep(0.1)
+        assert "duet" in pane and "BPM" in pane
+        subprocess.run(["tmux", "send-keys", "-t", name, "q"], check=True)
+        deadline = time.time() + 10
+        while not (tmp_path / "done").exists() and time.time() < deadline:
+            time.sleep(0.1)
+        assert (tmp_path / "done").read_text() == "quit"
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
