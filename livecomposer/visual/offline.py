@@ -1,0 +1,103 @@
+"""Offline renders: the same painter, driven by a list of events on a fixed frame clock.
+
+Deterministic (seeded mapper, one torch thread, fixed frame times), so a demo's contact
+sheet is reproducible and tests can compare renders.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from ..events import PERFORMER, Event, sorted_events
+from . import features as F
+from .config import VisualConfig
+
+NS = 1_000_000_000
+
+
+def iter_frames(events: Sequence[Event], cfg: VisualConfig | None = None, fps: float = 30.0,
+                start: int | None = None, end: int | None = None, tail_s: float = 2.0) -> Iterator[tuple[int, np.ndarray]]:
+    """``(time_ns, frame)`` for each frame from ``start`` to ``end`` (default: around the events)."""
+    import torch
+
+    from .renderer import FramePainter
+
+    torch.set_num_threads(1)
+    cfg = cfg or VisualConfig()
+    events = sorted_events(events)
+    if start is None:
+        start = (events[0].time if events else 0) - NS // 2
+    if end is None:
+        end = (events[-1].time if events else start) + int(tail_s * NS)
+    painter = FramePainter(cfg)
+    tracker = F.FeatureTracker(cfg)
+    tracker.vec[F.STAMP] = start
+    step = NS / fps
+    i = 0
+    n = 0
+    while True:
+        t = int(start + n * step)
+        if t > end:
+            break
+        batch = []
+        while i < len(events) and events[i].time <= t:
+            batch.append(events[i])
+            i += 1
+        if batch:
+            tracker.update([e for e in batch if e.voice == PERFORMER], [e for e in batch if e.voice != PERFORMER], batch[-1].time)
+        feats = F.decayed(tracker.vec, t, tracker.tau)
+        yield t, painter.paint(feats, 1.0 / fps)
+        n += 1
+
+
+def render_frames(events: Sequence[Event], frames_dir: Path, cfg: VisualConfig | None = None, fps: float = 30.0) -> list[Path]:
+    """Write every frame as ``frame-000000.png`` in ``frames_dir``."""
+    from PIL import Image
+
+    frames_dir = Path(frames_dir)
+    frames_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for n, (_, frame) in enumerate(iter_frames(events, cfg, fps)):
+        path = frames_dir / f"frame-{n:06d}.png"
+        Image.fromarray(frame).save(path)
+        paths.append(path)
+    return paths
+
+
+def render_contact_sheet(events: Sequence[Event], path: Path, cfg: VisualConfig | None = None, count: int = 16,
+                         columns: int = 4, fps: float = 30.0, thumb: int = 192) -> Path:
+    """A PNG grid of ``count`` frames spread evenly over the performance, with their times.
+
+    Raises ``FileNotFoundError`` if the visual model is not installed."""
+    from PIL import Image, ImageDraw
+
+    frames = list(iter_frames(events, cfg, fps))
+    if not frames:
+        raise ValueError("nothing to render")
+    picks = np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int)
+    start = frames[0][0]
+    rows = (len(picks) + columns - 1) // columns
+    gap, label = 6, 16
+    sheet = Image.new("RGB", (columns * (thumb + gap) + gap, rows * (thumb + gap + label) + gap), (12, 12, 12))
+    draw = ImageDraw.Draw(sheet)
+    for k, idx in enumerate(picks):
+        t, frame = frames[idx]
+        r, c = divmod(k, columns)
+        x, y = gap + c * (thumb + gap), gap + r * (thumb + gap + label)
+        sheet.paste(Image.fromarray(frame).resize((thumb, thumb), Image.BILINEAR), (x, y))
+        draw.text((x + 2, y + thumb + 2), f"{(t - start) / NS:5.2f} s", fill=(180, 180, 180))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    return path
+
+
+def motion(frames: Sequence[np.ndarray]) -> float:
+    """Mean absolute difference between consecutive frames (0..255): how much the picture moves."""
+    if len(frames) < 2:
+        return 0.0
+    a = np.stack([f.astype(np.float32) for f in frames])
+    return float(np.abs(np.diff(a, axis=0)).mean())

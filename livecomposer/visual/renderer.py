@@ -1,0 +1,150 @@
+"""Painting frames: the generator driven by the latent mapper, live (in its own process) or offline.
+
+:class:`FramePainter` turns (faded) features into one RGB frame; it is the same code for
+the live renderer and for offline renders, which makes offline renders a faithful preview.
+:func:`renderer_main` is the entry point of the visualizer process (started with
+``spawn``): one torch thread, a frame loop at the configured rate that reads only the
+newest features from the mailbox, and the web server thread that pushes JPEG frames.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import features as F
+from .config import VisualConfig
+from .mailbox import SeqlockBox
+
+log = logging.getLogger(__name__)
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+
+# -- status box layout (written by the renderer, read by the engine side) -------------------
+ST_READY, ST_PORT, ST_FRAMES, ST_FPS, ST_FRAME_MS, ST_PID, ST_LAST_NS, ST_CLIENTS, ST_SENT, ST_FAILED = range(10)
+STATUS_SIZE = 10
+
+
+def resolve_model(name: str) -> Path:
+    """A model name (``clipart-gan``: models/clipart-gan.safetensors) or a path."""
+    path = Path(name)
+    candidates = [path, path.with_suffix(".safetensors")] if path.suffix != ".safetensors" else [path]
+    candidates += [MODELS_DIR / f"{name}.safetensors"]
+    for candidate in candidates:
+        if candidate.suffix == ".safetensors" and candidate.is_file() and candidate.with_suffix(".json").is_file():
+            return candidate
+    raise FileNotFoundError(f"visual model {name!r} not found (looked for {MODELS_DIR / (name + '.safetensors')}; train one with `livecomposer train-visual`)")
+
+
+class FramePainter:
+    """Features in, RGB uint8 frame (size x size x 3) out."""
+
+    def __init__(self, cfg: VisualConfig) -> None:
+        import torch
+
+        from .gan import load_generator
+        from .mapping import LatentMapper
+
+        self.torch = torch
+        self.cfg = cfg
+        self.generator = load_generator(resolve_model(cfg.model)).to(memory_format=torch.channels_last)
+        self.mapper = LatentMapper(cfg, self.generator.cfg.z_dim)
+        self.tau = F.time_constants(cfg)
+
+    def paint(self, feats: np.ndarray, dt: float) -> np.ndarray:
+        torch = self.torch
+        z = self.mapper.step(feats, dt)
+        with torch.inference_mode():
+            x = self.generator(torch.from_numpy(z)[None])
+            if x.shape[-1] != self.cfg.size:
+                x = torch.nn.functional.interpolate(x, size=(self.cfg.size, self.cfg.size), mode="bilinear", align_corners=False, antialias=x.shape[-1] > self.cfg.size)
+            x = ((x[0] + 1.0) * (127.5 * self.mapper.brightness)).clamp_(0, 255).to(torch.uint8)
+            return x.permute(1, 2, 0).contiguous().numpy()
+
+
+def encode_jpeg(frame: np.ndarray, quality: int) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(frame).save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def renderer_main(config: dict, features_name: str, status_name: str, control_name: str) -> None:
+    """The visualizer process: paint at ``fps`` until told to stop (or orphaned)."""
+    import torch
+
+    torch.set_num_threads(1)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s visual: %(message)s")
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    cfg = VisualConfig(**config)
+    features_box = SeqlockBox(F.SIZE, features_name)
+    status_box = SeqlockBox(STATUS_SIZE, status_name)
+    control = SeqlockBox(1, control_name)
+    status = np.zeros(STATUS_SIZE)
+    status[ST_PID] = os.getpid()
+    parent = os.getppid()
+    try:
+        painter = FramePainter(cfg)
+        from .server import FrameServer
+
+        server = FrameServer(cfg.host, cfg.port)
+        status[ST_PORT] = server.start()
+    except Exception:
+        status[ST_FAILED] = 1
+        status_box.write(status)
+        raise
+    status[ST_READY] = 1
+    status_box.write(status)
+    print(f"visuals: http://{cfg.host}:{int(status[ST_PORT])}/", flush=True)
+    frames_dir = Path(cfg.frames_dir) if cfg.frames_dir else None
+    if frames_dir:
+        frames_dir.mkdir(parents=True, exist_ok=True)
+    period = 1e9 / cfg.fps
+    next_ns = time.monotonic_ns()
+    last_ns = next_ns
+    frame_ms: list[float] = []
+    stamps: list[int] = []
+    n = 0
+    try:
+        while control.read()[0] == 0:
+            now = time.monotonic_ns()
+            feats = F.decayed(features_box.read(), now, painter.tau)
+            t0 = time.perf_counter()
+            frame = painter.paint(feats, (now - last_ns) / 1e9)
+            server.publish(encode_jpeg(frame, cfg.jpeg_quality))
+            frame_ms.append((time.perf_counter() - t0) * 1000)
+            last_ns = now
+            if frames_dir:
+                from PIL import Image
+
+                Image.fromarray(frame).save(frames_dir / f"frame-{n:06d}.png", compress_level=1)
+            n += 1
+            stamps.append(now)
+            while stamps and now - stamps[0] > 1_000_000_000:
+                stamps.pop(0)
+            if len(frame_ms) > 120:
+                del frame_ms[:60]
+            status[ST_FRAMES] = n
+            status[ST_FPS] = len(stamps)
+            status[ST_FRAME_MS] = float(np.median(frame_ms))
+            status[ST_LAST_NS] = now
+            status[ST_CLIENTS] = server.clients
+            status[ST_SENT] = server.sent
+            status_box.write(status)
+            server.stats_extra = {"rendered": n, "fps": len(stamps), "frame_ms": round(status[ST_FRAME_MS], 2)}
+            if n % 64 == 0 and os.getppid() != parent:
+                break  # the engine's process is gone: do not linger
+            next_ns += period
+            wait = next_ns - time.monotonic_ns()
+            if wait > 0:
+                time.sleep(wait / 1e9)
+            elif wait < -period:
+                next_ns = time.monotonic_ns()  # behind: do not try to catch up with a burst
+    finally:
+        server.stop()
