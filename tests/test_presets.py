@@ -454,3 +454,48 @@ def test_visual_section_is_checked_by_the_visual_config_when_present(tmp_path):
     message = error_of(path)
     assert message.startswith(f"{path}:4: visual.fsp: unknown key"), message
     assert "fps" in message
+
+
+# -- MIDI learn writes a control back ---------------------------------------------------------
+
+
+def test_add_control_appends_keeping_comments(tmp_path):
+    from livecomposer.presets import add_control
+
+    path = write(tmp_path, "# my set\ngraph:\n  - {plugin: transpose, id: up}  # the lead\ncontrols:\n  - {cc: 102, to: panic}\nseed: 1\n")
+    preset = add_control(path, {"cc": 21, "to": "up.semitones", "range": [-12, 12]})
+    assert [c.cc for c in preset.controls] == [102, 21]
+    text = path.read_text()
+    assert "# my set" in text and "# the lead" in text
+    assert "  - {cc: 21, to: up.semitones, range: [-12, 12]}\nseed: 1\n" in text
+    assert load_preset(path).controls == preset.controls
+
+
+def test_add_control_replaces_the_same_cc_and_channel(tmp_path):
+    from livecomposer.presets import add_control
+
+    path = write(tmp_path, "graph: [transpose]\ncontrols:\n  - cc: 21\n    to: panic\n  - {cc: 21, channel: 2, to: panic}\n")
+    preset = add_control(path, {"cc": 21, "to": "transpose.semitones", "range": [0, 12]})
+    assert [(c.cc, c.channel, c.to) for c in preset.controls] == [(21, None, "transpose.semitones"), (21, 1, "panic")]
+
+
+@pytest.mark.parametrize(
+    "controls",
+    ["controls: []\n", "controls: [{cc: 1, to: panic}]\n", "controls:\n", "controls: ~\n", "", "controls:\n  - cc: 1\n    to: panic\nseed: 2", "controls:\n- {cc: 1, to: panic}"],
+)
+def test_add_control_to_flow_empty_or_missing_controls(tmp_path, controls):
+    from livecomposer.presets import add_control
+
+    path = write(tmp_path, "graph: [transpose]\n" + controls)
+    preset = add_control(path, {"cc": 22, "to": "transpose.semitones", "range": [-2, 2]})
+    assert preset.controls[-1].cc == 22 and preset.controls[-1].range == (-2.0, 2.0)
+
+
+def test_add_control_refuses_a_bad_mapping_and_leaves_the_file(tmp_path):
+    from livecomposer.presets import add_control
+
+    path = write(tmp_path, "graph: [transpose]\ncontrols:\n  - {cc: 102, to: panic}\n")
+    before = path.read_text()
+    with pytest.raises(PresetError, match="no parameter 'semitone'"):
+        add_control(path, {"cc": 22, "to": "transpose.semitone"})
+    assert path.read_text() == before
