@@ -54,46 +54,39 @@ class ControlRouter:
                 self._learn(event)
                 return True
             for control in self.controls:
-                if getattr(control, "cc", None) == event.control and _channel_ok(control, event):
+                if control.matches(event.channel, event.control):
                     self._apply(engine, control, event)
                     return True
             return False
         if kind is Kind.PROGRAM:
-            if any(getattr(c, "program_change", None) for c in self.controls) and self.bank:
+            if self.bank and any(control.matches(event.channel) for control in self.controls):
                 self.select(engine, event.value)
                 return True
-            return False
-        if kind is Kind.NOTE_ON:
-            for control in self.controls:
-                if getattr(control, "note", None) == event.note and _channel_ok(control, event):
-                    self._apply(engine, control, event)
-                    return True
         return False
 
     def _apply(self, engine, control: Any, event: Event) -> None:
-        target = control.to
-        now = event.time
-        if target == "panic":
-            if event.value > 0 or event.kind is Kind.NOTE_ON:
-                engine.panic_now()
-        elif target in ("next_preset", "prev_preset"):
-            if event.value > 0 or event.kind is Kind.NOTE_ON:
-                step = 1 if target == "next_preset" else -1
-                self.select(engine, ((self.index if self.index is not None else -step) + step) % max(1, len(self.bank)))
-        elif target == "tap_tempo":
-            if engine.tempo is not None and (event.value > 0 or event.kind is Kind.NOTE_ON):
-                engine.tempo.tap(now)
-        elif target == "learn":
-            if event.value > 0:
-                self.learn_target = getattr(control, "learn_target", None) or ""
-                log.warning("MIDI learn: move a knob to map it")
-        else:
-            plugin_id, _, param = target.rpartition(".")
-            plugin = engine.graph.find(plugin_id)
+        if control.is_param:
+            plugin = engine.graph.find(control.plugin_id)
             if plugin is None:
-                log.warning("control cc %s: no plugin %r in this preset", getattr(control, "cc", "?"), plugin_id)
+                log.warning("control cc %s: no plugin %r in this preset", control.cc, control.plugin_id)
                 return
-            plugin.set_param(param, control.scale(event.value))
+            plugin.set_param(control.param, control.scale(event.value))
+            return
+        if not control.pressed(event.value):  # buttons act on press, not on release
+            return
+        action = control.action
+        if action == "panic":
+            engine.panic_now()
+        elif action in ("next_preset", "prev_preset"):
+            step = 1 if action == "next_preset" else -1
+            current = self.index if self.index is not None else (-1 if step > 0 else 0)
+            self.select(engine, (current + step) % max(1, len(self.bank)))
+        elif action == "tap_tempo":
+            if engine.tempo is not None:
+                engine.tempo.tap(event.time)
+        elif action == "learn":
+            self.learn_target = ""
+            log.warning("MIDI learn: move a knob to map it")
 
     # -- presets ------------------------------------------------------------------------------
     def select(self, engine, index: int) -> None:
@@ -143,8 +136,3 @@ class ControlRouter:
         log.warning("MIDI learn: cc %d -> %s", event.control, mapping["to"])
         if self.on_learn is not None:
             self.on_learn(mapping)
-
-
-def _channel_ok(control: Any, event: Event) -> bool:
-    channel = getattr(control, "channel", None)
-    return channel is None or channel == event.channel

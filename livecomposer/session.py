@@ -67,14 +67,7 @@ class LiveOptions:
 def output_spec(preset: Any, options: LiveOptions) -> dict:
     if options.output_virtual or options.output_port:
         return {"virtual": options.output_virtual} if options.output_virtual else {"port": options.output_port}
-    out = getattr(getattr(preset, "midi", None), "output", None)
-    if isinstance(out, dict):
-        return out
-    virtual = getattr(out, "virtual", None)
-    port = getattr(out, "port", None)
-    if virtual or port:
-        return {"virtual": virtual} if virtual else {"port": port}
-    return {"virtual": "livecomposer"}
+    return {preset.midi.output_kind: preset.midi.output_name}
 
 
 class LiveSession:
@@ -85,21 +78,21 @@ class LiveSession:
 
         self.preset = preset
         self.options = options
-        api = options.api if options.api != "auto" else getattr(getattr(preset, "midi", None), "api", "auto") or "auto"
+        api = options.api if options.api != "auto" else preset.midi.api
         self.stopping = threading.Event()
         self.observers: list[Any] = list(options.extra_observers)
         opened: list[Any] = []
         try:
             self.output = open_output(api, **output_spec(preset, options))
             opened.append(self.output)
-            names = options.inputs if options.inputs is not None else getattr(getattr(preset, "midi", None), "input", None)
+            names = options.inputs if options.inputs is not None else preset.midi.inputs
             self.inputs = open_inputs(api, names)
             opened.extend(self.inputs)
             now = time.monotonic_ns()
             if options.record is not None:
                 from .recording import Recorder
 
-                self.observers.append(Recorder(options.record, now, bpm=getattr(getattr(preset, "clock", None), "bpm", 120.0) or 120.0))
+                self.observers.append(Recorder(options.record, now, bpm=preset.clock.bpm))
             self.observers.extend(self._monitor_and_visual())
         except BaseException:
             for thing in opened + self.observers:
@@ -123,26 +116,18 @@ class LiveSession:
 
     def _monitor_and_visual(self) -> list[Any]:
         found = []
-        monitor = self.options.monitor
-        if monitor is None:
-            cfg = getattr(self.preset, "monitor", None)
-            enabled = cfg.get("enabled") if isinstance(cfg, dict) else getattr(cfg, "enabled", False)
-            if enabled:
-                monitor = (cfg.get("synth") if isinstance(cfg, dict) else getattr(cfg, "synth", None)) or "builtin"
+        monitor = self.options.monitor or (self.preset.monitor.synth if self.preset.monitor.enabled else None)
         if monitor:
             from .audio.monitor import open_monitor
 
-            found.append(open_monitor(monitor))
-        visual = self.options.visual
-        raw = getattr(self.preset, "visual", None) or {}
-        if visual is None:
-            visual = bool(raw.get("enabled", False)) if isinstance(raw, dict) else bool(getattr(raw, "enabled", False))
+            found.append(open_monitor(monitor, self.preset.monitor))
+        raw = dict(self.preset.visual or {})
+        visual = self.options.visual if self.options.visual is not None else bool(raw.get("enabled", False))
         if visual:
             from .visual import start_visualizer
             from .visual.config import parse_visual
 
-            config = parse_visual({**(raw if isinstance(raw, dict) else {}), "enabled": True})
-            self.visualizer = start_visualizer(config)
+            self.visualizer = start_visualizer(parse_visual({**raw, "enabled": True}))
             found.append(self.visualizer.observer)
         return found
 
