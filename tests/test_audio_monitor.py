@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from livecomposer.audio.analysis import fundamental
+from livecomposer.audio.analysis import note_sequence, pitch_track
 from livecomposer.audio.monitor import JACK_CLIENT_NAME, Monitor, MonitorError
 from livecomposer.audio.wav import read_wav
 from livecomposer.engine import Engine
@@ -23,15 +23,11 @@ pytestmark = pytest.mark.jack
 
 
 @pytest.fixture
-def jack():
-    from livecomposer.bench import stagekit
+def jack(jack_server):
+    from conftest import need
 
-    if not (stagekit.jack_available() and shutil.which("jack_rec")):
-        if os.environ.get("CI") == "true":
-            pytest.fail("jackd2 (jackd, jack_lsp, jack_rec) is not installed")
-        pytest.skip("jackd2 is not installed")
-    with stagekit.jack_server(period=128) as name:
-        yield name
+    need(shutil.which("jack_rec") is not None, "jack_rec is not installed (Debian package jackd2)")
+    return jack_server
 
 
 def test_monitor_plays_the_engine_output_at_the_right_pitches(jack, tmp_path):
@@ -67,20 +63,9 @@ def test_monitor_plays_the_engine_output_at_the_right_pitches(jack, tmp_path):
     audio, rate = read_wav(wav)
     assert audio.shape[1] == 2 and np.abs(audio).max() > 0.05
     # cut the recording into 50 ms frames, keep the loud ones, and read the pitch sequence
-    hop = rate // 20
-    heard = []
-    level = np.abs(audio).max()
-    for start in range(0, len(audio) - hop, hop):
-        frame = audio[start : start + hop]
-        if np.abs(frame).max() > 0.3 * level:
-            pitch = fundamental(frame, rate)
-            if pitch is not None:
-                heard.append(pitch)
-    sequence = []
-    for p in heard:
-        if not sequence or abs(round(p) - sequence[-1]) > 0:
-            sequence.append(round(p))
-    assert sequence == notes, f"heard {sequence}"
+    track = pitch_track(audio, rate, hop_s=0.05)
+    heard = [p for _, p in track]
+    sequence = note_sequence(track, min_frames=2)
     # within tuning: the 50 ms frames resolve about +-20 cents; steady notes are exact
     for note in notes:
         near = [p for p in heard if round(p) == note]
@@ -114,6 +99,20 @@ def test_no_audio_output_gives_advice():
         from livecomposer.audio.monitor import shutdown_audio
 
         shutdown_audio()
+
+
+def test_open_monitor_from_a_preset_section(jack):
+    from livecomposer.audio.monitor import open_monitor
+
+    monitor = open_monitor("builtin", {"blocksize": 128, "gain": 0.2, "device": None})
+    try:
+        assert monitor.running and monitor.blocksize == 128 and "JACK" in monitor.describe()
+        time.sleep(0.2)
+        assert monitor.blocks > 10
+    finally:
+        monitor.close()
+    with pytest.raises(MonitorError, match="unknown monitor"):
+        open_monitor("casio")
 
 
 def test_block_size_is_bounded():

@@ -51,3 +51,31 @@ def fundamental(audio: np.ndarray, sample_rate: int) -> float | None:
         return None
     found = peak_pitches(audio, sample_rate, 1)
     return found[0] if found else None
+
+
+def pitch_track(audio: np.ndarray, sample_rate: int, hop_s: float = 0.05, rel: float = 0.3) -> list[tuple[float, float]]:
+    """(time s, fractional MIDI note) of each ``hop_s`` frame louder than ``rel`` x the peak."""
+    hop = max(64, int(sample_rate * hop_s))
+    level = float(np.abs(audio).max()) if audio.size else 0.0
+    track = []
+    for start in range(0, len(audio) - hop + 1, hop):
+        frame = audio[start : start + hop]
+        if level > 0 and float(np.abs(frame).max()) > rel * level:
+            p = fundamental(frame, sample_rate)
+            if p is not None:
+                track.append((start / sample_rate, p))
+    return track
+
+
+def note_sequence(track: list[tuple[float, float]], min_frames: int = 2) -> list[int]:
+    """The notes heard, in order: a pitch counts once it holds for ``min_frames`` frames in a
+    row (frames that straddle two notes, or a decaying tail's overtone, do not)."""
+    notes: list[int] = []
+    run_note, run = None, 0
+    for _, p in track:
+        n = int(round(p))
+        run = run + 1 if n == run_note else 1
+        run_note = n
+        if run == min_frames and (not notes or notes[-1] != n):
+            notes.append(n)
+    return notes
