@@ -1,0 +1,159 @@
+"""Accompanist: a second voice (a bass line, or a counter-melody) beside the performer.
+
+It plays on the tempo grid (``grid`` beats apart, from ``ctx.tempo``): the rhythm comes from
+the grid (each point gets a note with probability ``density``, held for ``legato`` of the
+gap), the pitches and velocities from the model, which has heard everything the performer
+played.  A bar or so is planned ahead; each performer note-on makes the notes that have
+not started yet stale, and they are sampled again from the new state, so the line follows
+the harmony.  The grid is the preset's tempo (a DAW's clock when following one), or,
+without an external clock, anchored to the performer's first note (``anchor: auto``), so a
+player without a click is not fought by an offset grid.  After ``stop_after`` bars without
+the performer it rests, and starts again with them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+from ...events import NS_PER_S, Event
+from ...tempo import Tempo
+from ..base import Param
+from .common import ModelPartner, Note, Step, Track, common_params, hear_all, pair_notes
+
+NS = NS_PER_S
+
+
+class Accompanist(ModelPartner):
+    name = "accompanist"
+    summary = "a second voice (bass or counter-melody) on the tempo grid, steered by the performer"
+    params = common_params("chorale-harmony", channel=5, low="E1", high="D3", temperature=0.8) + (
+        Param("grid", 1.0, min=0.125, max=8.0, doc="beats between the voice's notes"),
+        Param("legato", 0.9, min=0.1, max=1.0, doc="how much of the gap each note is held"),
+        Param("density", 1.0, min=0.0, max=1.0, doc="share of grid points that get a note"),
+        Param("horizon", 4.0, min=0.5, max=32.0, doc="beats planned ahead"),
+        Param("anchor", "auto", choices=("auto", "tempo", "first_note"), doc="grid from the tempo, or from the performer's first note; auto: tempo when following a MIDI clock"),
+        Param("stop_after", 2.0, min=0.0, max=64.0, doc="rest after this many bars without a performer note (0: never)"),
+    )
+
+    def __init__(self, id: str | None = None, **options: Any) -> None:
+        super().__init__(id=id, **options)
+        self.forget()
+
+    def forget(self) -> None:
+        self._anchor: int | None = None  # grid origin (first_note mode); None: not playing
+        self._playing = False
+        self._notes: list[Note] = []
+        self._plan_to = 0  # first grid point not planned yet
+        self._requested = False
+        self._last_on = 0
+
+    # -- the grid ---------------------------------------------------------------------------
+    def tempo(self) -> Tempo:
+        tempo = self.ctx.tempo if self.ctx is not None else None
+        if tempo is None:
+            tempo = self._fallback_tempo = getattr(self, "_fallback_tempo", None) or Tempo(120.0)
+        return tempo
+
+    def _on_tempo_grid(self) -> bool:
+        if self.anchor == "tempo":  # type: ignore[attr-defined]
+            return True
+        if self.anchor == "first_note":  # type: ignore[attr-defined]
+            return False
+        return getattr(self.tempo(), "source", "internal") == "midi"
+
+    def next_point(self, t: int) -> int:
+        """The first grid point at or after ``t``."""
+        tempo = self.tempo()
+        grid = self.grid  # type: ignore[attr-defined]
+        if self._on_tempo_grid() or self._anchor is None:
+            k = math.ceil(tempo.beat_at(t) / grid - 1e-9)
+            point = tempo.time_of_beat(k * grid)
+            return point if point >= t else tempo.time_of_beat((k + 1) * grid)
+        step = grid * tempo.beat_ns
+        k = math.ceil((t - self._anchor) / step - 1e-9)
+        return self._anchor + int(round(k * step))
+
+    def points(self, start: int, count: int) -> list[int]:
+        out = [self.next_point(start)]
+        while len(out) < count + 1:
+            out.append(self.next_point(out[-1] + 1))
+        return out
+
+    # -- the plugin -------------------------------------------------------------------------
+    def process(self, events: Sequence[Event], now: int) -> list[Event]:
+        heard = self.hear_events(events)
+        onsets = [t for t, _, v in heard if v > 0]
+        if onsets:
+            if not self._playing:
+                self._playing = True
+                self._anchor = onsets[0]
+                start = onsets[0] if not self._on_tempo_grid() else self.next_point(now)
+                start = max(start, now)
+            else:
+                self._drop_stale(now)
+                start = self.next_point(now + 1)
+            self._last_on = onsets[-1]
+            self._plan(start, now, hear_all(heard))
+        elif heard:
+            self.submit(hear_all(heard), None, fresh_only=False)
+        if not self._requested and self._playing and self._plan_to - self._lead() <= now and not self._pending:
+            if self._resting(now):
+                self._playing = False
+                self._anchor = None
+            else:
+                self._plan(self._plan_to, now, None)
+        return self.take_pending()
+
+    def _lead(self) -> int:
+        return int(self.horizon * self.tempo().beat_ns / 2)  # type: ignore[attr-defined]
+
+    def _resting(self, now: int) -> bool:
+        bars = self.stop_after  # type: ignore[attr-defined]
+        return bars > 0 and now - self._last_on > bars * self.tempo().bar_ns
+
+    def _drop_stale(self, now: int) -> None:
+        kept = []
+        for note in self._notes:
+            if note.on > now:
+                self.ctx.cancel(note.tag)  # type: ignore[union-attr]
+            elif note.off > now:
+                kept.append(note)
+        self._notes = kept
+        self._gen += 1
+
+    def _plan(self, start: int, now: int, feed) -> None:
+        count = max(1, int(round(self.horizon / self.grid)))  # type: ignore[attr-defined]
+        points = self.points(start, count)
+        legato = self.legato  # type: ignore[attr-defined]
+        onsets = points[:-1]
+        ends = [on + max(1, int((nxt - on) * legato)) for on, nxt in zip(points, points[1:])]
+        self._plan_to = points[-1]
+        constraints = self.constraints()
+        density = self.density  # type: ignore[attr-defined]
+
+        def work(track: Track) -> list[Step]:
+            if feed is not None:
+                feed(track)
+                track.cut(now, keep_sounding=True)
+            return track.plan_grid(onsets, ends, constraints, density)
+
+        self._requested = True
+
+        def done(steps: list[Step]) -> None:
+            self._requested = False
+            ctx = self.ctx
+            assert ctx is not None
+            for on, off in pair_notes(steps):
+                tag = ctx.new_tag()
+                self._notes.append(Note(on.time, off.time, on.pitch, tag))
+                self._pending += [self.note_event(on, tag), self.note_event(off, tag)]
+
+        self.submit(work, done)
+
+    def next_wakeup(self) -> int | None:
+        if self._pending:
+            return 0
+        if not self._playing or self._requested:
+            return None
+        return self._plan_to - self._lead()

@@ -1,0 +1,149 @@
+"""Call and response: the performer plays a phrase, pauses, and the machine answers it.
+
+While the performer plays, every note goes to the model as it arrives (on the inference
+worker), so when the call ends the model's state has heard all of it; the answer is sampled
+from that state, never from a fresh one.  A call ends after ``silence`` seconds without a
+note (``trigger: silence``), at the first bar line after the last note ends (``trigger:
+bar``, on the shared tempo), or when the ``trigger_cc`` button is pressed (any mode).
+
+The whole answer is planned at once (the model feeds its own samples, then rolls back) and
+scheduled as future-timed events under one tag; its first note sounds at the trigger.  When
+the performer plays again, the rest of the answer is cancelled (sounding notes get their
+note-offs) unless ``finish_phrase`` is set; either way the model remembers exactly what
+was played.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ...events import NS_PER_S, Event, Kind, PERFORMER
+from ..base import Param
+from .common import ModelPartner, PlanSpec, Step, Track, common_params, hear_all
+
+NS = NS_PER_S
+BAR_GUARD_NS = 50_000_000  # a bar line this close after the last note-off does not count
+MAX_ANSWER_NS = 60 * NS
+
+
+class CallResponse(ModelPartner):
+    name = "call_response"
+    summary = "answer each phrase the performer plays, from a model that heard it"
+    params = common_params("folk-melody", channel=2, low="C4", high="C6") + (
+        Param("trigger", "silence", choices=("silence", "bar", "cc"), doc="what ends a call: a pause, the next bar line, or only the trigger CC"),
+        Param("silence", 0.5, min=0.05, max=10.0, doc="seconds without a note that end a call"),
+        Param("trigger_cc", 0, min=0, max=127, doc="a CC that ends the call and starts the answer at once (0: none)"),
+        Param("length", 2.0, min=0.1, max=64.0, doc="answer length, in `unit`s"),
+        Param("unit", "bars", choices=("seconds", "bars", "notes"), doc="what `length` counts"),
+        Param("finish_phrase", False, doc="when the performer plays again, finish the answer instead of stopping"),
+        Param("density", 1.0, min=0.25, max=4.0, doc="how busy the answer is: scales the model's time gaps"),
+        Param("polyphony", 1, min=1, max=8, doc="most notes the answer holds at once"),
+        Param("max_note", 2.0, min=0.05, max=30.0, doc="longest note of the answer, in seconds"),
+    )
+
+    def __init__(self, id: str | None = None, **options: Any) -> None:
+        super().__init__(id=id, **options)
+        self.answers: list[tuple[int, int]] = []  # (trigger time, first note time), for bench and tests
+        self.forget()
+
+    def forget(self) -> None:
+        self._held: set[tuple[int, int]] = set()  # performer notes sounding
+        self._call_notes = 0  # note-ons since the last answer started
+        self._last = 0  # time of the performer's last note event
+        self._answer_tag = 0
+        self._answer_end: int | None = None  # time of the answer's last event, once planned
+        self._requested = False  # an answer is being planned
+
+    # -- when does the call end? ------------------------------------------------------------
+    def trigger_time(self) -> int | None:
+        if self._call_notes == 0 or self._held or self._requested:
+            return None
+        if self.trigger == "cc":  # type: ignore[attr-defined]
+            return None
+        tempo = self.ctx.tempo if self.ctx is not None else None
+        if self.trigger == "bar" and tempo is not None:  # type: ignore[attr-defined]
+            return tempo.next_bar(self._last + BAR_GUARD_NS)
+        return self._last + int(self.silence * NS)  # type: ignore[attr-defined]
+
+    def answering(self, now: int) -> bool:
+        return self._requested or (self._answer_end is not None and now <= self._answer_end)
+
+    # -- the plugin -------------------------------------------------------------------------
+    def process(self, events: Sequence[Event], now: int) -> list[Event]:
+        heard = self.hear_events(events)
+        cc_trigger = False
+        for e in events:
+            if e.kind is Kind.CONTROL and e.voice == PERFORMER and self.trigger_cc and e.control == self.trigger_cc and e.value > 0:  # type: ignore[attr-defined]
+                cc_trigger = True
+        if heard:
+            interrupted = any(v > 0 for _, _, v in heard) and self.answering(now)
+            cut = interrupted and not self.finish_phrase  # type: ignore[attr-defined]
+            if cut:
+                self.ctx.cancel(self._answer_tag)  # type: ignore[union-attr]
+                self._gen += 1
+                self._requested = False
+                self._answer_end = None
+            for t, pitch, velocity in heard:
+                if velocity:
+                    self._held.add(pitch)
+                    self._call_notes += 1
+                else:
+                    self._held.discard(pitch)
+                self._last = max(self._last, t)
+            work = hear_all(heard)
+            if cut:
+                def work(track: Track, feed=work, at=now) -> None:  # type: ignore[no-redef]
+                    track.cut(at)
+                    feed(track)
+            self.submit(work, None, fresh_only=False)
+        due = self.trigger_time()
+        if cc_trigger and self._call_notes and not self._held and not self._requested:
+            self._answer(now)
+        elif due is not None and due <= now:
+            self._answer(due)
+        return self.take_pending()
+
+    def next_wakeup(self) -> int | None:
+        if self._pending:
+            return 0
+        return self.trigger_time()
+
+    # -- the answer -------------------------------------------------------------------------
+    def _answer(self, start: int) -> None:
+        self._requested = True
+        self._call_notes = 0
+        self._answer_tag = self.ctx.new_tag()  # type: ignore[union-attr]
+        tag = self._answer_tag
+        spec = self._spec(start)
+
+        def done(steps: list[Step]) -> None:
+            self._requested = False
+            if not steps:
+                self._answer_end = None
+                return
+            self._answer_end = steps[-1].time
+            self.answers.append((start, steps[0].time))
+            self._pending.extend(self.note_event(s, tag) for s in steps)
+
+        self.submit(lambda track: track.plan(spec), done)
+
+    def _spec(self, start: int) -> PlanSpec:
+        unit, length = self.unit, self.length  # type: ignore[attr-defined]
+        until = start + MAX_ANSWER_NS
+        max_notes = None
+        if unit == "seconds":
+            until = start + int(length * NS)
+        elif unit == "bars":
+            tempo = self.ctx.tempo if self.ctx is not None else None
+            bar_ns = tempo.bar_ns if tempo is not None else 2 * NS  # 4/4 at 120 BPM
+            until = start + int(length * bar_ns)
+        else:
+            max_notes = max(1, int(round(length)))
+        return PlanSpec(
+            self.constraints(max_polyphony=self.polyphony),  # type: ignore[attr-defined]
+            start=start,
+            until=until,
+            max_notes=max_notes,
+            density=self.density,  # type: ignore[attr-defined]
+            max_note_ns=int(self.max_note * NS),  # type: ignore[attr-defined]
+        )

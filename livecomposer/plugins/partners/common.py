@@ -1,0 +1,507 @@
+"""What the four playing partners share: their settings, the model track, and the plumbing
+between the engine thread and the inference worker.
+
+Two halves, on two threads:
+
+* :class:`Track` lives on the **inference worker**.  It is this partner's view of the duet
+  as the model heard it: every performer event and every machine event that was scheduled
+  to sound, fed one network step each, in time order.  Machine events that are planned but
+  still in the future wait in ``future`` and are fed when time passes them, so when the
+  performer interrupts, the model's history holds exactly what sounded (never re-primed
+  from scratch).  Planning looks ahead from the committed state (feeds its own samples)
+  and restores the state afterwards.  Only jobs submitted through ``ctx.submit`` touch it,
+  and the worker runs jobs one at a time, in order.
+* :class:`ModelPartner` (a :class:`Plugin`) lives on the **engine thread**: it reads the
+  performer's events, decides when to ask the model for something, and turns the answers
+  into timed MIDI events.  It never waits for the model: results come back through
+  ``done()`` and are returned from the next :meth:`process` (``next_wakeup`` asks for it).
+
+Several partners may share one loaded model (the engine caches models by name): each
+:class:`Track` keeps its own snapshot and restores it at the start of every job.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ...events import NS_PER_S, Event, Kind, PERFORMER
+from ...model.api import MACHINE_VOICE, PERFORMER_VOICE, Constraints, ModelEvent
+from ...theory import SCALES, TheoryError, estimate_key, normalize_scale, parse_note, scale_pitch_classes, split_key
+from ..base import OptionError, Param, Plugin, PluginContext
+
+log = logging.getLogger(__name__)
+
+NS = NS_PER_S
+TONICS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+KEY_MODES = ("auto", "none")
+
+
+# --------------------------------------------------------------------------------------
+# Parameters that speak musicians' words.
+
+
+@dataclass(frozen=True)
+class NoteParam(Param):
+    """A MIDI note given as a number (0-127) or a name (``C3``, ``F#2``); a CC sweeps 0-127."""
+
+    def coerce(self, value: Any) -> Any:
+        try:
+            return parse_note(value)
+        except TheoryError as exc:
+            raise ValueError(str(exc)) from None
+
+    def clamp(self, value: float) -> Any:
+        return int(round(max(0.0, min(127.0, float(value)))))
+
+
+@dataclass(frozen=True)
+class PartnerKeyParam(Param):
+    """``auto`` (follow the performer's key), ``none`` (no key), or a key like ``D`` / ``D minor``.
+    A CC sweeps the twelve tonics."""
+
+    def coerce(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError(f"must be auto, none, or a key like 'D' or 'D minor'; got {value!r}")
+        if value.strip().lower() in KEY_MODES:
+            return value.strip().lower()
+        try:
+            split_key(value)
+        except TheoryError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    def clamp(self, value: float) -> Any:
+        return TONICS[int(round(max(0.0, min(1.0, float(value))) * 11))]
+
+
+@dataclass(frozen=True)
+class ScaleParam(Param):
+    """A scale name (``major``, ``dorian``, ``harmonic minor``...); a CC steps through them."""
+
+    def coerce(self, value: Any) -> Any:
+        try:
+            return normalize_scale(value)
+        except (TheoryError, AttributeError) as exc:
+            raise ValueError(str(exc)) from None
+
+    def clamp(self, value: float) -> Any:
+        names = tuple(SCALES)
+        return names[int(round(max(0.0, min(1.0, float(value))) * (len(names) - 1)))]
+
+
+def common_params(model: str, channel: int, low: int | str, high: int | str, temperature: float = 0.9) -> tuple[Param, ...]:
+    """The settings every partner has (each mode adds its own)."""
+    return (
+        Param("model", model, doc="shipped model name or checkpoint folder (loaded when the preset starts)", live=False),
+        Param("channel", channel, min=1, max=16, doc="MIDI channel of the machine's notes (1-16)"),
+        Param("listen", 0, min=0, max=16, doc="performer channel to listen to (1-16); 0: all"),
+        NoteParam("low", parse_note(low), doc="lowest note the machine plays"),
+        NoteParam("high", parse_note(high), doc="highest note the machine plays"),
+        PartnerKeyParam("key", "auto", doc="auto: the performer's key; none: any note; or 'D', 'D minor'"),
+        ScaleParam("scale", "major", doc="scale on the key's tonic (when the key names none)"),
+        Param("temperature", temperature, min=0.05, max=2.0, doc="randomness: low is safe, high is adventurous"),
+        Param("top_p", 0.95, min=0.05, max=1.0, doc="sample only from the most likely choices covering this probability"),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# The worker side.
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A machine event the model planned: absolute time (ns), pitch, velocity (0: note-off)."""
+
+    time: int
+    pitch: int
+    velocity: int
+
+
+@dataclass(frozen=True)
+class PlanSpec:
+    """How far and how to sample a plan.
+
+    ``start``: the first event is a note-on exactly then.  ``until``: nothing starts at or
+    after it, and held notes end there.  ``horizon``: stop starting notes once the plan
+    reaches it (held notes are still finished by the model).  ``max_notes``: stop after
+    this many note-ons.  ``density`` scales the model's time gaps (2: twice as busy).
+    """
+
+    constraints: Constraints
+    start: int | None = None
+    until: int | None = None
+    horizon: int | None = None
+    max_notes: int | None = None
+    density: float = 1.0
+    max_note_ns: int = 2 * NS
+    max_events: int = 400
+
+
+class Track:
+    """One partner's model history (inference worker only; see the module docstring)."""
+
+    def __init__(self, model: Any, rng: np.random.Generator) -> None:
+        self.model = model
+        self.rng = rng
+        self.state: Any = None
+        self.t_last: int | None = None  # time of the last event fed into ``state``
+        self.held: dict[int, int] = {}  # machine pitch -> note-on time, in ``state``
+        self.future: deque[Step] = deque()  # planned machine events not yet fed (time order)
+        self.fed = 0  # events fed into the committed state (for tests and status)
+
+    # -- one job --------------------------------------------------------------------------
+    def run(self, work: Callable[["Track"], Any]) -> Any:
+        """Run ``work`` with the shared model holding this track's state; keep the new state."""
+        m = self.model
+        if self.state is None:
+            m.reset()
+        else:
+            m.set_state(self.state)
+        try:
+            return work(self)
+        finally:
+            self.state = m.get_state()
+
+    def _feed(self, t: int, pitch: int, velocity: int, voice: int) -> None:
+        dt = 0.0 if self.t_last is None else max(0, t - self.t_last) / NS
+        self.model.feed(ModelEvent(dt, int(pitch), int(velocity), voice))
+        self.t_last = t if self.t_last is None else max(self.t_last, t)
+        self.fed += 1
+        if voice == MACHINE_VOICE:
+            if velocity > 0:
+                self.held[pitch] = t
+            else:
+                self.held.pop(pitch, None)
+
+    # -- history --------------------------------------------------------------------------
+    def advance(self, t: int) -> None:
+        """Feed the planned machine events that have sounded by ``t``."""
+        future = self.future
+        while future and future[0].time <= t:
+            s = future.popleft()
+            self._feed(s.time, s.pitch, s.velocity, MACHINE_VOICE)
+
+    def hear(self, t: int, pitch: int, velocity: int) -> None:
+        """A performer note-on (velocity > 0) or note-off at ``t``."""
+        self.advance(t)
+        self._feed(t, pitch, velocity, PERFORMER_VOICE)
+
+    def play(self, t: int, pitch: int, velocity: int) -> None:
+        """A machine event that sounds now (harmonizer): straight into the history."""
+        self.advance(t)
+        self._feed(t, pitch, velocity, MACHINE_VOICE)
+
+    def cut(self, t: int, keep_sounding: bool = False) -> None:
+        """The plan after ``t`` is dropped.  Notes already sounding either keep their planned
+        note-off (``keep_sounding``) or end at ``t`` (the engine sent their note-offs)."""
+        self.advance(t)
+        if keep_sounding:
+            need = set(self.held)
+            kept = deque()
+            for s in self.future:
+                if s.velocity == 0 and s.pitch in need:
+                    kept.append(s)
+                    need.discard(s.pitch)
+            self.future = kept
+            for pitch in sorted(need):
+                self._feed(t, pitch, 0, MACHINE_VOICE)
+        else:
+            self.future = deque()
+            for pitch in sorted(self.held):
+                self._feed(t, pitch, 0, MACHINE_VOICE)
+
+    def end_time(self) -> int | None:
+        """When the last planned (or fed) event happens."""
+        return self.future[-1].time if self.future else self.t_last
+
+    # -- planning -------------------------------------------------------------------------
+    def _lookahead(self) -> tuple[Any, int, dict[int, int]]:
+        """Feed the planned future on top of the committed state; returns what to restore."""
+        m = self.model
+        snapshot = m.get_state()
+        t = self.t_last if self.t_last is not None else 0
+        held = dict(self.held)
+        for s in self.future:
+            m.feed(ModelEvent(max(0, s.time - t) / NS, s.pitch, s.velocity, MACHINE_VOICE))
+            t = max(t, s.time)
+            if s.velocity > 0:
+                held[s.pitch] = s.time
+            else:
+                held.pop(s.pitch, None)
+        return snapshot, t, held
+
+    def plan(self, spec: PlanSpec) -> list[Step]:
+        """Sample machine events after everything heard and planned so far; they join the future."""
+        m = self.model
+        snapshot, t, held = self._lookahead()
+        out: list[Step] = []
+        c0 = spec.constraints
+        rng = self.rng
+        notes = 0
+        first = spec.start is not None
+        finishing = False
+
+        def emit(time: int, pitch: int, velocity: int) -> None:
+            nonlocal t
+            m.feed(ModelEvent(max(0, time - t) / NS, pitch, velocity, MACHINE_VOICE))
+            t = max(t, time)
+            out.append(Step(time, pitch, velocity))
+            if velocity > 0:
+                held[pitch] = time
+            else:
+                held.pop(pitch, None)
+
+        def close_all(time: int) -> None:
+            for pitch in sorted(held, key=lambda p: held[p]):
+                emit(max(time, t), pitch, 0)
+
+        try:
+            for _ in range(spec.max_events):
+                if spec.max_notes is not None and notes >= spec.max_notes:
+                    finishing = True
+                if finishing and not held:
+                    break
+                fixed_dt: int | None = None
+                if first:
+                    fixed_dt = max(0, spec.start - t)  # type: ignore[operator]
+                    c = replace(c0, note_on=True, dt=fixed_dt / NS)
+                elif finishing:
+                    c = replace(c0, note_on=False)
+                else:
+                    c = c0
+                try:
+                    ev = m.sample(c, rng)
+                except ValueError:
+                    if held:  # nothing fits (e.g. range moved): end what sounds, then try again
+                        oldest = min(held, key=lambda p: held[p])
+                        emit(t + NS // 10, oldest, 0)
+                        continue
+                    break
+                tn = t + (fixed_dt if fixed_dt is not None else int(ev.dt * NS / spec.density))
+                pitch, velocity = ev.pitch, ev.velocity
+                if held:  # a note held too long ends first
+                    oldest = min(held, key=lambda p: held[p])
+                    limit = held[oldest] + spec.max_note_ns
+                    if limit < tn:
+                        if spec.until is not None and limit >= spec.until:
+                            close_all(spec.until)
+                            break
+                        emit(max(t, limit), oldest, 0)
+                        continue
+                if spec.until is not None and tn >= spec.until:
+                    close_all(spec.until)
+                    break
+                emit(tn, pitch, velocity)
+                if velocity > 0:
+                    notes += 1
+                    first = False
+                if spec.horizon is not None and tn >= spec.horizon:
+                    finishing = True
+            close_all(t + NS // 4)  # out of steps: nothing may hang
+        finally:
+            m.set_state(snapshot)
+        self.future.extend(out)
+        return out
+
+    def plan_grid(self, onsets: Sequence[int], ends: Sequence[int], constraints: Constraints, density: float) -> list[Step]:
+        """Notes at fixed times (a tempo grid): the model picks each pitch and velocity.
+
+        ``onsets[i]`` gets a note with probability ``density`` (the model is asked for a
+        note-on at exactly that time), held until ``ends[i]``.
+        """
+        m = self.model
+        snapshot, t, held = self._lookahead()
+        out: list[Step] = []
+        try:
+            for on, end in zip(onsets, ends):
+                if on < t or (density < 1.0 and self.rng.random() >= density):
+                    continue
+                for pitch in sorted(held):  # monophonic grid voice: anything left ends first
+                    m.feed(ModelEvent(max(0, on - t) / NS, pitch, 0, MACHINE_VOICE))
+                    out.append(Step(max(on, t), pitch, 0))
+                    t = max(t, on)
+                held.clear()
+                try:
+                    ev = m.sample(replace(constraints, note_on=True, dt=(on - t) / NS), self.rng)
+                except ValueError:
+                    continue
+                m.feed(ModelEvent((on - t) / NS, ev.pitch, ev.velocity, MACHINE_VOICE))
+                m.feed(ModelEvent((end - on) / NS, ev.pitch, 0, MACHINE_VOICE))
+                out += [Step(on, ev.pitch, ev.velocity), Step(end, ev.pitch, 0)]
+                t = end
+        finally:
+            m.set_state(snapshot)
+        self.future.extend(out)
+        return out
+
+
+# --------------------------------------------------------------------------------------
+# The engine side.
+
+
+@dataclass
+class Note:
+    """A machine note as scheduled: for cancelling what has not sounded yet."""
+
+    on: int
+    off: int
+    pitch: int
+    tag: int
+
+
+class ModelPartner(Plugin):
+    """Base of the playing partners: settings, model loading, job plumbing, event output."""
+
+    key_follow_notes = 32  # performer notes remembered for ``key: auto``
+
+    def __init__(self, id: str | None = None, **options: Any) -> None:
+        super().__init__(id=id, **options)
+        self._split_key(explicit_scale="scale" in options)
+        self._check_range()
+        self._model: Any = None
+        self._track: Track | None = None
+        self._pending: list[Event] = []
+        self._gen = 0  # bumped when a plan goes stale: late results for it are dropped
+        self._recent: deque[int] = deque(maxlen=self.key_follow_notes)
+        self._auto_pcs: frozenset[int] | None = None
+        self.failures = 0
+
+    # -- settings -------------------------------------------------------------------------
+    def _split_key(self, explicit_scale: bool = False) -> None:
+        key = self.key  # type: ignore[attr-defined]
+        if key in KEY_MODES:
+            return
+        tonic, scale = split_key(key)
+        if scale is not None:
+            if explicit_scale and scale != self.scale:  # type: ignore[attr-defined]
+                raise OptionError("scale", f"key {key!r} already says {scale}; drop one of them")
+            self.scale = scale
+        self.key = TONICS[tonic]
+
+    def _check_range(self) -> None:
+        if self.low > self.high:  # type: ignore[attr-defined]
+            raise OptionError("low", f"low ({self.low}) is above high ({self.high})")  # type: ignore[attr-defined]
+
+    def param_changed(self, name: str) -> None:
+        if name == "key":
+            self._split_key()
+        if name in ("low", "high") and self.low > self.high:  # type: ignore[attr-defined]
+            self.low, self.high = self.high, self.low  # type: ignore[attr-defined]
+
+    def pitch_classes(self) -> frozenset[int] | None:
+        """The pitch classes the machine may play now (None: any)."""
+        key = self.key  # type: ignore[attr-defined]
+        if key == "none":
+            return None
+        if key == "auto":
+            return self._auto_pcs
+        return scale_pitch_classes(key, self.scale)  # type: ignore[attr-defined]
+
+    def constraints(self, **changes: Any) -> Constraints:
+        c = Constraints(
+            temperature=self.temperature,  # type: ignore[attr-defined]
+            top_p=self.top_p,  # type: ignore[attr-defined]
+            pitch_range=(self.low, self.high),  # type: ignore[attr-defined]
+            pitch_classes=self.pitch_classes(),
+            voice=MACHINE_VOICE,
+        )
+        return replace(c, **changes) if changes else c
+
+    # -- life cycle -----------------------------------------------------------------------
+    def prepare(self, ctx: PluginContext) -> None:
+        """Loads the model (never in ``__init__``: ``presets check`` builds graphs without models)."""
+        super().prepare(ctx)
+        self._model = ctx.load_model(self.model)  # type: ignore[attr-defined]
+        seed = int(ctx.rng.integers(0, 2**63 - 1))
+        self._track = Track(self._model, np.random.default_rng(seed))
+
+    def reset(self) -> None:
+        """The engine released every note (panic, preset switch): forget plans, tell the model."""
+        self._pending.clear()
+        self._gen += 1
+        self.forget()
+        if self._track is not None and self.ctx is not None:
+            now = self.ctx.now()
+            self.submit(lambda track: track.cut(now), None)
+
+    def forget(self) -> None:
+        """Mode-specific: drop plans and held-note bookkeeping."""
+
+    # -- talking to the worker ------------------------------------------------------------
+    def submit(self, work: Callable[[Track], Any], done: Callable[[Any], None] | None, fresh_only: bool = True) -> None:
+        """Run ``work(track)`` on the inference worker; ``done(result)`` back here, unless the
+        plan it belongs to went stale meanwhile (``fresh_only``) or it failed."""
+        assert self.ctx is not None and self._track is not None, "prepare() first"
+        track = self._track
+        gen = self._gen
+
+        def job() -> Any:
+            return track.run(work)
+
+        def finished(result: Any) -> None:
+            if isinstance(result, BaseException):
+                self.failures += 1
+                log.error("%s: model work failed: %s", self.id, result)
+                return
+            if done is None or (fresh_only and gen != self._gen):
+                return
+            done(result)
+
+        self.ctx.submit(job, finished)
+
+    def hear_events(self, events: Sequence[Event]) -> list[tuple[int, int, int]]:
+        """The performer's note events this plugin listens to, as (time, pitch, velocity)."""
+        listen = self.listen  # type: ignore[attr-defined]
+        heard = []
+        for e in events:
+            if e.voice != PERFORMER or not (e.kind is Kind.NOTE_ON or e.kind is Kind.NOTE_OFF):
+                continue
+            if listen and e.channel != listen - 1:
+                continue
+            velocity = e.velocity if e.kind is Kind.NOTE_ON else 0
+            heard.append((e.time, e.note, velocity))
+            if velocity:
+                self._recent.append(e.note)
+        if heard and self.key == "auto" and len(self._recent) >= 3:  # type: ignore[attr-defined]
+            key = estimate_key(self._recent)
+            self._auto_pcs = key.pitch_classes if key is not None else None
+        return heard
+
+    # -- output ---------------------------------------------------------------------------
+    def note_event(self, step: Step, tag: int) -> Event:
+        kind = Kind.NOTE_ON if step.velocity > 0 else Kind.NOTE_OFF
+        return Event(kind, step.time, self.channel - 1, step.pitch, step.velocity, voice=self.voice, tag=tag)  # type: ignore[attr-defined]
+
+    def take_pending(self) -> list[Event]:
+        out, self._pending = self._pending, []
+        return out
+
+    def next_wakeup(self) -> int | None:
+        return 0 if self._pending else None
+
+
+def pair_notes(steps: Sequence[Step]) -> list[tuple[Step, Step]]:
+    """Note-ons with their note-offs (each plan closes every note it opens)."""
+    open_: dict[int, Step] = {}
+    pairs = []
+    for s in steps:
+        if s.velocity > 0:
+            open_[s.pitch] = s
+        elif s.pitch in open_:
+            pairs.append((open_.pop(s.pitch), s))
+    return pairs
+
+
+def hear_all(heard: Sequence[tuple[int, int, int]]) -> Callable[[Track], None]:
+    """A job that feeds performer events in order."""
+
+    def work(track: Track) -> None:
+        for t, pitch, velocity in heard:
+            track.hear(t, pitch, velocity)
+
+    return work

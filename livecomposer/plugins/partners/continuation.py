@@ -1,0 +1,133 @@
+"""Continuation: the machine plays on its own, and the performer steers it.
+
+It keeps a short plan (``horizon`` seconds) sampled ahead and tops it up before it runs
+out (``next_wakeup``).  Every performer note goes to the model as it arrives; then every
+planned note that has not started yet is stale (it was sampled before the model heard
+that note): it is cancelled and the plan is sampled again from the new state.  Notes
+already sounding keep their planned end, so the line is steered without being chopped.
+Each planned note has its own tag, so cancelling the unplayed ones leaves the sounding
+ones alone; any that were cut still get their note-offs from the engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ...events import NS_PER_S, Event
+from ..base import Param
+from .common import ModelPartner, Note, PlanSpec, Step, Track, common_params, hear_all, pair_notes
+
+NS = NS_PER_S
+RETRY_NS = NS // 2  # an empty plan (the model chose silence): ask again this much later
+
+
+class Continuation(ModelPartner):
+    name = "continuation"
+    summary = "play on continuously from what the performer plays; every new note re-steers the plan"
+    params = common_params("folk-melody", channel=3, low="G3", high="C6") + (
+        Param("horizon", 1.5, min=0.2, max=10.0, doc="seconds of music kept planned ahead"),
+        Param("autostart", False, doc="start playing at once instead of at the performer's first note"),
+        Param("stop_after", 0.0, min=0.0, max=600.0, doc="stop after this many seconds without the performer (0: never)"),
+        Param("density", 1.0, min=0.25, max=4.0, doc="how busy the line is: scales the model's time gaps"),
+        Param("polyphony", 1, min=1, max=8, doc="most notes the machine holds at once"),
+        Param("max_note", 2.0, min=0.05, max=30.0, doc="longest note, in seconds"),
+    )
+
+    def __init__(self, id: str | None = None, **options: Any) -> None:
+        super().__init__(id=id, **options)
+        self.forget()
+
+    def forget(self) -> None:
+        self._started = False
+        self._notes: list[Note] = []  # planned notes not yet over
+        self._plan_end = 0
+        self._requested = False
+        self._last_input: int | None = None
+        self.replans = 0
+
+    def _active(self, now: int) -> bool:
+        if not self._started:
+            return False
+        stop = self.stop_after  # type: ignore[attr-defined]
+        if stop > 0 and self._last_input is not None and now - self._last_input > stop * NS:
+            self._started = False
+            return False
+        return True
+
+    def _spec(self, from_time: int) -> PlanSpec:
+        return PlanSpec(
+            self.constraints(max_polyphony=self.polyphony),  # type: ignore[attr-defined]
+            horizon=from_time + int(self.horizon * NS),  # type: ignore[attr-defined]
+            density=self.density,  # type: ignore[attr-defined]
+            max_note_ns=int(self.max_note * NS),  # type: ignore[attr-defined]
+        )
+
+    def process(self, events: Sequence[Event], now: int) -> list[Event]:
+        heard = self.hear_events(events)
+        if heard:
+            self._last_input = max(t for t, _, _ in heard)
+            self._started = True
+            self._drop_stale(now)
+            spec = self._spec(now)
+            feed = hear_all(heard)
+
+            def work(track: Track) -> list[Step]:
+                feed(track)
+                track.cut(now, keep_sounding=True)
+                return track.plan(spec)
+
+            self._request(work, now)
+        elif not self._started and self.autostart and self._last_input is None:  # type: ignore[attr-defined]
+            self._started = True
+            self._request(lambda track: track.plan(self._spec(now)), now)
+        elif not self._requested and self._active(now) and self._refill_time() <= now:
+            spec = self._spec(max(now, self._plan_end))
+            self._request(lambda track: track.plan(spec), now)
+        return self.take_pending()
+
+    def _drop_stale(self, now: int) -> None:
+        """Cancel planned notes that have not started; forget finished ones."""
+        kept = []
+        for note in self._notes:
+            if note.on > now:
+                self.ctx.cancel(note.tag)  # type: ignore[union-attr]
+            elif note.off > now:
+                kept.append(note)
+        self._notes = kept
+        self._plan_end = max([now] + [n.off for n in kept])
+        self._gen += 1  # a plan still being sampled is stale too
+        self.replans += 1
+
+    def _request(self, work, now: int) -> None:
+        self._requested = True
+
+        def done(steps: list[Step]) -> None:
+            self._requested = False
+            if not steps:
+                self._plan_end = max(self._plan_end, now + RETRY_NS)
+                return
+            ctx = self.ctx
+            assert ctx is not None
+            for on, off in pair_notes(steps):
+                tag = ctx.new_tag()
+                self._notes.append(Note(on.time, off.time, on.pitch, tag))
+                self._pending += [self.note_event(on, tag), self.note_event(off, tag)]
+            self._plan_end = max(self._plan_end, steps[-1].time)
+
+        self.submit(work, done)
+
+    def _refill_time(self) -> int:
+        return self._plan_end - int(self.horizon * NS / 2)  # type: ignore[attr-defined]
+
+    def next_wakeup(self) -> int | None:
+        if self._pending:
+            return 0
+        if not self._started:
+            return 0 if self.autostart and self._last_input is None else None  # type: ignore[attr-defined]
+        if self._requested:
+            return None
+        return self._refill_time()
+
+    def reset(self) -> None:
+        super().reset()
+        self._last_input = -1  # after a panic, autostart waits for the performer

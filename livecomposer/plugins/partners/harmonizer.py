@@ -1,0 +1,145 @@
+"""Harmonizer: every performer note gets one to three notes that sound with it.
+
+For each performer note-on, a job on the inference worker feeds the note to the model and
+then asks it for ``voices`` machine note-ons at the same instant (``dt`` fixed to 0),
+under the key, the range (below or above the performer's note), and without the
+performer's pitch class (no unisons or octave doublings unless ``doublings``); each chosen
+note is fed before the next is asked for, so they form a chord the model believes in.
+The notes leave from :meth:`process` on the tick after the answer comes back (the engine
+wakes at once), and they end when the performer's note ends.  If the performer lets go
+before the answer arrives, the answer is dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Sequence
+
+import numpy as np
+
+from ...events import Event, Kind, note_off, note_on
+from ..base import Param, PluginContext
+from .common import ModelPartner, Track, common_params
+
+
+class Harmonizer(ModelPartner):
+    name = "harmonizer"
+    summary = "add one to three model-chosen notes under (or over) each performer note"
+    params = common_params("chorale-harmony", channel=4, low="C3", high="C6", temperature=0.7) + (
+        Param("voices", 2, min=1, max=3, doc="notes added to each performer note"),
+        Param("position", "below", choices=("below", "above", "any"), doc="where the added notes go relative to the performer's"),
+        Param("doublings", False, doc="allow octave doublings of the performer's note"),
+        Param("density", 1.0, min=0.0, max=1.0, doc="share of performer notes that get harmony"),
+        Param("level", 0.85, min=0.1, max=1.5, doc="velocity of the added notes relative to the performer's"),
+        Param("max_notes", 6, min=1, max=24, doc="most added notes sounding at once"),
+    )
+
+    def __init__(self, id: str | None = None, **options: Any) -> None:
+        super().__init__(id=id, **options)
+        self._worker_fed: dict[int, list[int]] = {}  # request -> pitches fed (worker thread only)
+        self.forget()
+
+    def prepare(self, ctx: PluginContext) -> None:
+        super().prepare(ctx)
+        self._coin = np.random.default_rng(int(ctx.rng.integers(0, 2**63 - 1)))
+
+    def forget(self) -> None:
+        self._next_req = 0
+        self._waiting: dict[int, int] = {}  # performer pitch -> request still being answered
+        self._sounding: dict[int, tuple[int, list[tuple[int, int]]]] = {}  # performer pitch -> (request, [(channel, pitch)])
+        self._results: list[tuple[int, int, int, list[int]]] = []  # (request, performer pitch, velocity, pitches) from the worker
+        self.answered = 0
+
+    def _machine_count(self) -> int:
+        return sum(len(notes) for _, notes in self._sounding.values())
+
+    def process(self, events: Sequence[Event], now: int) -> list[Event]:
+        out: list[Event] = []
+        for t, pitch, velocity in self.hear_events(events):
+            if velocity:
+                out += self._release(pitch, t, now, restrike=True)
+                self._request(t, pitch, velocity)
+            else:
+                out += self._release(pitch, t, now)
+        for req, pitch, hv, pitches in self._results:
+            if self._waiting.get(pitch) != req:
+                continue  # released (or struck again) before the answer came: dropped
+            del self._waiting[pitch]
+            channel = self.channel - 1  # type: ignore[attr-defined]
+            notes = [(channel, p) for p in pitches]
+            self._sounding[pitch] = (req, notes)
+            out += [note_on(now, p, hv, channel, voice=self.voice) for _, p in notes]
+            self.answered += 1
+        self._results.clear()
+        return out
+
+    def next_wakeup(self) -> int | None:
+        return 0 if self._results else None
+
+    # -- one performer note ---------------------------------------------------------------
+    def _request(self, t: int, pitch: int, velocity: int) -> None:
+        harmonize = (self.density >= 1.0 or self._coin.random() < self.density)  # type: ignore[attr-defined]
+        harmonize = harmonize and self._machine_count() < self.max_notes  # type: ignore[attr-defined]
+        self._next_req += 1
+        req = self._next_req
+        hv = max(1, min(127, int(round(velocity * self.level))))  # type: ignore[attr-defined]
+        if not harmonize:
+            self.submit(lambda track: track.hear(t, pitch, velocity), None, fresh_only=False)
+            return
+        self._waiting[pitch] = req
+        base = self.constraints(note_on=True, dt=0.0, velocity=hv)
+        low, high = base.pitch_range
+        if self.position == "below" and pitch - 1 >= low:  # type: ignore[attr-defined]
+            base = replace(base, pitch_range=(low, min(high, pitch - 1)))
+        elif self.position == "above" and pitch + 1 <= high:  # type: ignore[attr-defined]
+            base = replace(base, pitch_range=(max(low, pitch + 1), high))
+        if self.doublings:  # type: ignore[attr-defined]
+            exclude = frozenset({pitch})
+        else:
+            exclude = frozenset(range(pitch % 12, 128, 12))
+        voices = self.voices  # type: ignore[attr-defined]
+        fed = self._worker_fed
+
+        def work(track: Track) -> list[int]:
+            track.hear(t, pitch, velocity)
+            chosen: list[int] = []
+            for _ in range(voices):
+                c = replace(base, exclude_pitches=exclude | frozenset(track.held))
+                try:
+                    ev = track.model.sample(c, track.rng)
+                except ValueError:
+                    break  # nothing fits under these constraints
+                track.play(t, ev.pitch, hv)
+                chosen.append(ev.pitch)
+            fed[req] = chosen
+            return chosen
+
+        self.submit(work, lambda pitches: self._results.append((req, pitch, hv, pitches)), fresh_only=True)
+
+    def _release(self, pitch: int, t: int, now: int, restrike: bool = False) -> list[Event]:
+        """End what this performer note started (and tell the model); nothing if it started nothing."""
+        out: list[Event] = []
+        req = None
+        if pitch in self._sounding:
+            req, notes = self._sounding.pop(pitch)
+            out = [note_off(now, p, ch, voice=self.voice) for ch, p in notes]
+        elif pitch in self._waiting:
+            req = self._waiting.pop(pitch)
+        if restrike and req is None:
+            return out
+        fed = self._worker_fed
+
+        def work(track: Track) -> None:
+            track.hear(t, pitch, 0)  # (struck again without a release: the model hears one first)
+            for p in fed.pop(req, []) if req is not None else []:
+                track.play(t, p, 0)
+
+        self.submit(work, None, fresh_only=False)
+        return out
+
+    def reset(self) -> None:
+        self._results.clear()
+        fed = self._worker_fed
+        super().reset()
+        if self._track is not None and self.ctx is not None:
+            self.submit(lambda track: fed.clear(), None, fresh_only=False)
