@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from ..events import CHANNEL_KINDS, NS_PER_MS, Event, Kind, note_off
-from ..theory import SCALES, TheoryError, normalize_scale, quantize, scale_pitch_classes, split_key
+from ..theory import PITCH_CLASS_NAMES, SCALES, TheoryError, normalize_scale, quantize, scale_pitch_classes, split_key
 from .base import OptionError, Param, Plugin, PluginContext
 
 InKey = tuple[int, int, int]  # (voice, channel, note) of the input note
@@ -172,7 +172,7 @@ class ChannelMapParam(Param):
         raise ValueError(f"{self.name} cannot be moved by a CC")
 
 
-TONICS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+TONICS = PITCH_CLASS_NAMES  # what a CC sweeping a key steps through
 
 
 @dataclass(frozen=True)
