@@ -436,7 +436,7 @@ class Preset:
     clock: ClockSpec = ClockSpec()
     controls: tuple[Control, ...] = ()
     bank: tuple[Path, ...] = ()
-    visual: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    visual: dict[str, Any] = field(default_factory=dict)  # raw; livecomposer.visual.config.parse_visual(preset.visual)
     monitor: MonitorSpec = MonitorSpec()
     seed: int = 0
     warnings: tuple[str, ...] = ()
@@ -444,6 +444,21 @@ class Preset:
     @property
     def file(self) -> str:
         return str(self.path)
+
+    def bank_path(self, program: int) -> Path | None:
+        """The preset program change ``program`` selects: bank entry ``program`` (0-based as on
+        the wire; most keyboards display it as program+1), or None when the bank is shorter."""
+        return self.bank[program] if 0 <= program < len(self.bank) else None
+
+    def bank_step(self, step: int) -> Path | None:
+        """For next_preset (+1) / prev_preset (-1): the neighbour of this file in its bank,
+        wrapping around; from a preset that is not in its own bank, next is the first and
+        previous the last."""
+        if not self.bank:
+            return None
+        here = self.path.resolve()
+        index = self.bank.index(here) if here in self.bank else (-1 if step > 0 else len(self.bank))
+        return self.bank[(index + step) % len(self.bank)]
 
     def plugin_ids(self) -> list[str]:
         return [spec.id for spec in self.graph.walk() if isinstance(spec, PluginSpec)]
@@ -517,7 +532,7 @@ def loads_preset(text: str, path: str | Path = "<preset>") -> Preset:
         clock=clock,
         controls=controls,
         bank=bank,
-        visual=MappingProxyType(_plain(visual)),
+        visual=_plain(visual),
         monitor=monitor,
         seed=seed,
         warnings=tuple(warnings),

@@ -448,8 +448,12 @@ def test_presets_check_shipped_presets_with_their_banks():
 
 def test_visual_section_is_checked_by_the_visual_config_when_present(tmp_path):
     pytest.importorskip("livecomposer.visual.config", reason="the visualizer's config module is not in this checkout")
+    from livecomposer.visual.config import parse_visual
+
     good = load_preset(write(tmp_path, "graph: [thru]\nvisual:\n  enabled: true\n  fps: 30\n"))
-    assert dict(good.visual) == {"enabled": True, "fps": 30}
+    assert good.visual == {"enabled": True, "fps": 30} and type(good.visual) is dict
+    config = parse_visual(good.visual)  # what the run command does with it
+    assert config.enabled and config.fps == 30
     path = write(tmp_path, "graph: [thru]\nvisual:\n  enabled: true\n  fsp: 30\n")
     message = error_of(path)
     assert message.startswith(f"{path}:4: visual.fsp: unknown key"), message
@@ -499,3 +503,21 @@ def test_add_control_refuses_a_bad_mapping_and_leaves_the_file(tmp_path):
     with pytest.raises(PresetError, match="no parameter 'semitone'"):
         add_control(path, {"cc": 22, "to": "transpose.semitone"})
     assert path.read_text() == before
+
+
+def test_bank_program_and_steps():
+    preset = load_preset(ROOT / "presets" / "transpose.yaml")
+    names = [p.name for p in preset.bank]
+    assert names[0] == "bank.yaml" and names[1] == "transpose.yaml"
+    assert preset.bank_path(0).name == "bank.yaml" and preset.bank_path(len(names)) is None and preset.bank_path(-1) is None
+    assert preset.bank_step(+1).name == names[2]
+    assert preset.bank_step(-1).name == names[0]
+    first = load_preset(ROOT / "presets" / "bank.yaml")
+    assert first.bank_step(-1).name == names[-1]  # wraps around
+
+
+def test_bank_step_from_a_preset_outside_its_bank(tmp_path):
+    write(tmp_path, "graph: [thru]\n", "a.yaml")
+    write(tmp_path, "graph: [thru]\n", "b.yaml")
+    preset = load_preset(write(tmp_path, "graph: [thru]\nbank: [a.yaml, b.yaml]\n", "main.yaml"))
+    assert preset.bank_step(+1).name == "a.yaml" and preset.bank_step(-1).name == "b.yaml"
