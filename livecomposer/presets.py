@@ -651,7 +651,7 @@ def _graph(at: _At) -> GroupSpec:
     at.sequence("a list of plugins (they run side by side)")
     if not at.value:
         at.fail("is empty; use [thru] to pass MIDI through")
-    ids: dict[str, str] = {}
+    ids: dict[str, str] = {"graph": "the top of the graph"}  # the root's id: reserved
     root = GroupSpec("parallel", tuple(_entry(item, ids) for item in at.elements()), "graph", "graph", at.line)
     return root
 

@@ -247,6 +247,7 @@ def test_container_named_as_plugin(tmp_path):
         ("graph:\n  - {plugin: transpose, id: x}\n  - {plugin: thru, id: x}\n", ":3: graph[1].id: duplicate id 'x' (already used at graph[0])"),
         ("graph:\n  - {plugin: thru, id: my.thru}\n", ":2: graph[0].id: id 'my.thru' must be letters"),
         ("graph:\n  - chain: [transpose]\n  - transpose\n", ":3: graph[1]: a second 'transpose' needs its own id"),
+        ("graph:\n  - {plugin: thru, id: graph}\n", ":2: graph[0].id: duplicate id 'graph' (already used at the top of the graph)"),
     ],
 )
 def test_plugin_ids_are_unique(tmp_path, text, fragment):
