@@ -49,11 +49,11 @@ class NoteSet:
     def notes(self) -> int:
         return int(self.starts[-1])
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, **extra: np.ndarray) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")  # ranks under torchrun may write at once
         np.savez_compressed(
-            tmp, onset=self.onset, dur=self.dur, pitch=self.pitch, part=self.part, starts=self.starts,
+            tmp, **extra, onset=self.onset, dur=self.dur, pitch=self.pitch, part=self.part, starts=self.starts,
             names=np.array(self.names, dtype=object).astype(str), unit=np.array(self.unit),
         )
         os.replace(tmp, path)

@@ -55,10 +55,7 @@ def load_dataset(data: str) -> Dataset:
     else:
         ns, vel, _skipped = load_folder(folder)
         if len(ns):
-            ns.save(path)
-            with np.load(path) as z:
-                arrays = dict(z)
-            np.savez_compressed(path, **arrays, vel=vel)
+            ns.save(path, vel=vel)
     return Dataset(ns, vel, str(folder))
 
 

@@ -222,6 +222,7 @@ class StreamingModel:
     def reset(self) -> None:
         self._h = self._h0.copy()
         self._held: dict[int, set[int]] = {}
+        self._held_mask = np.zeros((2, 128), bool)  # the same, as masks, for the sampler
         self._pre: list[np.ndarray] | None = None  # head pre-activations for the current state
 
     def get_state(self):
@@ -231,6 +232,9 @@ class StreamingModel:
         h, held, pre = state
         self._h = h.copy()
         self._held = {v: set(s) for v, s in held.items()}
+        self._held_mask[:] = False
+        for v, s in self._held.items():
+            self._held_mask[v, list(s)] = True
         self._pre = pre
 
     def held_pitches(self) -> frozenset[int]:
@@ -250,11 +254,14 @@ class StreamingModel:
         from .tokens import dt_bin, vel_bin
 
         self.step(vel_bin(event.velocity), int(event.pitch), dt_bin(event.dt), 1 if event.voice else 0)
-        held = self._held.setdefault(1 if event.voice else 0, set())
+        voice = 1 if event.voice else 0
+        held = self._held.setdefault(voice, set())
         if event.velocity > 0:
             held.add(int(event.pitch))
+            self._held_mask[voice, int(event.pitch)] = True
         else:
             held.discard(int(event.pitch))
+            self._held_mask[voice, int(event.pitch)] = False
 
     def step(self, v: int, pitch: int, dtb: int, voice: int) -> None:
         """One GRU step on already-binned fields (held notes are the caller's business)."""
@@ -265,10 +272,19 @@ class StreamingModel:
         gh = self._w_hh @ self._h
         gh += self._b_hh
         H = self.hidden_size
-        r = 1.0 / (1.0 + np.exp(-(gi[:H] + gh[:H])))
-        z = 1.0 / (1.0 + np.exp(-(gi[H:2 * H] + gh[H:2 * H])))
-        n = np.tanh(gi[2 * H:] + r * gh[2 * H:])
-        self._h = n + z * (self._h - n)
+        rz = gi[: 2 * H] + gh[: 2 * H]
+        np.negative(rz, out=rz)
+        np.exp(rz, out=rz)
+        rz += 1.0
+        np.reciprocal(rz, out=rz)  # sigmoid of reset and update gates at once
+        n = gh[2 * H:]
+        n *= rz[:H]
+        n += gi[2 * H:]
+        np.tanh(n, out=n)
+        h = self._h - n
+        h *= rz[H:]
+        h += n
+        self._h = h
         self._pre = None
 
     def head_pre(self) -> list[np.ndarray]:

@@ -27,26 +27,31 @@ if TYPE_CHECKING:
 V, PITCH, DT = 0, 1, 2
 
 
-def draw(logits: np.ndarray, mask: np.ndarray, temperature: float, top_p: float, rng: np.random.Generator) -> int:
-    """Sample an index of ``logits`` where ``mask`` is true, with temperature and nucleus (top-p)."""
-    idx = np.flatnonzero(mask)
-    if idx.size == 0:
+_NEG = -1e30
+
+
+def draw(logits: np.ndarray, mask: np.ndarray | None, temperature: float, top_p: float, u: float) -> int:
+    """An index of ``logits`` where ``mask`` is true, with temperature and nucleus (top-p).
+
+    ``u`` is a uniform draw in [0, 1): one random number per field keeps this cheap and
+    the result a pure function of (logits, constraints, u).
+    """
+    l = logits if mask is None else np.where(mask, logits, _NEG)
+    i = int(l.argmax())
+    if l[i] <= _NEG / 2:
         raise ValueError("no value satisfies the constraints")
-    if idx.size == 1:
-        return int(idx[0])
-    l = logits[idx]
     if temperature <= 1e-4:
-        return int(idx[int(np.argmax(l))])
-    l = l / temperature
-    p = np.exp(l - l.max())
-    p /= p.sum()
+        return i
+    p = np.exp((l - l[i]) * (1.0 / temperature))
     if top_p < 1.0:
-        order = np.argsort(-p)
-        c = np.cumsum(p[order])
-        keep = order[: int(np.searchsorted(c, top_p)) + 1]
-        idx, p = idx[keep], p[keep] / p[keep].sum()
-    c = np.cumsum(p)
-    return int(idx[min(int(np.searchsorted(c, rng.random() * c[-1], side="right")), idx.size - 1)])
+        order = p.argsort()[::-1]
+        c = p[order].cumsum()
+        k = int(c.searchsorted(top_p * c[-1])) + 1
+        j = int(c[:k].searchsorted(u * c[k - 1], "right"))
+        return int(order[min(j, k - 1)])
+    c = p.cumsum()
+    j = min(int(c.searchsorted(u * c[-1], "right")), len(c) - 1)
+    return j if p[j] > 0.0 else i
 
 
 class Sampler:
@@ -97,7 +102,8 @@ class Sampler:
     def sample(self, c: Constraints, rng: np.random.Generator) -> ModelEvent:
         m = self.m
         voice = 1 if c.voice else 0
-        held = m._held.get(voice, set())
+        held = m._held.get(voice, ())
+        held_mask = m._held_mask[voice]
         known: dict[int, int] = {}
         if c.velocity is not None:
             known[V] = vel_bin(int(c.velocity))
@@ -108,47 +114,42 @@ class Sampler:
         if c.dt is not None:
             known[DT] = dt_bin(float(c.dt))
         pre = m.head_pre()
+        u = rng.random(3)
         for k in (V, PITCH, DT):
             if k in known:
                 continue
             if k == V:
-                mask = self._v_mask(c, held, known.get(PITCH))
+                mask = self._v_mask(c, held, held_mask, known.get(PITCH))
             elif k == PITCH:
-                if known[V] == 0:
-                    mask = np.zeros(N_PITCH, bool)
-                    if held:
-                        mask[list(held)] = True
-                else:
-                    mask = self._base_pitch_mask(c).copy()
-                    if held:
-                        mask[list(held)] = False
+                mask = held_mask if known[V] == 0 else self._base_pitch_mask(c) & ~held_mask
             else:
                 mask = self._dt_mask(c)
             z = pre[k] + m._head_voice[k][voice]
             for j, x in known.items():
-                z = z + m._head_known[k][j][x]
-            logits = m._out_w[k] @ np.tanh(z) + m._out_b[k]
-            if mask is None:
-                mask = np.ones(logits.shape[0], bool)
+                z += m._head_known[k][j][x]
+            logits = m._out_w[k] @ np.tanh(z)
+            logits += m._out_b[k]
             try:
-                known[k] = draw(logits, mask, c.temperature, c.top_p, rng)
+                known[k] = draw(logits, mask, c.temperature, c.top_p, float(u[k]))
             except ValueError:
-                raise ValueError(f"no event satisfies the constraints ({'note-on/off' if k == V else ('pitch' if k == PITCH else 'time')}: held {sorted(held)}, {c})") from None
+                what = ("note-on/off", "pitch", "time")[k]
+                raise ValueError(f"no event satisfies the constraints ({what}; voice {voice} holds {sorted(held)}; {c})") from None
         return ModelEvent(self._dt_value(c, known[DT], rng), known[PITCH], self._velocity_value(c, known[V], rng), c.voice)
 
-    def _v_mask(self, c: Constraints, held: set[int], pitch: int | None) -> np.ndarray:
-        mask = np.zeros(N_V, bool)
+    def _v_mask(self, c: Constraints, held, held_mask: np.ndarray, pitch: int | None) -> np.ndarray:
         can_off = c.note_on is not True and bool(held) and (pitch is None or pitch in held)
         can_on = c.note_on is not False and (c.max_polyphony is None or len(held) < c.max_polyphony)
         if can_on:
             if pitch is None:
-                pm = self._base_pitch_mask(c)
-                can_on = bool(pm.any()) and (not held or bool(np.delete(pm, list(held)).any()))
+                can_on = bool((self._base_pitch_mask(c) & ~held_mask).any())
             else:
                 can_on = pitch not in held
-        mask[0] = can_off
         if can_on:
-            mask |= self._vel_mask(c)
+            mask = self._vel_mask(c).copy()
+            mask[0] = can_off
+            return mask
+        mask = np.zeros(N_V, bool)
+        mask[0] = can_off
         return mask
 
     @staticmethod

@@ -160,7 +160,9 @@ def train(o: TrainOptions) -> dict:
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+        # head_known[k][k] (a field's embedding in its own head) is never used: tell DDP so.
+        model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None,
+                                        find_unused_parameters=True)
     val_streams = render(ds, va, np.random.default_rng(SPLIT_SEED + 1), aug)
     val_batches = list(batches(val_streams, 512, 64, None))
     t_start = time.monotonic()
