@@ -13,7 +13,7 @@ import heapq
 import itertools
 from dataclasses import dataclass, field
 
-from .events import Event, Kind, note_off, control
+from .events import Event, Kind, control, note_off
 
 ALL_NOTES_OFF = 123
 ALL_SOUND_OFF = 120
@@ -38,6 +38,7 @@ class Scheduler:
         self._heap: list[_Entry] = []
         self._seq = itertools.count()
         self.held: dict[tuple[int, int], Event] = {}  # (channel, note) -> the note-on that sounds
+        self.transport_running = False  # we sent MIDI start/continue: a way out must send stop
         self.stats = SendStats()
 
     # -- planning ---------------------------------------------------------------------
@@ -76,6 +77,10 @@ class Scheduler:
                 self.stats.orphan_note_offs += 1
                 return []
             return [event]
+        if kind is Kind.START or kind is Kind.CONTINUE:
+            self.transport_running = True
+        elif kind is Kind.STOP:
+            self.transport_running = False
         return [event]
 
     # -- cancelling and releasing ---------------------------------------------------------
@@ -96,6 +101,9 @@ class Scheduler:
         (and CC 120 for a panic) on all 16 channels, because some synths ignore CC 123."""
         self._heap.clear()
         out = self._release(now, lambda held: True)
+        if self.transport_running:  # the DAW we lead stops with us
+            self.transport_running = False
+            out.insert(0, Event(Kind.STOP, now))
         for channel in range(16):
             out.append(control(now, ALL_NOTES_OFF, 0, channel))
             if all_sound_off:

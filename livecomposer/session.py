@@ -50,6 +50,16 @@ def make_router(preset: Any, engine_ref: list) -> ControlRouter:
     return ControlRouter(getattr(preset, "controls", ()), bank, load_preset=load, current_index=index)
 
 
+def with_clock_leader(preset: Any, graph: Any) -> Any:
+    """``clock: {send: true}``: we lead the DAW, so a clock_leader plays beside the graph."""
+    from .plugins.base import Parallel
+    from .plugins.clock_leader import ClockLeader
+
+    if not preset.clock.send or any(isinstance(p, ClockLeader) for p in graph.walk()):
+        return graph
+    return Parallel([graph, ClockLeader(id="clock_out")], id="root")
+
+
 @dataclass
 class LiveOptions:
     api: str = "auto"
@@ -61,6 +71,8 @@ class LiveOptions:
     visual: bool | None = None  # None: as the preset says
     learn: str | None = None
     status: bool = False
+    osc_port: int | None = None  # None: no OSC control surface
+    osc_host: str = "127.0.0.1"
     extra_observers: list = field(default_factory=list)
 
 
@@ -105,7 +117,7 @@ class LiveSession:
         if options.learn:
             self.router.start_learning(options.learn)
         self.engine = Engine(
-            graph,
+            with_clock_leader(preset, graph),
             inputs=self.inputs,
             output=self.output,
             observers=self.observers,
@@ -131,6 +143,23 @@ class LiveSession:
             found.append(self.visualizer.observer)
         return found
 
+    def _start_extras(self) -> list[Any]:
+        """Things that need the running engine: the OSC surface, an Ableton Link session."""
+        extras: list[Any] = []
+        if self.options.osc_port is not None:
+            from .osc import OscServer
+
+            extras.append(OscServer(self.engine, port=self.options.osc_port, host=self.options.osc_host, router=self.router).start())
+        from .link import LinkSync, link_forbidden, link_requested
+
+        if link_requested(self.preset.clock):
+            reason = link_forbidden()
+            if reason:
+                log.warning("Ableton Link not started: %s", reason)
+            else:
+                extras.append(LinkSync(self.engine.tempo, quantum=self.preset.clock.beats_per_bar).start())
+        return extras
+
     def describe(self) -> str:
         ins = ", ".join(p.name for p in self.inputs) or "(no inputs yet)"
         return f"preset {getattr(self.preset, 'name', '?')}: {ins} -> {self.output.name}"
@@ -145,8 +174,10 @@ class LiveSession:
 
         previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         screen = None
+        extras: list[Any] = []
         try:
             with self.engine:
+                extras = self._start_extras()
                 print(self.describe(), flush=True)
                 if self.options.status:
                     from .status import StatusScreen
@@ -159,6 +190,8 @@ class LiveSession:
         finally:
             if screen is not None:
                 screen.stop()
+            for extra in extras:
+                extra.close()
             for s, handler in previous.items():
                 signal.signal(s, handler)
             visualizer = getattr(self, "visualizer", None)
@@ -182,7 +215,7 @@ def render_offline(graph: Any, preset: Any, messages: list[tuple[int, bytes]], e
     clock = ManualClock()
     output = MemoryOutput(clock.now, "render")
     engine = Engine(
-        graph,
+        with_clock_leader(preset, graph),
         output=output,
         clock=clock,
         observers=list(observers),

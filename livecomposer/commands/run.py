@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--visual", action="store_true", default=None, help="start the visualizer page (also: the preset's visual.enabled)")
     p.add_argument("--learn", metavar="PLUGIN.PARAM", help="MIDI learn: the next knob moved is mapped to this parameter")
     p.add_argument("--status", action="store_true", help="show the live status screen")
+    p.add_argument("--osc", type=int, nargs="?", const=9000, metavar="PORT", help="OSC control surface on 127.0.0.1:PORT (default 9000)")
+    p.add_argument("--osc-host", default="127.0.0.1", help="address for --osc (default 127.0.0.1; anything else exposes it to the network)")
     p.set_defaults(func=run)
 
 
@@ -46,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         visual=args.visual,
         learn=args.learn,
         status=args.status,
+        osc_port=args.osc,
+        osc_host=args.osc_host,
     )
     try:
         session = LiveSession(preset, graph, options)
