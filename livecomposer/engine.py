@@ -383,6 +383,8 @@ class Engine:
         self.stats.ticks += 1
         while self._calls:
             self._calls.popleft()()
+        if not self._output_ok and self.output is not None and self.output.alive:
+            self._output_returned()
         events = self._parse(raw if raw is not None else self._drain())
         if events:
             events = self._route_controls(events)
@@ -484,10 +486,9 @@ class Engine:
             except Exception as exc:
                 stats.send_errors += 1
                 if self._output_ok:
-                    log.error("output %s failed: %s", getattr(self.output, "name", "?"), exc)
+                    log.error("output %s failed: %s; its notes are released when it returns", getattr(self.output, "name", "?"), exc)
                     self._output_ok = False
                 continue
-            self._output_ok = True
             lateness = self.clock.now() - event.time
             stats.latency.add(lateness if lateness > 0 else 0)
             stats.messages_out += 1
@@ -495,6 +496,13 @@ class Engine:
                 stats.notes_out += 1
             sent.append(event)
         return sent
+
+    def _output_returned(self) -> None:
+        """The output port is back (reconnected by the port monitor): whatever the synth on
+        the other side still holds from before it vanished gets its note-off, then CC 123."""
+        self._output_ok = True
+        log.warning("output %s is back: releasing the notes held when it vanished", getattr(self.output, "name", "?"))
+        self._send_now(self.scheduler.release_all(self.clock.now()))
 
     def _notify(self, inputs: Sequence[Event], outputs: Sequence[Event], now: int) -> None:
         for observer in list(self.observers):

@@ -192,3 +192,19 @@ def test_live_engine_thru_with_memory_ports():
     echo_on = next(ts for ts, m in out.sent if m[0] == 0x92)
     assert echo_on - t >= 30 * MS
     assert engine.stats.notes_out == 2
+
+
+def test_output_that_vanishes_gets_note_offs_when_it_returns():
+    clock = ManualClock()
+    out = MemoryOutput(clock.now)
+    engine = Engine(Thru(), output=out, clock=clock)
+    engine.tick(0, [(0, b"\x90\x3c\x64")])
+    out.fail = True  # unplugged while the note sounds
+    engine.tick(1, [(1, b"\x90\x3e\x64")])
+    assert engine.stats.send_errors == 1
+    out.fail = False  # plugged back in
+    clock.set(2)
+    engine.tick(2, [])
+    sent = [parse(m, t) for t, m in out.sent]
+    offs = sorted(e.note for e in sent if e.kind is Kind.NOTE_OFF)
+    assert offs == [60, 62] and sent[-1].kind is Kind.CONTROL and sent[-1].control == 123
