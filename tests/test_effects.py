@@ -245,6 +245,17 @@ def test_velocity_curve_fixed_leaves_note_offs_alone():
     assert out == [note_on(0, 60, 90), note_off(1, 60, velocity=33), control(1, 7, 3)]
 
 
+def test_velocity_curve_follows_live_changes():
+    plugin, _ = make(VelocityCurve)
+    plugin.set_param("gamma", 2.0)
+    soft = plugin.process([note_on(0, 60, 64)], 0)[0].velocity
+    assert soft < 64
+    plugin.set_param("fixed", 50)
+    assert plugin.process([note_on(1, 60, 64)], 1)[0].velocity == 50
+    plugin.set_param("fixed", 0)
+    assert plugin.process([note_on(2, 60, 64)], 2)[0].velocity == soft
+
+
 # -- scale quantize -------------------------------------------------------------------------
 
 

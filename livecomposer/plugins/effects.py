@@ -25,6 +25,12 @@ InKey = tuple[int, int, int]  # (voice, channel, note) of the input note
 OutKey = tuple[int, int]  # (channel, note) of the note we sent
 
 
+def _as(event: Event, kind: Kind, channel: int, note: int, velocity: int | None = None) -> Event:
+    """``event`` with another kind/channel/note; direct construction is about twice as fast
+    as ``dataclasses.replace``, and this runs for every note on the engine thread."""
+    return Event(kind, event.time, channel, note, event.velocity if velocity is None else velocity, event.control, event.value, event.voice, event.tag)
+
+
 class NoteRouter:
     """Remembers which output note each held input note became, so its note-off matches.
 
@@ -49,12 +55,12 @@ class NoteRouter:
         sent: list[Event] = []
         k = self.key(event)
         if k in self.held:  # struck again without a release: end what the first strike started
-            sent += self._release(k, event.with_(kind=Kind.NOTE_OFF, velocity=0))
+            sent += self._release(k, _as(event, Kind.NOTE_OFF, event.channel, event.note, 0))
         if out is None:
             return sent
         count = self.sounding.get(out, 0)
         if not count:  # if another held key already sounds this note, it just sounds on
-            sent.append(event.with_(channel=out[0], note=out[1]))
+            sent.append(_as(event, Kind.NOTE_ON, out[0], out[1]))
         self.held[k] = out
         self.sounding[out] = count + 1
         return sent
@@ -74,7 +80,7 @@ class NoteRouter:
             self.sounding[out] = count
             return []
         del self.sounding[out]
-        return [event.with_(kind=Kind.NOTE_OFF, channel=out[0], note=out[1])]
+        return [_as(event, Kind.NOTE_OFF, out[0], out[1])]
 
     def lookup(self, event: Event) -> OutKey | None:
         """Where a held input note went (for poly aftertouch), or None."""
@@ -115,7 +121,7 @@ class MappingEffect(Plugin):
             elif kind is Kind.POLY_AFTERTOUCH:
                 target = self.router.lookup(event)
                 if target is not None:
-                    out.append(event.with_(channel=target[0], note=target[1]))
+                    out.append(_as(event, event.kind, target[0], target[1]))
             else:
                 mapped = self.map_other(event)
                 if mapped is not None:
@@ -269,7 +275,7 @@ class ChannelMap(MappingEffect):
 
     def map_other(self, event: Event) -> Event | None:
         if event.kind in CHANNEL_KINDS:
-            return event.with_(channel=self._target(event.channel))
+            return _as(event, event.kind, self._target(event.channel), event.note)
         return event
 
 
@@ -290,15 +296,31 @@ class VelocityCurve(Plugin):
         Param("fixed", 0, min=0, max=127, doc="if not 0, every note gets this velocity"),
     )
 
+    def __init__(self, id: str | None = None, **options: Any) -> None:
+        super().__init__(id=id, **options)
+        self._table = self._make_table()
+
+    def _make_table(self) -> tuple[int, ...]:
+        """All 128 answers at once, so a note costs one lookup (recomputed when a param moves)."""
+        table = [0]
+        for velocity in range(1, 128):
+            if self.fixed:  # type: ignore[attr-defined]
+                table.append(self.fixed)  # type: ignore[attr-defined]
+                continue
+            x = (velocity - 1) / 126.0
+            lo, hi = self.min, self.max  # type: ignore[attr-defined]
+            table.append(max(1, min(127, int(round(lo + (hi - lo) * x**self.gamma)))))  # type: ignore[attr-defined]
+        return tuple(table)
+
+    def param_changed(self, name: str) -> None:
+        self._table = self._make_table()
+
     def curve(self, velocity: int) -> int:
-        if self.fixed:  # type: ignore[attr-defined]
-            return self.fixed  # type: ignore[attr-defined]
-        x = (max(1, min(127, velocity)) - 1) / 126.0
-        lo, hi = self.min, self.max  # type: ignore[attr-defined]
-        return max(1, min(127, int(round(lo + (hi - lo) * x**self.gamma))))  # type: ignore[attr-defined]
+        return self._table[max(1, min(127, velocity))]
 
     def process(self, events: Sequence[Event], now: int) -> list[Event]:
-        return [e.with_(velocity=self.curve(e.velocity)) if e.kind is Kind.NOTE_ON else e for e in events]
+        table = self._table
+        return [_as(e, e.kind, e.channel, e.note, table[max(1, min(127, e.velocity))]) if e.kind is Kind.NOTE_ON else e for e in events]
 
 
 class ScaleQuantize(MappingEffect):
