@@ -348,7 +348,13 @@ class ScaleQuantize(MappingEffect):
         self._update()
 
     def _update(self) -> None:
+        """Where each of the 128 notes goes (None: dropped), so a note costs one lookup."""
         self.pitch_classes = scale_pitch_classes(self.key, self.scale)  # type: ignore[attr-defined]
+        pcs, snap = self.pitch_classes, self.snap  # type: ignore[attr-defined]
+        if snap == "drop":
+            self._table = tuple(n if n % 12 in pcs else None for n in range(128))
+        else:
+            self._table = tuple(quantize(n, pcs, snap) for n in range(128))
 
     def param_changed(self, name: str) -> None:
         if name == "key":
@@ -356,9 +362,7 @@ class ScaleQuantize(MappingEffect):
         self._update()
 
     def map_note(self, event: Event) -> OutKey | None:
-        if self.snap == "drop":  # type: ignore[attr-defined]
-            return (event.channel, event.note) if event.note % 12 in self.pitch_classes else None
-        note = quantize(event.note, self.pitch_classes, self.snap)  # type: ignore[attr-defined]
+        note = self._table[event.note]
         return None if note is None else (event.channel, note)
 
 
