@@ -85,6 +85,8 @@ class Accompanist(ModelPartner):
         heard = self.hear_events(events)
         onsets = [t for t, _, v in heard if v > 0]
         if onsets:
+            if self._playing and self._rest_at() <= now:
+                self._stop()  # it had already come to rest: start afresh with the performer
             if not self._playing:
                 self._playing = True
                 self._anchor = onsets[0]
@@ -98,19 +100,26 @@ class Accompanist(ModelPartner):
         elif heard:
             self.submit(hear_all(heard), None, fresh_only=False)
         if not self._requested and self._playing and self._plan_to - self._lead() <= now and not self._pending:
-            if self._resting(now):
-                self._playing = False
-                self._anchor = None
+            if self._rest_at() <= self._plan_to:
+                self._stop()
             else:
                 self._plan(self._plan_to, now, None)
         return self.take_pending()
 
+    def _stop(self) -> None:
+        self._playing = False
+        self._anchor = None
+        self._notes = [n for n in self._notes if n.off > self._last_on]
+
+    def _rest_at(self) -> int:
+        """No note starts at or after this: ``stop_after`` bars after the performer's last note."""
+        bars = self.stop_after  # type: ignore[attr-defined]
+        if bars <= 0:
+            return 2**62
+        return self._last_on + int(bars * self.tempo().bar_ns)
+
     def _lead(self) -> int:
         return int(self.horizon * self.tempo().beat_ns / 2)  # type: ignore[attr-defined]
-
-    def _resting(self, now: int) -> bool:
-        bars = self.stop_after  # type: ignore[attr-defined]
-        return bars > 0 and now - self._last_on > bars * self.tempo().bar_ns
 
     def _drop_stale(self, now: int) -> None:
         kept = []
@@ -126,8 +135,10 @@ class Accompanist(ModelPartner):
         count = max(1, int(round(self.horizon / self.grid)))  # type: ignore[attr-defined]
         points = self.points(start, count)
         legato = self.legato  # type: ignore[attr-defined]
-        onsets = points[:-1]
-        ends = [on + max(1, int((nxt - on) * legato)) for on, nxt in zip(points, points[1:])]
+        rest = self._rest_at()
+        pairs = [(on, nxt) for on, nxt in zip(points, points[1:]) if on < rest]
+        onsets = [on for on, _ in pairs]
+        ends = [on + max(1, int((nxt - on) * legato)) for on, nxt in pairs]
         self._plan_to = points[-1]
         constraints = self.constraints()
         density = self.density  # type: ignore[attr-defined]

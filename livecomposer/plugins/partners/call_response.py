@@ -4,7 +4,8 @@ While the performer plays, every note goes to the model as it arrives (on the in
 worker), so when the call ends the model's state has heard all of it; the answer is sampled
 from that state, never from a fresh one.  A call ends after ``silence`` seconds without a
 note (``trigger: silence``), at the first bar line after the last note ends (``trigger:
-bar``, on the shared tempo), or when the ``trigger_cc`` button is pressed (any mode).
+bar``, on the shared tempo: the answer starts 40 ms after the bar line, once no late
+downbeat note came), or when the ``trigger_cc`` button is pressed (any mode).
 
 The whole answer is planned at once (the model feeds its own samples, then rolls back) and
 scheduled as future-timed events under one tag; its first note sounds at the trigger.  When
@@ -22,7 +23,7 @@ from ..base import Param
 from .common import ModelPartner, PlanSpec, Step, Track, common_params, hear_all
 
 NS = NS_PER_S
-BAR_GUARD_NS = 50_000_000  # a bar line this close after the last note-off does not count
+BAR_LISTEN_NS = 40_000_000  # after a bar line, listen this long for a late downbeat before answering
 MAX_ANSWER_NS = 60 * NS
 
 
@@ -62,7 +63,7 @@ class CallResponse(ModelPartner):
             return None
         tempo = self.ctx.tempo if self.ctx is not None else None
         if self.trigger == "bar" and tempo is not None:  # type: ignore[attr-defined]
-            return tempo.next_bar(self._last + BAR_GUARD_NS)
+            return tempo.next_bar(self._last) + BAR_LISTEN_NS
         return self._last + int(self.silence * NS)  # type: ignore[attr-defined]
 
     def answering(self, now: int) -> bool:
