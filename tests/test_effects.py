@@ -293,6 +293,7 @@ def test_scale_quantize_up_down_drop():
     assert [e.note for e in up.process([note_on(0, 61)], 0)] == [62]
     assert [e.note for e in down.process([note_on(0, 61)], 0)] == [60]
     assert drop.process([note_on(0, 61), note_off(1, 61)], 1) == []
+    assert up.process([note_off(1, 61)], 1) == [note_off(1, 62)]
     up.set_param("snap", "drop")  # live change
     assert up.process([note_on(2, 61), note_on(2, 60)], 2) == [note_on(2, 60)]
 
