@@ -8,7 +8,8 @@ reported as ``FILE:LINE: KEY.PATH: reason`` with a suggestion where one exists::
 
 The result is a frozen :class:`Preset`.  :func:`build_graph` turns its graph into live
 plugin objects; building never loads a model (plugins do that in ``prepare``), so a preset
-can be checked completely without opening a port.
+can be checked completely without opening a port (:func:`check_preset` does both).
+:func:`add_control` writes a MIDI-learned mapping back into a file, keeping its comments.
 
 Schema (every section but ``graph`` is optional)::
 
