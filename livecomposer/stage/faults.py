@@ -1,0 +1,102 @@
+"""Things that fail on purpose, wrapped around the real components.
+
+- :class:`BrokenPlugin`: plays one long note, then raises on every call (process,
+  next_wakeup, reset, close), so the engine must bypass it *and* release the note it holds.
+- :class:`FaultyModel`: a real :class:`~livecomposer.model.api.IncrementalModel` that raises
+  on every step, or takes ``delay`` seconds per step (a slow CPU, a huge model).  The real
+  model still does the work in the slow case; only time is added.
+- :func:`tiny_checkpoint`: a small, untrained but real EventRNN checkpoint (safetensors +
+  JSON) for the playing partners to load, so the fault runs need no shipped model.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..events import NS_PER_S, Event, note_off, note_on
+from ..plugins.base import Plugin
+
+
+class InjectedFault(RuntimeError):
+    """Raised by the fault injectors, so logs say plainly that it was on purpose."""
+
+
+class BrokenPlugin(Plugin):
+    """First call: a note-on now and its note-off ``hold_s`` later.  Every call after: raise."""
+
+    name = "broken"
+    summary = "fault injection: holds a note, then raises on every call"
+
+    def __init__(self, id: str | None = "broken", note: int = 72, channel: int = 9, hold_s: float = 30.0) -> None:
+        super().__init__(id=id)
+        self.note = note
+        self.channel = channel
+        self.hold_ns = int(hold_s * NS_PER_S)
+        self.calls = 0
+
+    def process(self, events: Sequence[Event], now: int) -> list[Event]:
+        self.calls += 1
+        if self.calls == 1:
+            return [
+                note_on(now, self.note, 90, self.channel, voice=self.voice),
+                note_off(now + self.hold_ns, self.note, self.channel, voice=self.voice),
+            ]
+        raise InjectedFault(f"{self.id}: process call {self.calls}")
+
+    def next_wakeup(self) -> int | None:
+        if self.calls:
+            raise InjectedFault(f"{self.id}: next_wakeup")
+        return None
+
+    def reset(self) -> None:
+        raise InjectedFault(f"{self.id}: reset")
+
+    def close(self) -> None:
+        raise InjectedFault(f"{self.id}: close")
+
+
+class FaultyModel:
+    """Delegates to a real model; ``mode="raise"`` raises on feed/sample, ``mode="slow"``
+    sleeps ``delay`` seconds before each feed and sample (off the engine thread, where the
+    inference worker calls it)."""
+
+    def __init__(self, model: Any, mode: str, delay: float = 0.1) -> None:
+        if mode not in ("raise", "slow"):
+            raise ValueError(f"mode must be 'raise' or 'slow', not {mode!r}")
+        self._model = model
+        self.mode = mode
+        self.delay = delay
+        self.steps = 0
+
+    def _step(self) -> None:
+        self.steps += 1
+        if self.mode == "raise":
+            raise InjectedFault(f"model step {self.steps}")
+        time.sleep(self.delay)
+
+    def feed(self, event: Any) -> None:
+        self._step()
+        self._model.feed(event)
+
+    def sample(self, constraints: Any, rng: Any) -> Any:
+        self._step()
+        return self._model.sample(constraints, rng)
+
+    def __getattr__(self, name: str) -> Any:  # reset, get_state, set_state, held_pitches...
+        return getattr(self._model, name)
+
+
+def tiny_checkpoint(folder: Path, name: str = "stage-tiny") -> Path:
+    """Write a small random-weight EventRNN checkpoint; returns its folder."""
+    import torch
+
+    from ..model import checkpoint
+    from ..model.network import EventRNN, NetConfig
+
+    torch.manual_seed(0)
+    net = EventRNN(NetConfig(hidden=48, embed=24, head=32))
+    target = Path(folder) / name
+    checkpoint.save(target, net.state_dict(), {"name": name, "net": net.cfg.as_dict()})
+    return target
