@@ -21,12 +21,19 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the CPU is shared)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--export-only", action="store_true", help="ship the generator of OUT/checkpoint.pt as it is, without training")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..cli import CommandError
-    from ..visual.train import TrainOptions, train
+    from ..visual.train import TrainOptions, export_checkpoint, train
+
+    if args.export_only:
+        if not (args.out / "checkpoint.pt").exists():
+            raise CommandError(f"{args.out / 'checkpoint.pt'}: no checkpoint to export", 2)
+        print(json.dumps(export_checkpoint(args.out, args.export), indent=2))
+        return 0
 
     if args.minutes < 0 or args.tail_minutes < 0 or args.batch < 2:
         raise CommandError("--minutes and --tail-minutes must be >= 0 and --batch >= 2", 2)

@@ -83,7 +83,8 @@ class HeadlessChromium:
             if time.monotonic() > deadline:
                 raise RuntimeError("chromium shows no page")
             time.sleep(0.05)
-        self._ws = connect(pages[0]["webSocketDebuggerUrl"], max_size=2**24, open_timeout=self.timeout)
+        self._connection = connect(pages[0]["webSocketDebuggerUrl"], max_size=2**24, open_timeout=self.timeout)
+        self._ws = self._connection.__enter__()
 
     def command(self, method: str, **params: Any) -> dict:
         assert self._ws is not None
@@ -121,7 +122,7 @@ class HeadlessChromium:
     def close(self) -> None:
         if self._ws is not None:
             try:
-                self._ws.close()
+                self._connection.__exit__(None, None, None)
             except Exception:
                 pass
             self._ws = None

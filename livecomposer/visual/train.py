@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .dataset import composite, prepare
+from .dataset import CLIPART_DIR, composite, prepare
 from .gan import Discriminator, GanConfig, Generator, init_weights, parameter_count, save_generator
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,8 @@ class TrainOptions:
     ema: float = 0.999
     seed: int = 0
     limit: int | None = None  # use only this many images (quick runs, tests)
+    root: Path = CLIPART_DIR  # where the PNGs are
+    calibration_batches: int = 32  # batches of 64 for the final batch-norm statistics
     tail_images: int = 1200  # full-size images for the tail stage
     threads: int = 1
     progress: bool = True
@@ -60,7 +62,7 @@ def sample_grid(images: torch.Tensor, path: Path, columns: int = 8) -> None:
         r, c = divmod(i, columns)
         grid[2 + r * (h + 2): 2 + r * (h + 2) + h, 2 + c * (w + 2): 2 + c * (w + 2) + w] = x[i]
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(grid).save(path)
+    Image.fromarray(grid).save(path, compress_level=1)
 
 
 def _update_ema(ema: Generator, model: Generator, decay: float) -> None:
@@ -94,7 +96,7 @@ def train(opts: TrainOptions, cfg: GanConfig = GanConfig()) -> dict:
     torch.set_num_threads(opts.threads)
     opts.out.mkdir(parents=True, exist_ok=True)
     suffix = f"-{opts.limit}" if opts.limit else ""
-    images = prepare(opts.cache / f"clipart-{cfg.core_size}{suffix}.npz", cfg.core_size, limit=opts.limit, progress=opts.progress)
+    images = prepare(opts.cache / f"clipart-{cfg.core_size}{suffix}.npz", cfg.core_size, root=opts.root, limit=opts.limit, progress=opts.progress)
     log.info("%d training images at %dpx", len(images), cfg.core_size)
 
     G, D = Generator(cfg), Discriminator(cfg)
@@ -148,7 +150,7 @@ def train(opts: TrainOptions, cfg: GanConfig = GanConfig()) -> dict:
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
-            _update_ema(G_ema, G, opts.ema if state["step"] > 200 else 0.9)
+            _update_ema(G_ema, G, min(opts.ema, (1 + state["step"]) / (10 + state["step"])))
             state["step"] += 1
             state["seconds"] += time.perf_counter() - t0
             bar.set_postfix(d=f"{loss_d.item():.2f}", g=f"{loss_g.item():.2f}", min=f"{state['seconds'] / 60:.1f}")
@@ -156,16 +158,17 @@ def train(opts: TrainOptions, cfg: GanConfig = GanConfig()) -> dict:
                 break
         bar.close()
         state["epoch"] += 1
+        preview = copy.deepcopy(G_ema)
+        recalibrate_batchnorm(preview, cfg.z_dim, batches=min(4, opts.calibration_batches))
         with torch.no_grad():
-            G_ema.eval()
-            sample_grid(G_ema(fixed_z, tail=False), opts.out / "samples" / f"epoch-{state['epoch']:03d}.png")
+            sample_grid(preview(fixed_z, tail=False), opts.out / "samples" / f"epoch-{state['epoch']:03d}.png")
         save()
         log.info("epoch %d: step %d, %.1f min, loss d %.3f g %.3f", state["epoch"], state["step"], state["seconds"] / 60, loss_d.item(), loss_g.item())
 
     # -- stage 2: the super-resolution tail, on real images at full size ----------------------
     if cfg.tail_channels and state["tail_seconds"] < opts.tail_minutes * 60.0:
         train_tail(G_ema, opts, cfg, state, save)
-    recalibrate_batchnorm(G_ema, cfg.z_dim)
+    recalibrate_batchnorm(G_ema, cfg.z_dim, batches=opts.calibration_batches)
     with torch.no_grad():
         sample_grid(G_ema(fixed_z[:16]), opts.out / "samples" / "final-256.png", columns=4)
         sample_grid(G_ema(fixed_z, tail=False), opts.out / "samples" / "final-64.png")
@@ -185,7 +188,8 @@ def train_tail(G_ema: Generator, opts: TrainOptions, cfg: GanConfig, state: dict
     """L1 super-resolution on (area-downsampled, full-size) pairs of composited clipart."""
     size = cfg.out_size
     suffix = f"-{opts.limit}" if opts.limit else ""
-    big = prepare(opts.cache / f"clipart-{size}-{opts.tail_images}{suffix}.npz", size, limit=min(opts.tail_images, opts.limit or opts.tail_images), progress=opts.progress)
+    big = prepare(opts.cache / f"clipart-{size}-{opts.tail_images}{suffix}.npz", size, root=opts.root,
+                  limit=min(opts.tail_images, opts.limit or opts.tail_images), progress=opts.progress)
     tail = G_ema.tail
     tail.train()
     opt = torch.optim.Adam(tail.parameters(), 1e-3)
@@ -214,3 +218,19 @@ def train_tail(G_ema: Generator, opts: TrainOptions, cfg: GanConfig, state: dict
             save()
     bar.close()
     tail.eval()
+
+
+def export_checkpoint(out: Path, export: Path, cfg: GanConfig = GanConfig()) -> dict:
+    """Ship the EMA generator of a (possibly unfinished) run: recalibrated batch norm,
+    safetensors + JSON.  For runs cut short; :func:`train` exports by itself at the end."""
+    ckpt = torch.load(Path(out) / "checkpoint.pt", weights_only=True)
+    G_ema = Generator(cfg)
+    G_ema.load_state_dict(ckpt["G_ema"])
+    recalibrate_batchnorm(G_ema, cfg.z_dim)
+    state = ckpt["state"]
+    summary = {"steps": state["step"], "epochs": state["epoch"], "adversarial_minutes": round(state["seconds"] / 60, 1),
+               "tail_minutes": round(state["tail_seconds"] / 60, 1), "tail_steps": state["tail_steps"],
+               "generator_parameters": parameter_count(G_ema), "out_size": cfg.out_size, "finished": bool(state.get("done"))}
+    Path(export).parent.mkdir(parents=True, exist_ok=True)
+    save_generator(G_ema, Path(export), {"training": summary, "data": "Debian openclipart-png (public domain)"})
+    return summary

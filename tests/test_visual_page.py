@@ -1,0 +1,121 @@
+"""The visualizer end to end: its own process, the page in a real headless Chromium.
+
+Frame rates are measured and printed (the benchmark reports them); the assertions check
+behaviour: the page loads, frames arrive, busy playing moves the picture more than
+silence, and a dead renderer leaves the engine playing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import urllib.request
+
+import pytest
+
+from conftest import need
+from livecomposer.engine import Engine
+from livecomposer.events import Kind, note_off, note_on, parse
+from livecomposer.plugins.base import Plugin
+from livecomposer.ports.memory import MemoryInput, MemoryOutput
+from livecomposer.visual import start_visualizer
+from livecomposer.visual.browser import HeadlessChromium, find_chromium
+from livecomposer.visual.config import VisualConfig
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def visualizer():
+    handle = start_visualizer(VisualConfig(enabled=True, port=0, fps=60))
+    try:
+        handle.wait_ready(60)
+        yield handle
+    finally:
+        handle.close()
+
+
+@pytest.fixture(scope="module")
+def page(visualizer):
+    need(find_chromium() is not None, "chromium is not installed (apt-get install chromium)")
+    with HeadlessChromium(visualizer.url + "?measure") as browser:
+        browser.wait_for("window.lcStats && lcStats.drawn >= 3", timeout=30)
+        yield browser
+
+
+def test_page_is_local_and_self_contained(visualizer):
+    html = urllib.request.urlopen(visualizer.url, timeout=5).read().decode()
+    assert "<canvas" in html and "requestFullscreen" in html
+    assert "http://" not in html and "https://" not in html  # nothing loaded from the internet
+    assert visualizer.url.startswith("http://127.0.0.1:")
+
+
+def test_frames_arrive_in_the_browser_and_their_rate_is_measured(page, visualizer):
+    before = page.evaluate("lcStats.drawn")
+    t0 = time.monotonic()
+    time.sleep(2.0)
+    drawn = page.evaluate("lcStats.drawn") - before
+    rate = drawn / (time.monotonic() - t0)
+    status = visualizer.status()
+    print(f"\nbrowser: {rate:.1f} frames/s drawn; renderer: {status.fps:.0f} frames/s, {status.frame_ms:.1f} ms per frame")
+    assert drawn >= 10
+    assert page.evaluate("canvas.width") == 256
+    assert status.clients >= 1
+
+
+def _motion_per_second(page, seconds: float, during=None) -> float:
+    m0, t0 = page.evaluate("lcStats.motion"), time.monotonic()
+    end = t0 + seconds
+    while time.monotonic() < end:
+        if during is not None:
+            during()
+        time.sleep(0.06)
+    return (page.evaluate("lcStats.motion") - m0) / (time.monotonic() - t0)
+
+
+def test_busy_playing_moves_the_picture_more_than_silence(page, visualizer):
+    observer = visualizer.observer
+    time.sleep(2.5)  # let the page settle into calm
+    calm = _motion_per_second(page, 2.0)
+    k = [0]
+
+    def play():
+        now = time.monotonic_ns()
+        note = 48 + (k[0] * 7) % 24
+        observer.observe([note_on(now, note, 70 + (k[0] * 13) % 40), note_off(now, 48 + ((k[0] - 2) * 7) % 24)], [], now)
+        k[0] += 1
+
+    busy = _motion_per_second(page, 2.0, play)
+    print(f"\nmotion (mean abs pixel change per second): silence {calm:.1f}, busy {busy:.1f}")
+    assert busy > 1.5 * calm
+
+
+class _Thru(Plugin):
+    name = "test_thru"
+
+
+def test_killing_the_renderer_leaves_the_engine_playing(caplog):
+    handle = start_visualizer(VisualConfig(enabled=True, port=0, fps=30))
+    try:
+        handle.wait_ready(60)
+        inp = MemoryInput()
+        out = MemoryOutput(time.monotonic_ns)
+        with caplog.at_level(logging.ERROR, logger="livecomposer.visual.process"):
+            with Engine(_Thru(), inputs=[inp], output=out, observers=[handle.observer], realtime=False):
+                for i in range(10):
+                    inp.feed([0x90, 60 + i, 100], time.monotonic_ns())
+                    time.sleep(0.02)
+                    inp.feed([0x80, 60 + i, 0], time.monotonic_ns())
+                handle.process.kill()
+                handle.process.join(5)
+                for i in range(40):  # > 1 s: the observer notices within a second
+                    inp.feed([0x90, 70 + i % 10, 100], time.monotonic_ns())
+                    time.sleep(0.03)
+                    inp.feed([0x80, 70 + i % 10, 0], time.monotonic_ns())
+                time.sleep(0.05)
+        ons = [e for e in (parse(m, t) for t, m in out.sent) if e is not None and e.kind is Kind.NOTE_ON]
+        assert len(ons) == 50
+        assert not handle.observer.alive
+        assert "visualizer process stopped" in caplog.text
+    finally:
+        handle.close()
