@@ -88,33 +88,61 @@ def validate(net: EventRNN, val_batches, device) -> tuple[float, list[float]]:
     return sum(per), per
 
 
-def _save_state(folder: Path, net: EventRNN, opt: torch.optim.Optimizer, meta: dict, config: dict) -> None:
+class Adam:
+    """Plain Adam.  Not torch.optim: its import pulls in torch._dynamo, seconds at every start,
+    and its state dict is a pickle-shaped tree; this one's state is a few named tensors."""
+
+    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        self.params = [p for p in params if p.requires_grad]
+        self.lr, (self.b1, self.b2), self.eps, self.t = lr, betas, eps, 0
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.t += 1
+        bc1, bc2 = 1 - self.b1 ** self.t, 1 - self.b2 ** self.t
+        for p, m, v in zip(self.params, self.m, self.v):
+            if p.grad is None:
+                continue
+            g = p.grad
+            m.mul_(self.b1).add_(g, alpha=1 - self.b1)
+            v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
+            p.addcdiv_(m, (v / bc2).sqrt_().add_(self.eps), value=-self.lr / bc1)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        out = {f"m.{i}": m for i, m in enumerate(self.m)}
+        out.update({f"v.{i}": v for i, v in enumerate(self.v)})
+        return {k: t.detach().cpu().contiguous() for k, t in out.items()}
+
+    def load_tensors(self, d: dict[str, torch.Tensor]) -> None:
+        for i in range(len(self.params)):
+            self.m[i].copy_(d[f"m.{i}"])
+            self.v[i].copy_(d[f"v.{i}"])
+
+
+def _save_state(folder: Path, net: EventRNN, opt: Adam, meta: dict, config: dict) -> None:
     from safetensors.torch import save_file
 
+    meta = {**meta, "adam_t": opt.t, "lr": opt.lr}
     checkpoint.save(folder, net.state_dict(), {**config, "train_state": meta})
-    flat = {}
-    sd = opt.state_dict()
-    for i, st in sd["state"].items():
-        for k, v in st.items():
-            flat[f"{i}.{k}"] = (v if torch.is_tensor(v) else torch.tensor(float(v))).detach().cpu().contiguous()
-    save_file(flat, str(folder / "optimizer.safetensors.tmp"))
+    save_file(opt.tensors(), str(folder / "optimizer.safetensors.tmp"))
     os.replace(folder / "optimizer.safetensors.tmp", folder / "optimizer.safetensors")
 
 
-def _load_state(folder: Path, net: EventRNN, opt: torch.optim.Optimizer) -> dict:
+def _load_state(folder: Path, net: EventRNN, opt: Adam) -> dict:
     from safetensors.torch import load_file
 
     state, cfg = checkpoint.load(folder)
     net.load_state_dict(state)
-    flat = load_file(str(folder / "optimizer.safetensors"))
-    sd = opt.state_dict()
-    st: dict[int, dict] = {}
-    for key, v in flat.items():
-        i, k = key.split(".", 1)
-        st.setdefault(int(i), {})[k] = v
-    sd["state"] = st
-    opt.load_state_dict(sd)
-    return cfg["train_state"]
+    opt.load_tensors(load_file(str(folder / "optimizer.safetensors")))
+    meta = cfg["train_state"]
+    opt.t, opt.lr = int(meta.pop("adam_t")), float(meta.pop("lr"))
+    return meta
 
 
 def train(o: TrainOptions) -> dict:
@@ -134,7 +162,7 @@ def train(o: TrainOptions) -> dict:
     net_cfg = NetConfig(hidden=o.hidden, embed=o.embed, head=o.head)
     torch.manual_seed(o.seed)
     net = EventRNN(net_cfg).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=o.lr)
+    opt = Adam(net.parameters(), lr=o.lr)
     out = Path(o.out)
     state_dir = out / "train_state"
     name = o.name or out.name
@@ -186,7 +214,7 @@ def train(o: TrainOptions) -> dict:
                 v, p, d, vo, m, held = (x.to(device) for x in b)
                 losses, n = model(v, p, d, vo, m, held)
                 loss = (losses[0] + losses[1] + losses[2]) / n
-                opt.zero_grad(set_to_none=True)
+                opt.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
                 opt.step()
@@ -217,8 +245,7 @@ def train(o: TrainOptions) -> dict:
             meta["bad_epochs"] = 0
         else:
             meta["bad_epochs"] += 1
-            for g in opt.param_groups:
-                g["lr"] *= 0.5
+            opt.lr *= 0.5
         if rank == 0:
             print(f"epoch {epoch + 1}: train NLL {tot / max(cnt, 1):.4f}  validation NLL {val:.4f} nats/event "
                   f"(v {per[0]:.3f}, pitch {per[1]:.3f}, dt {per[2]:.3f}){'  *best*' if improved else ''}  "
