@@ -56,4 +56,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the package module, not this __main__ copy: commands raise
+    # livecomposer.cli.CommandError, which must be the class main() catches.
+    from livecomposer.cli import main as _main
+
+    sys.exit(_main())

@@ -69,7 +69,9 @@ class Param:
             value = max(self.min, value)
         if self.max is not None:
             value = min(self.max, value)
-        return type(self.default)(value) if isinstance(self.default, (int, float)) else value
+        if isinstance(self.default, int):
+            return int(round(value))  # a knob's zero covers as much travel as every other step
+        return float(value) if isinstance(self.default, float) else value
 
 
 class PluginContext:
