@@ -7,11 +7,12 @@ tuple swapped in a single assignment, so another thread (status screen, Link pol
 reads a consistent map without locks.
 
 Following a DAW's clock (24 ticks per quarter note): a tick's time is noisy (USB, drivers,
-the DAW's own timer) and sometimes wrong (a late burst, a lost tick).  We fit a straight
-line, tick index -> time, through the last ``window`` ticks by least squares, with running
-sums so each tick costs O(1).  A tick far off the line (many times the typical residual)
-is left out of the fit; a run of such ticks means the tempo really changed, and the fit
-restarts from them.  The slope is the tempo; the line also gives the phase.
+the DAW's own timer) and sometimes wrong (a late burst, a lost tick).  We fit tick index ->
+time through the last ``window`` ticks (three beats) by least squares: a straight line for
+a steady tempo, a parabola when the tempo is visibly ramping (see :class:`ClockFollower`).
+A tick far off the fit (many times the typical residual) is left out; a run of such ticks
+means the tempo really changed, and the fit restarts from them.  The slope at the newest
+tick is the tempo; the fitted time of that tick anchors the phase.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import math
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
+
+import numpy as np
 
 from .events import NS_PER_S, Event, Kind
 
@@ -49,115 +52,165 @@ class TempoMap:
 
 
 class ClockFollower:
-    """Estimates tick period and phase from MIDI clock tick times (robust line fit)."""
+    """Estimates tick period and phase from MIDI clock tick times (robust line or curve fit).
+
+    Each tick, two least-squares fits run over the last ``window`` ticks (tick index ->
+    time): a straight line (a steady tempo) and a parabola (a tempo ramp).  A line over a
+    window lags a ramp by half the window; the parabola's slope at the newest tick does
+    not, but is noisier.  So the parabola is used only when its curvature is significant
+    (``curve_t`` standard errors from zero), which keeps steady-but-jittery clocks on the
+    quieter line.  With the usual gap-free window the fits are fixed linear filters
+    (precomputed per window length), so a tick costs a few small numpy operations.
+    """
 
     def __init__(
         self,
-        window: int = 48,
+        window: int = 72,
         outlier_factor: float = 6.0,
         floor_ns: int = 3_000_000,
         period_fraction: float = 0.45,
         relock_after: int = 3,
+        curve_t: float = 3.0,
     ) -> None:
-        if window < 4:
-            raise ValueError("clock window must be at least 4 ticks")
+        if window < 6:
+            raise ValueError("clock window must be at least 6 ticks")
         self.window = window
         self.outlier_factor = outlier_factor
         self.floor_ns = floor_ns  # never call a residual below this an outlier (USB and driver jitter)
         self.period_fraction = period_fraction  # ... nor one below this fraction of a tick
         self.relock_after = relock_after
+        self.curve_t = curve_t
         self.ticks = 0  # ticks seen in total
         self.outliers = 0  # ticks left out of the fit
         self.relocks = 0  # fits restarted after a tempo jump
+        self.curved = False  # the last fit was the parabola (a tempo ramp)
+        self._filters: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
         self._reset_fit()
 
     def _reset_fit(self) -> None:
-        self._points: deque[tuple[int, int]] = deque()  # (tick index, time ns) in the fit
-        self._ref_n = 0
-        self._ref_t = 0
-        self._sx = self._sy = self._sxx = self._sxy = 0.0
-        self._since_rebase = 0
+        w = self.window
+        # A linear buffer twice the window: the window is always a slice (a view, no copy);
+        # when the end is reached the newest points move to the front (once per window).
+        self._n = np.zeros(2 * w, dtype=np.int64)
+        self._t = np.zeros(2 * w, dtype=np.float64)  # ns since self._base (exact below ~100 days)
+        self._base = 0
+        self._start = self._end = 0
+        self._model: tuple[int, int, float, float, float] | None = None  # n_last, t_last, a0, a1, a2
         self._scale = 0.0  # typical |residual| in ns (running mean)
         self._suspects: list[tuple[int, int]] = []
 
     def clear(self) -> None:
-        """Forget the fit (after a stop or a song position jump); keep the counters."""
+        """Forget the fit (after a start or a song position jump); keep the counters."""
         self._reset_fit()
-
-    # -- running least squares ----------------------------------------------------------
-    def _add(self, n: int, t: int) -> None:
-        x = float(n - self._ref_n)
-        y = float(t - self._ref_t)
-        self._sx += x
-        self._sy += y
-        self._sxx += x * x
-        self._sxy += x * y
-        self._points.append((n, t))
-
-    def _remove_oldest(self) -> None:
-        n, t = self._points.popleft()
-        x = float(n - self._ref_n)
-        y = float(t - self._ref_t)
-        self._sx -= x
-        self._sy -= y
-        self._sxx -= x * x
-        self._sxy -= x * y
-
-    def _rebase(self) -> None:
-        """Recompute the sums around the oldest point: keeps float error from piling up."""
-        points = list(self._points)
-        self._points.clear()
-        self._sx = self._sy = self._sxx = self._sxy = 0.0
-        if points:
-            self._ref_n, self._ref_t = points[0]
-        for n, t in points:
-            self._add(n, t)
-        self._since_rebase = 0
-
-    def fit(self) -> tuple[float, float] | None:
-        """(period ns per tick, fitted time of tick index ``ref``) as (slope, intercept at ref)."""
-        m = len(self._points)
-        if m < 2:
-            return None
-        den = m * self._sxx - self._sx * self._sx
-        if den <= 0:
-            return None
-        slope = (m * self._sxy - self._sx * self._sy) / den
-        if slope <= 0:
-            return None
-        intercept = (self._sy - slope * self._sx) / m
-        return slope, intercept
-
-    def predict(self, n: int) -> float | None:
-        f = self.fit()
-        if f is None:
-            return None
-        slope, intercept = f
-        return self._ref_t + intercept + slope * (n - self._ref_n)
-
-    def period_ns(self) -> float | None:
-        f = self.fit()
-        return None if f is None else f[0]
 
     @property
     def points(self) -> int:
-        return len(self._points)
+        return self._end - self._start
+
+    # -- fitting ---------------------------------------------------------------------------
+    def _filter(self, m: int) -> tuple[np.ndarray, float]:
+        """For x = -(m-1)..0, one stacked filter F (8 x m) so that F @ y gives at once the
+        line (b0, b1), the parabola (c0, c1, c2) and V'y (for the parabola's residual);
+        and (V'V)^-1[2,2] (for the curvature's standard error)."""
+        cached = self._filters.get(m)
+        if cached is None:
+            x = np.arange(-(m - 1), 1, dtype=np.float64)
+            line = np.linalg.pinv(np.stack([np.ones(m), x], axis=1))
+            if m >= 4:
+                vand = np.stack([np.ones(m), x, x * x], axis=1)
+                stacked = np.vstack([line, np.linalg.pinv(vand), vand.T])
+                cached = (stacked, float(np.linalg.inv(vand.T @ vand)[2, 2]))
+            else:  # too few points for a parabola with a residual
+                cached = (np.vstack([line, np.zeros((6, m))]), float("inf"))
+            self._filters[m] = cached
+        return cached
+
+    def _refit(self) -> None:
+        m = self._end - self._start
+        if m < 2:
+            self._model = None
+            return
+        n = self._n[self._start : self._end]
+        t = self._t[self._start : self._end]
+        n_last = int(n[-1])
+        t_last_rel = float(t[-1])
+        t_last = self._base + int(t_last_rel)
+        y = t - t_last_rel
+        self.curved = False
+        if int(n[0]) == n_last - (m - 1):  # the usual case: no hole in the window
+            f, c22 = self._filter(m)
+            b0, b1, c0, c1, c2, v0, v1, v2 = f @ y
+            if m >= 12:
+                sse = float(y @ y) - (c0 * v0 + c1 * v1 + c2 * v2)
+                se = (max(sse / (m - 3), 1.0) * c22) ** 0.5
+                if abs(c2) > self.curve_t * se:
+                    b0, b1 = c0, c1
+                    self.curved = True
+                else:
+                    c2 = 0.0
+            else:
+                c2 = 0.0
+        else:  # an outlier left a hole: solve this window directly (rare)
+            x = (n - n_last).astype(np.float64)
+            b1, b0 = np.polyfit(x, y, 1)
+            c2 = 0.0
+            if m >= 12:
+                vand = np.stack([np.ones(m), x, x * x], axis=1)
+                coef, *_ = np.linalg.lstsq(vand, y, rcond=None)
+                residual = y - vand @ coef
+                se = (max(float(residual @ residual) / (m - 3), 1.0) * float(np.linalg.inv(vand.T @ vand)[2, 2])) ** 0.5
+                if abs(coef[2]) > self.curve_t * se:
+                    b0, b1, c2 = coef
+                    self.curved = True
+        self._model = (n_last, t_last, float(b0), float(b1), float(c2)) if b1 > 0 else None
+
+    def predict(self, n: int) -> float | None:
+        """Fitted time of tick ``n`` (None until two ticks are in)."""
+        if self._model is None:
+            return None
+        n_last, t_last, a0, a1, a2 = self._model
+        dx = n - n_last
+        return t_last + a0 + a1 * dx + a2 * dx * dx
+
+    def period_ns(self) -> float | None:
+        """Tick period at the newest tick."""
+        return None if self._model is None else self._model[3]
+
+    def fitted_last(self) -> tuple[int, float] | None:
+        """(index, fitted time) of the newest tick in the fit."""
+        if self._model is None:
+            return None
+        n_last, t_last, a0, _, _ = self._model
+        return n_last, t_last + a0
 
     # -- one tick -----------------------------------------------------------------------
+    def _append(self, n: int, t: int) -> None:
+        if self._end == self._start:
+            self._base = t
+            self._start = self._end = 0
+        elif self._end == self._n.size:
+            keep = self.window - 1
+            self._n[:keep] = self._n[self._end - keep : self._end]
+            self._t[:keep] = self._t[self._end - keep : self._end]
+            self._start, self._end = 0, keep
+        self._n[self._end] = n
+        self._t[self._end] = t - self._base
+        self._end += 1
+        if self._end - self._start > self.window:
+            self._start += 1
+
     def add_tick(self, n: int, t: int) -> None:
         """Tick number ``n`` (counted from the song start) arrived at time ``t``."""
         self.ticks += 1
-        if not self._points:
-            self._ref_n, self._ref_t = n, t
-        fit = self.fit() if len(self._points) >= 3 else None
-        if fit is not None:
-            slope, intercept = fit
-            residual = t - (self._ref_t + intercept + slope * (n - self._ref_n))
-            # A tick is an outlier only if it is off by much more than the typical residual
-            # AND by a good part of a tick: MIDI through JACK arrives once per audio period,
-            # so residuals of a whole period (2.7 ms at 128 frames) are normal, not outliers.
+        if self._end - self._start >= 3 and self._model is not None:
+            slope = self._model[3]
+            predicted = self.predict(n)
+            assert predicted is not None
+            r = abs(t - predicted)
+            # An outlier is off by much more than the typical residual AND by a good part of
+            # a tick: MIDI through JACK arrives once per audio period, so residuals of a whole
+            # period (2.7 ms at 128 frames) are normal.
             limit = max(self.floor_ns, self.outlier_factor * self._scale, self.period_fraction * slope)
-            r = abs(residual)
             self._scale = r if self._scale == 0.0 else self._scale + (min(r, 2.0 * limit) - self._scale) / 32.0
             if r > limit:
                 self.outliers += 1
@@ -166,18 +219,14 @@ class ClockFollower:
                     # Not noise: the tempo changed (or ticks were lost).  Refit from the suspects.
                     suspects = self._suspects
                     self._reset_fit()
-                    self._ref_n, self._ref_t = suspects[0]
                     for sn, st in suspects:
-                        self._add(sn, st)
+                        self._append(sn, st)
+                    self._refit()
                     self.relocks += 1
                 return
             self._suspects.clear()
-        self._add(n, t)
-        while len(self._points) > self.window:
-            self._remove_oldest()
-        self._since_rebase += 1
-        if self._since_rebase >= self.window:
-            self._rebase()
+        self._append(n, t)
+        self._refit()
 
 
 class Tempo:
@@ -194,7 +243,7 @@ class Tempo:
         beats_per_bar: int = 4,
         source: str = "internal",
         origin: int = 0,
-        window: int = 48,
+        window: int = 72,
     ) -> None:
         if source not in SOURCES:
             raise ValueError(f"clock source must be one of {', '.join(SOURCES)}; got {source!r}")
@@ -327,24 +376,20 @@ class Tempo:
             self._next_tick = n + 1
             f = self.follower
             f.add_tick(n, event.time)
-            fit = f.fit()
+            period = f.period_ns()
+            if period is None or not MIN_BPM <= 60.0 * NS_PER_S / (period * TICKS_PER_BEAT) <= MAX_BPM:
+                if self.running and f.points <= 1:
+                    # First tick after START/CONTINUE: it marks the beat position; keep the tempo.
+                    self.map = TempoMap(event.time, n / TICKS_PER_BEAT, self.map.beat_ns)
+                return
             if not self.running:
                 # Many DAWs send clock with the transport stopped: follow the tempo, not the phase.
-                if fit is not None and MIN_BPM <= 60.0 * NS_PER_S / (fit[0] * TICKS_PER_BEAT) <= MAX_BPM:
-                    m = self.map
-                    self.map = TempoMap(event.time, m.beat_at(event.time), fit[0] * TICKS_PER_BEAT)
+                m = self.map
+                self.map = TempoMap(event.time, m.beat_at(event.time), period * TICKS_PER_BEAT)
                 return
-            if fit is None:
-                # First tick after START/CONTINUE: it marks the beat position; keep the tempo.
-                self.map = TempoMap(event.time, n / TICKS_PER_BEAT, self.map.beat_ns)
-                return
-            period = fit[0]
-            bpm = 60.0 * NS_PER_S / (period * TICKS_PER_BEAT)
-            if not MIN_BPM <= bpm <= MAX_BPM:
-                return
-            last_n = f._points[-1][0]
-            t_last = f.predict(last_n)
-            assert t_last is not None
+            last = f.fitted_last()
+            assert last is not None
+            last_n, t_last = last
             self.map = TempoMap(int(round(t_last)), last_n / TICKS_PER_BEAT, period * TICKS_PER_BEAT)
         elif kind is Kind.START:
             self._next_tick = 0

@@ -126,9 +126,17 @@ def test_drifting_clock_is_tracked():
     for t in times:
         tempo.observe_clock(Event(Kind.CLOCK, t))
     true_now = 100.0 + 4.0 * (times[-1] - times[0]) / NS_PER_S
-    # the 2-beat window lags by about one beat (~0.5 s): within ~2.5 BPM at this ramp
-    assert tempo.bpm == pytest.approx(true_now, abs=2.5)
-    assert tempo.bpm > 115
+    # a straight line over the window would lag ~1.5 beats (~3 BPM here); the curve fit does not
+    assert tempo.follower.curved
+    assert tempo.bpm == pytest.approx(true_now, abs=0.2)
+
+
+def test_jittery_ramp_is_tracked_and_a_steady_clock_stays_on_the_line():
+    times = clock_times(lambda s: 90.0 - 1.0 * s, 6, jitter_ms=2.0, seed=5)
+    tempo = follow(times)
+    assert tempo.bpm == pytest.approx(90.0 - (times[-1] - times[0]) / NS_PER_S, abs=0.5)
+    steady = follow(clock_times(lambda s: 120.0, 6, jitter_ms=2.0, seed=5))
+    assert not steady.follower.curved
 
 
 def test_tempo_jump_relocks_within_a_few_ticks():

@@ -5,7 +5,8 @@ tempo grid (``ctx.tempo``), so a DAW slaved to us plays in time with what our pl
 generate, and follows tempo changes at once.  Ticks are handed to the scheduler a little
 ahead of time (``horizon_ms``) as future-timed events, so the scheduler's precise send loop
 sets their timing, not this plugin's wake-ups.  Use it as a parallel layer: it emits only
-clock messages and passes nothing through.
+clock messages and passes nothing through.  STOP is the engine's job: its scheduler sends it
+on every way out (stop, panic, preset switch) when a START went out.
 
 ``tap_tempo`` turns a chosen note or CC (a spare key, a footswitch) into tempo taps and
 swallows it, passing everything else through: use it first in a chain.
@@ -36,7 +37,6 @@ class ClockLeader(Plugin):
         self.tempo: Tempo = ctx.tempo
         self._tick: int | None = None  # index (on our grid, 24 per beat) of the next tick to send
         self._last_time: int | None = None  # time of the last tick handed out
-        self._restart = False
         self.sent_ticks = 0
 
     @property
@@ -46,11 +46,6 @@ class ClockLeader(Plugin):
     def process(self, events: Sequence[Event], now: int) -> list[Event]:
         out: list[Event] = []
         tempo = self.tempo
-        if self._restart:
-            out.append(Event(Kind.STOP, now))
-            self._restart = False
-            self._tick = None
-            self._last_time = None
         until = now + self._horizon
         if self._tick is None:
             beat = tempo.beat_at(now + self._horizon)
@@ -83,24 +78,15 @@ class ClockLeader(Plugin):
         return t
 
     def next_wakeup(self) -> int | None:
-        if self._tick is None or self._restart:
+        if self._tick is None:
             return 0  # as soon as possible (any past time means: now)
         return self.tempo.time_of_beat(self._tick / TICKS_PER_BEAT) - self._horizon
 
     def reset(self) -> None:
-        """The engine released everything (panic, preset switch): stop the DAW now and start
-        again on the next bar, so it is back in step with us."""
-        if self._tick is not None:
-            self._restart = True
-
-    def stop_events(self, now: int) -> list[Event]:
-        """What to send on the way out: STOP if the DAW is running on our clock.  The
-        engine calls this (if present) at shutdown, since plugins cannot send from close()."""
-        if self._last_time is None:
-            return []
+        """The engine released everything (panic), which also sent the DAW a STOP (the
+        scheduler does that for every way out): start it again on our next bar line."""
         self._tick = None
         self._last_time = None
-        return [Event(Kind.STOP, now)]
 
 
 class TapTempo(Plugin):
