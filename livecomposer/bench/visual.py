@@ -1,0 +1,140 @@
+"""Visualizer figures: the generator alone, frames into a real browser, and what the
+visualizer costs the engine.
+
+* ``visual.generator.256``: one 256x256 frame from the shipped generator, one torch
+  thread, batch 1 (the whole painter: latent step, network, uint8 conversion).
+* ``visual.jpeg.256``: encoding that frame for the page.
+* ``visual.browser.frame_interval``: time between frames drawn by headless Chromium on the
+  page, with the renderer aiming at 60 fps; the note gives frames per second.
+* ``visual.engine.thru.off`` / ``.on``: the engine's thru latency with no visualizer, then
+  with the visualizer rendering and a browser watching, measured back to back in one run
+  (the note of ``.on`` gives the p99 ratio).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..engine import Engine
+from ..plugins.base import Plugin
+from ..ports.memory import MemoryInput, MemoryOutput
+from . import BenchOptions, Measurement, summarize
+
+
+class _Thru(Plugin):
+    name = "bench_visual_thru"
+
+
+def generator_frames(count: int) -> list[Measurement]:
+    import torch
+
+    from ..visual import features as F
+    from ..visual.config import VisualConfig
+    from ..visual.renderer import FramePainter, encode_jpeg
+
+    torch.set_num_threads(1)
+    painter = FramePainter(VisualConfig())
+    feats = np.zeros(F.SIZE)
+    for _ in range(10):
+        frame = painter.paint(feats, 1 / 60)
+    paint_ns, jpeg_ns = [], []
+    for i in range(count):
+        feats[F.DENSITY] = 4.0 * (i % 50) / 50
+        t0 = time.perf_counter_ns()
+        frame = painter.paint(feats, 1 / 60)
+        t1 = time.perf_counter_ns()
+        encode_jpeg(frame, 85)
+        t2 = time.perf_counter_ns()
+        paint_ns.append(t1 - t0)
+        jpeg_ns.append(t2 - t1)
+    params = sum(p.numel() for p in painter.generator.parameters())
+    median = float(np.median(paint_ns))
+    return [
+        summarize("visual.generator.256", paint_ns, f"{1e9 / median:.0f} fps at the median, one thread, {params / 1e6:.2f} M params"),
+        summarize("visual.jpeg.256", jpeg_ns, "PIL, quality 85"),
+    ]
+
+
+def browser_frames(seconds: float) -> list[Measurement]:
+    from ..visual import start_visualizer
+    from ..visual.browser import HeadlessChromium, find_chromium
+    from ..visual.config import VisualConfig
+
+    if find_chromium() is None:
+        return [Measurement("visual.browser.frame_interval", 0, float("nan"), float("nan"), float("nan"), "chromium not installed")]
+    with start_visualizer(VisualConfig(enabled=True, port=0, fps=60)) as handle:
+        url = handle.wait_ready(60)
+        with HeadlessChromium(url) as page:
+            page.wait_for("window.lcStats && lcStats.drawn >= 5", timeout=30)
+            d0, t0 = page.evaluate("lcStats.drawn"), time.monotonic()
+            time.sleep(seconds)
+            d1, t1 = page.evaluate("lcStats.drawn"), time.monotonic()
+            status = handle.status()
+            stamps = page.evaluate("lcStats.times")
+    fps = (d1 - d0) / (t1 - t0)
+    intervals = (np.diff(np.asarray(stamps, dtype=np.float64)) * 1e6).astype(np.int64)  # ms -> ns
+    return [summarize("visual.browser.frame_interval", intervals,
+                      f"{fps:.1f} fps drawn in Chromium (renderer {status.fps:.0f} fps, {status.frame_ms:.1f} ms/frame)")]
+
+
+def thru_latency(count: int, observers=(), spacing_s: float = 0.0005) -> list[int]:
+    inp = MemoryInput("bench-in")
+    out = MemoryOutput(time.monotonic_ns, "bench-out")
+    stamps: list[int] = []
+    with Engine(_Thru(), inputs=[inp], output=out, observers=list(observers)):
+        time.sleep(0.05)
+        for i in range(count):
+            note = 36 + (i // 2) % 48
+            t = time.monotonic_ns()
+            stamps.append(t)
+            inp.feed([0x90, note, 100] if i % 2 == 0 else [0x80, note, 0], t)
+            time.sleep(spacing_s)
+        time.sleep(0.05)
+    sent = [t for t, m in out.sent if m[0] & 0xF0 in (0x80, 0x90)][:count]
+    return [s - t for s, t in zip(sent, stamps)]
+
+
+class _Keep:
+    """Wraps the visual observer so the engine does not close the visualizer itself."""
+
+    def __init__(self, observer) -> None:
+        self.inner = observer
+
+    def observe(self, inputs, outputs, now) -> None:
+        self.inner.observe(inputs, outputs, now)
+
+    def publish(self, key, value) -> None:
+        self.inner.publish(key, value)
+
+
+def engine_with_and_without(count: int) -> list[Measurement]:
+    from ..visual import start_visualizer
+    from ..visual.browser import HeadlessChromium, find_chromium
+    from ..visual.config import VisualConfig
+
+    off = thru_latency(count)
+    with start_visualizer(VisualConfig(enabled=True, port=0, fps=60)) as handle:
+        url = handle.wait_ready(60)
+        browser = HeadlessChromium(url) if find_chromium() else None
+        try:
+            if browser is not None:
+                browser.__enter__()
+                browser.wait_for("window.lcStats && lcStats.drawn >= 5", timeout=30)
+            on = thru_latency(count, [_Keep(handle.observer)])
+            frames = handle.status().fps
+        finally:
+            if browser is not None:
+                browser.close()
+    off_m = summarize("visual.engine.thru.off", off, "no visualizer")
+    ratio = np.percentile(on, 99) / max(1.0, np.percentile(off, 99))
+    on_m = summarize("visual.engine.thru.on", on,
+                     f"visualizer rendering ({frames:.0f} fps){' and Chromium watching' if browser else ''}; p99 on/off = {ratio:.2f}")
+    return [off_m, on_m]
+
+
+def measure(options: BenchOptions) -> list[Measurement]:
+    frames = 120 if options.quick else 600
+    count = 500 if options.quick else options.events
+    return [*generator_frames(frames), *browser_frames(2.0 if options.quick else 5.0), *engine_with_and_without(count)]
