@@ -97,24 +97,33 @@ class Harmonizer(ModelPartner):
             exclude = frozenset({pitch})
         else:
             exclude = frozenset(range(pitch % 12, 128, 12))
+        base = replace(base, exclude_pitches=exclude)
         voices = self.voices  # type: ignore[attr-defined]
         fed = self._worker_fed
+        chosen: list[int] = []
 
         def work(track: Track) -> list[int]:
+            # The latency path: hear the note, then choose each voice (the model hears every
+            # choice before the next).  The last choice is fed by the job after this one, so
+            # the answer goes back one network step sooner.
             track.hear(t, pitch, velocity)
-            chosen: list[int] = []
-            for _ in range(voices):
-                c = replace(base, exclude_pitches=exclude | frozenset(track.held))
+            for i in range(voices):
+                if i:
+                    track.play(t, chosen[-1], hv)
                 try:
-                    ev = track.model.sample(c, track.rng)
+                    ev = track.model.sample(base, track.rng)  # the voice's held notes are never re-chosen
                 except ValueError:
                     break  # nothing fits under these constraints
-                track.play(t, ev.pitch, hv)
                 chosen.append(ev.pitch)
-            fed[req] = chosen
-            return chosen
+            fed[req] = list(chosen)
+            return list(chosen)
+
+        def feed_last(track: Track) -> None:
+            if chosen:
+                track.play(t, chosen[-1], hv)
 
         self.submit(work, lambda pitches: self._results.append((req, pitch, hv, pitches)), fresh_only=True)
+        self.submit(feed_last, None, fresh_only=False)
 
     def _release(self, pitch: int, t: int, now: int, restrike: bool = False) -> list[Event]:
         """End what this performer note started (and tell the model); nothing if it started nothing."""
