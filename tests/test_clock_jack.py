@@ -59,7 +59,9 @@ def test_leading_a_daw_through_jack(jack_server):
     realtime = [(t, m) for t, m in messages if m[0] >= 0xF0]
     kinds = [m[0] for _, m in realtime]
     assert kinds[0] == 0xFA and kinds.count(0xF8) > 24
-    assert kinds[-1] == 0xFC  # the DAW is stopped when we stop
+    assert kinds[-1] == 0xFC and kinds.count(0xFC) == 1  # the DAW is stopped when we stop
+    ccs = [m for _, m in messages if m[0] & 0xF0 == 0xB0]
+    assert sorted(m[0] & 0x0F for m in ccs if m[1] == 123) == list(range(16))  # then all notes off
     follower = Tempo(bpm=100, source="midi")
     follower.observe(e for e in (parse(m, t) for t, m in realtime[:-1]) if e is not None)
     assert follower.running and follower.clock_locked

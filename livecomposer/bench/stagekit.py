@@ -330,6 +330,10 @@ def _jack_output_port():
             self.stamps.append((time.monotonic_ns(), list(message)))
 
         def close(self) -> None:
+            # RtMidi's JACK output hands messages to the next process cycle; closing the
+            # port at once delivers the last burst corrupted (seen here: 16 x CC 123 after a
+            # STOP arrived as 17 STOPs).  Let a few periods pass first.
+            time.sleep(0.03)
             self.midi.close_port()
             self.midi.delete()
 
