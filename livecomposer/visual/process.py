@@ -43,6 +43,8 @@ class VisualObserver:
     def observe(self, inputs: Sequence[Event], outputs: Sequence[Event], now: int) -> None:
         if not self.alive:
             return
+        # the renderer fades features on the system's monotonic clock, whatever clock the engine runs on
+        now = time.monotonic_ns()
         self.tracker.update(inputs, outputs, now)
         self.handle.features.write(self.tracker.vec)
         if now >= self._next_check:
