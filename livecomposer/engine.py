@@ -42,6 +42,14 @@ MAX_BACKLOG = 20_000
 REALTIME_SPIN_NS = 80_000
 
 
+def _not_a_note(message: bytes) -> bool:
+    return not message or message[0] & 0xF0 not in (0x80, 0x90)
+
+
+def _a_note_on(message: bytes) -> bool:
+    return len(message) == 3 and message[0] & 0xF0 == 0x90 and message[2] != 0
+
+
 class Observer(Protocol):
     """Sees each tick's parsed inputs and the events actually sent (recorder, visuals,
     monitor synth).  Called on the engine thread: must hand off and return at once."""
@@ -411,23 +419,29 @@ class Engine:
         return batch
 
     def _shed_backlog(self) -> None:
-        """A flood: keep every note message, drop the oldest other traffic until bounded.
+        """A flood: drop the oldest non-note traffic first, then the oldest note-ons, until
+        bounded; never a note-off (the note-off of a dropped note-on is dropped later, at
+        send time, as an orphan).  Without the second pass a flood of notes alone grew
+        the queue without bound.
 
         Works in place at the left end while the callback may append at the right end
         (both deque operations are atomic), so nothing arriving meanwhile is lost."""
         raw = self._raw
         count = len(raw)
         excess = count - MAX_BACKLOG
-        kept: list[tuple[int, bytes]] = []
-        for _ in range(count):
-            item = raw.popleft()
-            status = item[1][0] & 0xF0 if item[1] else 0
-            if excess > 0 and status not in (0x80, 0x90):
-                excess -= 1
-                self.stats.dropped += 1
-                continue
-            kept.append(item)
-        raw.extendleft(reversed(kept))
+        items = [raw.popleft() for _ in range(count)]
+        for droppable in (_not_a_note, _a_note_on):
+            if excess <= 0:
+                break
+            kept: list[tuple[int, bytes]] = []
+            for item in items:
+                if excess > 0 and droppable(item[1]):
+                    excess -= 1
+                    self.stats.dropped += 1
+                    continue
+                kept.append(item)
+            items = kept
+        raw.extendleft(reversed(items))
 
     def _parse(self, raw: Sequence[tuple[int, bytes]]) -> list[Event]:
         stats = self.stats
