@@ -28,6 +28,7 @@ MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 # -- status box layout (written by the renderer, read by the engine side) -------------------
 ST_READY, ST_PORT, ST_FRAMES, ST_FPS, ST_FRAME_MS, ST_PID, ST_LAST_NS, ST_CLIENTS, ST_SENT, ST_FAILED = range(10)
 STATUS_SIZE = 10
+RENDERER_NICE = 5
 
 
 def resolve_model(name: str) -> Path:
@@ -80,6 +81,10 @@ def renderer_main(config: dict, features_name: str, status_name: str, control_na
     import torch
 
     torch.set_num_threads(1)
+    try:
+        os.nice(RENDERER_NICE)  # the music comes first: on a busy CPU, frames give way to MIDI timing
+    except OSError:
+        pass
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s visual: %(message)s")
     logging.getLogger("websockets").setLevel(logging.WARNING)
     cfg = VisualConfig(**config)
