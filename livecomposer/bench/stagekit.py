@@ -267,8 +267,8 @@ def measure_clock_follow(seconds: float) -> list[Measurement]:
         estimates, true_bpm, tempo = follow_clock_through_jack(seconds=seconds, **case)
         errors = bpm_errors(estimates, true_bpm)
         out.append(_bpm_measurement(
-            f"clock follow {label} (JACK)", errors,
-            f"|BPM error| x1000 after each tick from the 3rd beat; {len(estimates)} ticks; "
+            f"clock follow {label}: BPM error in milli-BPM (JACK)", errors,
+            f"the *_us fields hold |estimated - true BPM| x 1000 after each tick from the 3rd beat; {len(estimates)} ticks; "
             f"outliers {tempo.follower.outliers}, relocks {tempo.follower.relocks}",
         ))
     return out
