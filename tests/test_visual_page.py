@@ -119,3 +119,18 @@ def test_killing_the_renderer_leaves_the_engine_playing(caplog):
         assert "visualizer process stopped" in caplog.text
     finally:
         handle.close()
+
+
+def test_a_taken_port_is_a_clear_error():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        handle = start_visualizer(VisualConfig(enabled=True, port=port))
+        try:
+            with pytest.raises(RuntimeError, match=f"127.0.0.1:{port} free"):
+                handle.wait_ready(60)
+        finally:
+            handle.close()

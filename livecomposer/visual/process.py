@@ -114,7 +114,9 @@ class VisualizerHandle:
             if s.ready:
                 return self.url
             if s.failed or not self.process.is_alive():
-                raise RuntimeError(f"the visualizer process failed to start (exit code {self.process.exitcode})")
+                self.process.join(2)
+                raise RuntimeError(f"the visualizer process failed to start (exit code {self.process.exitcode}; "
+                                   f"is {self.cfg.host}:{self.cfg.port} free?)")
             time.sleep(0.05)
         raise RuntimeError(f"the visualizer did not start within {timeout:.0f} s")
 

@@ -100,6 +100,11 @@ def renderer_main(config: dict, features_name: str, status_name: str, control_na
 
         server = FrameServer(cfg.host, cfg.port)
         status[ST_PORT] = server.start()
+    except OSError as exc:  # the port is taken, the host is not ours, the model is unreadable
+        log.error("visuals cannot start: %s", exc)
+        status[ST_FAILED] = 1
+        status_box.write(status)
+        raise SystemExit(2) from None
     except Exception:
         status[ST_FAILED] = 1
         status_box.write(status)
