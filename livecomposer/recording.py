@@ -4,8 +4,10 @@
 only puts the tick's events on a queue; a writer thread encodes them and, about twice a
 second, rewrites the whole file through a temporary file and ``os.replace``.  A reader
 therefore always finds either the previous complete file or the new complete file, so
-after ``kill -9`` (or a power cut, thanks to ``fsync``) the recording is readable up to
-the last flush, at most :attr:`Recorder.interval` seconds before the end.
+after ``kill -9`` the recording is readable up to the last flush, about
+:attr:`Recorder.interval` seconds before the end.  Flushes do not ``fsync`` (under heavy
+disk load that stalled the writer for longer than the interval); :meth:`Recorder.close`
+does, so a finished recording is on the disk.
 
 The file is SMF format 1: track 0 holds the tempo (and time signature), track 1 what the
 performer played (``livecomposer in``), track 2 what we sent (``livecomposer out``).
@@ -114,7 +116,7 @@ class Recorder:
             if self._dirty:
                 self._write()
         self._drain()
-        self._write()
+        self._write(sync=True)
 
     def _drain(self) -> None:
         while True:
@@ -144,7 +146,7 @@ class Recorder:
         head = _chunk(b"MThd", (1).to_bytes(2, "big") + (3).to_bytes(2, "big") + self.ppq.to_bytes(2, "big"))
         return head + _chunk(b"MTrk", tempo)
 
-    def _write(self) -> None:
+    def _write(self, sync: bool = False) -> None:
         data = (
             self._header()
             + _chunk(b"MTrk", self._inputs.data + _END_OF_TRACK)
@@ -153,8 +155,9 @@ class Recorder:
         tmp = self.path.with_name(self.path.name + ".tmp")
         with open(tmp, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, self.path)
         self._dirty = False
 

@@ -112,8 +112,55 @@ class JackServer:
         subprocess.run(["jack_connect", source, destination], check=True, timeout=5)
 
 
+JACK_REGISTRY = Path("/dev/shm/jack-shm-registry")
+
+
+def reclaim_dead_jack_servers() -> list[str]:
+    """Free the JACK server-registry slots of servers whose process is gone.
+
+    jackd registers each server name in a table of 8 slots in shared memory and frees its
+    slot on a clean exit.  A server killed with SIGKILL (as the crash test does) keeps its
+    slot; jackd reclaims a dead slot only for the same name, so after 8 such names no
+    server can start on the machine ("Too many servers already active").  This applies
+    jackd's own rule (the pid is dead: free it) to every slot.  Returns the names freed.
+    """
+    import mmap
+    import struct
+
+    try:
+        fd = os.open(JACK_REGISTRY, os.O_RDWR)
+    except OSError:
+        return []
+    freed = []
+    try:
+        with mmap.mmap(fd, 0) as shm:
+            # Layout (jack2 shm.h): magic "KCAJ", protocol, type, size, hdr_len, entry_len,
+            # then 8 x {pid_t pid; char name[260]}.  Refuse anything else.
+            hdr_len = struct.unpack_from("<I", shm, 16)[0]
+            if shm[:4] != b"KCAJ" or hdr_len != 24 + 8 * 264:
+                return []
+            for slot in range(8):
+                offset = 24 + slot * 264
+                pid = struct.unpack_from("<i", shm, offset)[0]
+                if pid <= 0:
+                    continue
+                try:
+                    os.kill(pid, 0)
+                    continue
+                except ProcessLookupError:
+                    pass
+                except PermissionError:
+                    continue
+                freed.append(bytes(shm[offset + 4 : offset + 264]).split(b"\0")[0].decode(errors="replace"))
+                shm[offset : offset + 264] = bytes(264)
+    finally:
+        os.close(fd)
+    return freed
+
+
 def start_jackd(name: str) -> subprocess.Popen:
     """Start a headless JACK server (dummy driver) and wait until it answers."""
+    reclaim_dead_jack_servers()
     if jack_answers(name):
         raise RuntimeError(f"a JACK server named {name!r} is already running")
     process = subprocess.Popen(
@@ -141,6 +188,7 @@ def stop_jackd(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    reclaim_dead_jack_servers()  # in case it had to be killed
 
 
 @pytest.fixture(scope="session")

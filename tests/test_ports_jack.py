@@ -202,7 +202,7 @@ def test_a_dead_jack_server_is_noticed_and_ports_come_back_with_it(jack_server, 
     libjack keeps per-process state for one server, so the program under test runs in its
     own process on its own server, which this test kills and restarts.
     """
-    server = f"lc-die-{os.getpid()}"
+    server = f"lc-die-{os.getpid()}"  # killed with SIGKILL: conftest frees its registry slot after
     env = dict(os.environ, JACK_DEFAULT_SERVER=server, JACK_NO_START_SERVER="1", PYTHONPATH=str(REPO))
     process = start_jackd(server)
     name = unique("lc-out")

@@ -104,7 +104,7 @@ CHILD = textwrap.dedent(
         t = time.monotonic_ns()
         rec.observe([note_on(t, 36 + n % 48)], [note_off(t, 36 + n % 48)], t)
         n += 1
-        print(n, flush=True)
+        print(n, time.monotonic(), flush=True)
         time.sleep(0.01)
     """
 )
@@ -115,14 +115,14 @@ def test_kill_minus_9_leaves_a_file_readable_up_to_about_the_last_second(tmp_pat
     env = dict(os.environ, PYTHONPATH=str(REPO))
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE, text=True, env=env)
     try:
-        count_at: list[tuple[float, int]] = []
+        count_at: list[tuple[float, int]] = []  # (the child's clock when it queued event n, n)
         while True:
-            line = child.stdout.readline()
-            count_at.append((time.monotonic(), int(line)))
+            n, t = child.stdout.readline().split()
+            count_at.append((float(t), int(n)))
             if count_at[-1][0] - count_at[0][0] > 2.2:
                 break
         child.send_signal(signal.SIGKILL)
-        killed_at = time.monotonic()
+        killed_at = time.monotonic()  # the same clock (monotonic is system-wide)
         child.wait()
     finally:
         if child.poll() is None:
