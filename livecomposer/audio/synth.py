@@ -19,24 +19,13 @@ import numpy as np
 from ..events import Event, Kind
 
 SUSTAIN = 64
+CONTROL_BLOCK = 256  # envelope resolution: exact every this many samples, linear in between
 ALL_SOUND_OFF = 120
 ALL_NOTES_OFF = 123
 
 
 def midi_to_hz(note: float) -> float:
     return 440.0 * 2.0 ** ((note - 69) / 12.0)
-
-
-def _polyblep(frac: np.ndarray, dt: np.ndarray) -> np.ndarray:
-    """Correction that removes most aliasing from a naive saw's jump."""
-    out = np.zeros_like(frac)
-    lo = frac < dt
-    x = frac[lo] / np.broadcast_to(dt, frac.shape)[lo]
-    out[lo] = x + x - x * x - 1.0
-    hi = frac > 1.0 - dt
-    x = (frac[hi] - 1.0) / np.broadcast_to(dt, frac.shape)[hi]
-    out[hi] = x * x + x + x + 1.0
-    return out
 
 
 class Synth:
@@ -80,7 +69,7 @@ class Synth:
         self.pedal = [False] * 16
         self.pos = 0  # samples rendered so far
         self.stolen = 0
-        self._ramp = np.arange(4096, dtype=np.float64)
+        self._ramp = np.arange(CONTROL_BLOCK, dtype=np.float64)
 
     # -- events ---------------------------------------------------------------------------
     def handle(self, event: Event) -> None:
@@ -156,44 +145,55 @@ class Synth:
         falling = self.sustain + (1.0 - self.sustain) * np.exp(-np.maximum(age - a, 0.0) / self.decay)
         return np.where(age < a, rising, falling)
 
+    def _levels(self, voices: np.ndarray, at: np.ndarray) -> np.ndarray:
+        """Envelope (before velocity) of ``voices`` at absolute sample numbers ``at``: (V, len(at))."""
+        age = at[None, :] - self.on_at[voices][:, None]
+        level = self._held_level(age.astype(np.float64))
+        off = self.off_at[voices][:, None]
+        released = off >= 0
+        if released.any():
+            after = np.exp(-np.maximum(at[None, :] - off, 0) / self.release) * self.off_level[voices][:, None]
+            level = np.where(released & (at[None, :] >= off), after, level)
+        return level
+
     # -- audio ----------------------------------------------------------------------------
     def render(self, frames: int) -> np.ndarray:
         """The next ``frames`` samples, stereo float32 in [-1, 1]."""
+        if frames > CONTROL_BLOCK:  # the envelope is exact at control-block edges, linear inside
+            return np.concatenate([self.render(min(CONTROL_BLOCK, frames - k)) for k in range(0, frames, CONTROL_BLOCK)])
         out = np.zeros((frames, 2), dtype=np.float32)
         voices = np.flatnonzero(self.active)
         if voices.size == 0:
             self.pos += frames
             return out
-        ramp = self._ramp[:frames] if frames <= self._ramp.size else np.arange(frames, dtype=np.float64)
-        n = self.pos + ramp  # absolute sample numbers of this block
-        on = self.on_at[voices][:, None]
-        off = self.off_at[voices][:, None]
-        env = self._held_level(n[None, :] - on)
-        released = off >= 0
-        if released.any():
-            after = np.exp(-np.maximum(n[None, :] - off, 0.0) / self.release) * self.off_level[voices][:, None]
-            env = np.where(released & (n[None, :] >= off), after, env)
-        env *= self.amp[voices][:, None]
+        ramp = self._ramp[:frames]
+        edges = self._levels(voices, np.array([self.pos, self.pos + frames], dtype=np.int64))
+        edges *= self.amp[voices][:, None]
+        env = (edges[:, :1] + (edges[:, 1:] - edges[:, :1]) * (ramp / frames)[None, :]).astype(np.float32)
 
         inc = self.inc[voices]
         incs = (inc, inc * self.detune, inc / self.detune)
         waves = []
         for k in range(3):
-            p = self.phase[k, voices][:, None] + incs[k][:, None] * ramp[None, :]
-            self.phase[k, voices] = (self.phase[k, voices] + incs[k] * frames) % 1.0
+            phase0 = self.phase[k, voices]
+            p = (phase0[:, None] + incs[k][:, None] * ramp[None, :]).astype(np.float32)
+            self.phase[k, voices] = (phase0 + incs[k] * frames) % 1.0
             if k == 0:
-                waves.append(np.sin(2.0 * np.pi * p))
+                waves.append(np.sin(np.float32(2.0 * np.pi) * p))
             else:
-                frac = p % 1.0
-                waves.append(2.0 * frac - 1.0 - _polyblep(frac, incs[k][:, None]))
-        left = (0.6 * waves[0] + 0.4 * waves[1]) * env
-        right = (0.6 * waves[0] + 0.4 * waves[2]) * env
-        out[:, 0] = np.tanh(self.gain * left.sum(axis=0))
-        out[:, 1] = np.tanh(self.gain * right.sum(axis=0))
+                frac = p - np.floor(p)
+                dt = incs[k][:, None].astype(np.float32)
+                # PolyBLEP without branches: zero except within one sample of the jump
+                a = 1.0 - np.minimum(frac / dt, 1.0)
+                b = 1.0 - np.minimum((1.0 - frac) / dt, 1.0)
+                waves.append(2.0 * frac - 1.0 - (b * b - a * a))
+        base = 0.6 * waves[0]
+        out[:, 0] = np.tanh(self.gain * ((base + 0.4 * waves[1]) * env).sum(axis=0))
+        out[:, 1] = np.tanh(self.gain * ((base + 0.4 * waves[2]) * env).sum(axis=0))
 
         self.pos += frames
         # free voices whose release has died away
-        done = released[:, 0] & (env[:, -1] < 1e-4 * np.maximum(self.amp[voices], 1e-9))
+        done = (self.off_at[voices] >= 0) & (edges[:, 1] < 1e-4 * np.maximum(self.amp[voices], 1e-9))
         self.active[voices[done]] = False
         return out
 
