@@ -78,8 +78,13 @@ def encode_jpeg(frame: np.ndarray, quality: int) -> bytes:
 
 def renderer_main(config: dict, features_name: str, status_name: str, control_name: str) -> None:
     """The visualizer process: paint at ``fps`` until told to stop (or orphaned)."""
+    import signal
+
     import torch
 
+    # Ctrl-C in the terminal reaches the whole process group: the engine side decides when
+    # the visuals stop (the control flag), so a keyboard interrupt must not kill a frame midway.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
     try:
         os.nice(RENDERER_NICE)  # the music comes first: on a busy CPU, frames give way to MIDI timing
