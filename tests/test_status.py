@@ -21,23 +21,17 @@ from livecomposer.status import StatusScreen
 from livecomposer.tempo import Tempo
 
 
-class Router:
-    """A real bank selector stand-in would need preset files; this one records selections."""
-
-    def __init__(self, bank):
-        self.bank = bank
-        self.index = 0
-        self.selected = []
-
-    def select(self, engine, index):
-        self.selected.append(index)
-        self.index = index
+PRESETS = Path(__file__).resolve().parents[1] / "presets"
 
 
 def played_session(tempo=None):
+    from livecomposer.session import load, make_router
+
+    preset, graph = load(PRESETS / "bank.yaml")  # a real bank of five presets
+    router = make_router(preset, [])
     clock = ManualClock()
     out = MemoryOutput(clock.now, "livecomposer")
-    engine = Engine(Plugin(), output=out, clock=clock, tempo=tempo or Tempo(bpm=96))
+    engine = Engine(graph, output=out, clock=clock, tempo=tempo or Tempo(bpm=96), control_handler=router)
     msgs = []
     for k in range(10):
         t = k * 100 * NS_PER_MS
@@ -46,10 +40,10 @@ def played_session(tempo=None):
     engine.run_offline(msgs, 3 * NS_PER_S)
     return SimpleNamespace(
         engine=engine,
-        preset=SimpleNamespace(name="duet"),
+        preset=preset,
         inputs=[MemoryInput("Keystation 49")],
         output=out,
-        router=Router([Path("duet.yaml"), Path("continuation.yaml"), Path("thru.yaml")]),
+        router=router,
         observers=[],
         visualizer=SimpleNamespace(fps=lambda: 58.25),
     )
@@ -58,7 +52,7 @@ def played_session(tempo=None):
 def test_screen_shows_the_session():
     session = played_session()
     text = StatusScreen(session, keys=False).render_text(width=110)
-    assert "duet" in text and "(bank 1/3)" in text
+    assert "bank" in text and "(bank 1/5)" in text
     assert "Keystation 49" in text and "livecomposer" in text
     assert "96.0 BPM 4/4 internal" in text
     stats = session.engine.stats
@@ -68,6 +62,21 @@ def test_screen_shows_the_session():
     assert "median" in text and "p99" in text and "µs" in text
     assert "58.2 fps" in text or "58.3 fps" in text
     assert "q quit" in text
+
+
+def test_screen_reads_the_visualizer_status():
+    from livecomposer.visual.process import VisualStatus
+
+    class Visualizer:  # the shape of livecomposer.visual's handle: status() and url
+        url = "http://127.0.0.1:8765/"
+
+        def status(self):
+            return VisualStatus(ready=True, failed=False, port=8765, frames=900, fps=59.7, frame_ms=6.2, clients=1, sent=900)
+
+    session = played_session()
+    session.visualizer = Visualizer()
+    text = StatusScreen(session, keys=False).render_text(width=120)
+    assert "59.7 fps, 6.2 ms a frame, 1 page open" in text and "8765" in text
 
 
 def test_screen_shows_a_followed_clock_and_a_missing_tempo():
@@ -82,9 +91,13 @@ def test_keys_act_on_the_session():
     session = played_session()
     screen = StatusScreen(session, keys=False)
     screen.handle_key("n")
+    assert session.router.index == 1 and session.engine.graph.find("transpose") is not None
     screen.handle_key("n")
     screen.handle_key("b")
-    assert session.router.selected == [1, 2, 1]
+    assert session.router.index == 1
+    screen.handle_key("b")
+    screen.handle_key("b")
+    assert session.router.index == 4  # wraps around the bank
     before = session.engine.tempo.bpm
     screen.handle_key("+")
     assert session.engine.tempo.bpm == pytest.approx(before + 1)
@@ -108,7 +121,7 @@ def test_live_screen_runs_and_stops_without_a_terminal():
     screen = StatusScreen(session, console=Console(file=buffer, width=100, force_terminal=True), refresh_hz=20)
     with screen:
         time.sleep(0.2)
-    assert "duet" in buffer.getvalue()
+    assert "bank" in buffer.getvalue()
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
@@ -136,7 +149,7 @@ def test_keys_from_a_real_terminal(tmp_path):
             if "q quit" in pane:
                 break
             time.sleep(0.1)
-        assert "duet" in pane and "BPM" in pane
+        assert "bank" in pane and "BPM" in pane
         subprocess.run(["tmux", "send-keys", "-t", name, "q"], check=True)
         deadline = time.time() + 10
         while not (tmp_path / "done").exists() and time.time() < deadline:
