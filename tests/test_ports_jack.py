@@ -280,3 +280,22 @@ def test_no_midi_system_gives_one_line_and_a_nonzero_exit(api, run_cli, tmp_path
     lines = [l for l in err.splitlines() if l.strip()]
     assert len(lines) == 1, err
     assert lines[0].startswith("livecomposer: ") and "JACK" in lines[0] and "jackd" in lines[0]
+
+
+def test_output_to_a_port_that_vanishes_raises_and_comes_back_with_it(jack_server, midi_receiver) -> None:
+    client = unique("daw")
+    daw = midi_receiver(client)
+    out = open_output("jack", port=daw.port)
+    try:
+        daw.close()
+        assert wait_until(lambda: not out.alive, 5), "output still alive after its destination vanished"
+        with pytest.raises(PortGone):
+            out.send([0x90, 60, 100])
+        daw = midi_receiver(client)  # the synth is started again
+        assert wait_until(lambda: out.alive, 5), "output did not reconnect to its destination"
+        out.send([0x90, 62, 100])
+        got = daw.wait_for(lambda g: [0x90, 62, 100] in [m for _, m in g])
+    finally:
+        out.close()
+    assert [0x90, 62, 100] in [m for _, m in got]
+    assert out.reconnects == 1

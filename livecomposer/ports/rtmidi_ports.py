@@ -274,7 +274,9 @@ class RtMidiInput(InputPort):
             ok = self.own_name in view.jack.connections(self.name)
         if self._alive and not ok:
             log.warning("MIDI input %r vanished", self.name)
-        self._alive = ok
+            # Only a reconnect makes it alive again: a source that returns under the same
+            # name is a new port, and nothing connects us to it by itself.
+            self._alive = False
 
     def reconnect_if_needed(self, view: "_SystemView | None" = None) -> bool:
         """Reopen the port if it is dead and its source exists again; True if reopened.
@@ -432,15 +434,18 @@ class RtMidiOutput(OutputPort):
     def check(self, view: "_SystemView") -> None:
         if self._closed:
             return
+        jack_own = view.jack is not None and self.own_name is not None
         if not view.up:
             ok = False
         elif self.virtual is not None:
-            ok = view.jack.exists(self.own_name) if (view.jack is not None and self.own_name) else True
+            ok = view.jack.exists(self.own_name) if jack_own else True
         else:
             ok = _find(view.outputs, self.target or "") is not None
+            if ok and jack_own:
+                ok = (self.target or "") in view.jack.connections(self.own_name)
         if self._alive and not ok:
             log.warning("MIDI output %r vanished", self.name)
-        self._alive = ok
+            self._alive = False  # alive again only through a reconnect (see RtMidiInput.check)
 
     def reconnect_if_needed(self, view: "_SystemView | None" = None) -> bool:
         """Reopen a dead output once its server (virtual) or its target port is back."""
