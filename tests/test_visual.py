@@ -250,3 +250,10 @@ def test_train_visual_export_only_without_checkpoint_is_a_clear_error(tmp_path, 
 
     assert main(["train-visual", "--export-only", "--out", str(tmp_path)]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_visual_command_rejects_a_bad_key_with_a_suggestion(capsys):
+    from livecomposer.cli import main
+
+    assert main(["visual", "--sheet", "unused.png", "--set", "puls=2"]) == 2
+    assert "puls: unknown key (did you mean 'pulse'?)" in capsys.readouterr().err
