@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Protocol, Sequence
 import numpy as np
 
 from .clock import Clock, ManualClock, MonotonicClock, make_realtime, tune_interpreter
-from .events import Event, Kind, MidiParseError, parse, to_bytes
+from .events import PERFORMER, Event, Kind, MidiParseError, parse, to_bytes
 from .plugins.base import Parallel, Plugin, PluginContext
 from .ports.base import InputPort, OutputPort
 from .scheduler import Scheduler
@@ -210,6 +210,7 @@ class Engine:
         self._thread: threading.Thread | None = None
         self._worker: InferenceWorker | None = None
         self._output_ok = True
+        self._inputs_alive = [True] * len(self.inputs)
         self._spin_ns = MonotonicClock.spin_ns
         self.graph = self._wrap(graph)
         self.ctx = EngineContext(self, seed)
@@ -393,6 +394,8 @@ class Engine:
             self._calls.popleft()()
         if not self._output_ok and self.output is not None and self.output.alive:
             self._output_returned()
+        if self.inputs:
+            self._watch_inputs()
         events = self._parse(raw if raw is not None else self._drain())
         if events:
             events = self._route_controls(events)
@@ -510,6 +513,18 @@ class Engine:
                 stats.notes_out += 1
             sent.append(event)
         return sent
+
+    def _watch_inputs(self) -> None:
+        """An input that vanished (keyboard unplugged, its program quit) will never send the
+        note-offs for the keys held on it: release the performer's sounding notes.  (With
+        several keyboards this also releases the others' held keys: better than a hung note.)"""
+        for i, port in enumerate(self.inputs):
+            alive = port.alive
+            if alive != self._inputs_alive[i]:
+                self._inputs_alive[i] = alive
+                if not alive:
+                    log.warning("input %s vanished: releasing the notes held on it", getattr(port, "name", "?"))
+                    self._send_now(self.scheduler.cancel_voice(PERFORMER, self.clock.now()))
 
     def _output_returned(self) -> None:
         """The output port is back (reconnected by the port monitor): whatever the synth on
