@@ -7,6 +7,7 @@ note is held must leave no stuck note: the DAW sees the note-off, then CC 123.
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 
@@ -31,8 +32,8 @@ def start_run(run_cli, jack_server: JackServer, keyboard_port: str, *extra: str)
         out, err = proc.communicate()
         raise AssertionError(f"run did not start (exit {proc.returncode}): {lines.lines} {err}")
     new = sorted(set(jack_server.ports()) - before)
-    ours = [p for p in new if p.startswith(("livecomposer", "lc-run"))]
-    ours = [p for p in ours if not p.split(":")[0].startswith(("livecomposer-in", "livecomposer-probe", "livecomposer-list"))]
+    # The virtual output: client "livecomposer" (JACK appends -01... if the name is taken) or ours.
+    ours = [p for p in new if re.match(r"^(livecomposer(-\d\d)?|lc-run-[0-9a-f]+):", p)]
     assert len(ours) == 1, f"expected one new output port, got {new}"
     return proc, ours[0]
 

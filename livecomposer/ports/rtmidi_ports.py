@@ -215,7 +215,11 @@ class RtMidiInput(InputPort):
         self.backend = backend
         self.server = jackclient.current_server() if backend == "jack" else ""
         self._client = client
-        self._sink: InputSink | None = None
+        # The rtmidi callback reads the sink from this one-slot box: set before the port
+        # opens (so nothing piles up in rtmidi's own queue before start()) and swapped by
+        # start() without touching rtmidi.  Until then messages are dropped and counted.
+        self._sink_box: list = [self._before_start]
+        self.dropped_before_start = 0
         self._lock = threading.Lock()
         self._alive = True
         self._closed = False
@@ -234,6 +238,7 @@ class RtMidiInput(InputPort):
             midi.delete()
             raise PortError(f"MIDI input {self.name!r} is gone; existing inputs: {_describe(ports)}")
         self.name = ports[index]
+        midi.set_callback(self._make_callback(self._sink_box))
         before = _jack_ports(self.server) if self.backend == "jack" else None
         midi.open_port(index, "in")
         if before is not None:
@@ -241,25 +246,21 @@ class RtMidiInput(InputPort):
             if self.own_name:
                 with _own_lock:
                     _own_ports.add(self.own_name)
-        if self._sink is not None:
-            midi.set_callback(self._make_callback(self._sink))
         return midi
 
     @staticmethod
-    def _make_callback(sink: InputSink):
-        now = time.monotonic_ns
-
-        def callback(message, _data, _now=now, _sink=sink) -> None:
+    def _make_callback(box: list):
+        def callback(message, _data, _now=time.monotonic_ns, _box=box) -> None:
             # rtmidi's thread (JACK: its realtime thread). Stamp and hand over, nothing more.
-            _sink(_now(), bytes(message[0]))
+            _box[0](_now(), bytes(message[0]))
 
         return callback
 
+    def _before_start(self, _time_ns: int, _message: bytes) -> None:
+        self.dropped_before_start += 1
+
     def start(self, sink: InputSink) -> None:
-        with self._lock:
-            self._sink = sink
-            if self._midi is not None:
-                self._midi.set_callback(self._make_callback(sink))
+        self._sink_box[0] = sink
 
     @property
     def alive(self) -> bool:
@@ -291,6 +292,8 @@ class RtMidiInput(InputPort):
         if self._alive or not view.up or _find(view.inputs, self.name) is None:
             return False
         with self._lock:
+            if self._closed:
+                return False
             old, self._midi = self._midi, None
             self._forget_own()
             _close_quietly(old, self.backend)
@@ -459,6 +462,8 @@ class RtMidiOutput(OutputPort):
         if self.virtual is None and _find(view.outputs, self.target or "") is None:
             return False
         with self._lock:
+            if self._closed:
+                return False
             old, self._midi = self._midi, None
             self._forget_own()
             _close_quietly(old, self.backend)
