@@ -49,13 +49,38 @@ def _import_sounddevice():
 _client_name_buffer: Any = None  # PortAudio keeps the pointer: the buffer must outlive it
 
 
+def _portaudio_lib() -> Any:
+    return ctypes.CDLL(ctypes.util.find_library("portaudio") or "libportaudio.so.2")
+
+
+def jack_client_name() -> str | None:
+    """The JACK client name PortAudio actually got (JACK renames a second
+    'livecomposer-monitor' to 'livecomposer-monitor-01'), or None off JACK."""
+    try:
+        getter = getattr(_portaudio_lib(), "PaJack_GetClientName", None)
+        if getter is None:
+            return None
+        name = ctypes.c_char_p()
+        if getter(ctypes.byref(name)) != 0 or not name.value:
+            return None
+        return name.value.decode()
+    except OSError:
+        return None
+
+
+_open_streams = 0  # monitors with a running stream in this process (PortAudio is per process)
+
+
 def rescan_audio(jack_client_name: str | None = JACK_CLIENT_NAME) -> None:
-    """Re-initialise PortAudio so it sees a JACK server started after import, under our name."""
+    """Re-initialise PortAudio so it sees a JACK server started after import, under our name.
+    Does nothing while one of our streams runs (re-initialising would kill it)."""
     global _client_name_buffer
     sd = _import_sounddevice()
+    if _open_streams > 0:
+        return
     if jack_client_name:
         try:
-            lib = ctypes.CDLL(ctypes.util.find_library("portaudio") or "libportaudio.so.2")
+            lib = _portaudio_lib()
             setter = getattr(lib, "PaJack_SetClientName", None)
             if setter is not None:
                 _client_name_buffer = ctypes.create_string_buffer(jack_client_name.encode())
@@ -67,8 +92,11 @@ def rescan_audio(jack_client_name: str | None = JACK_CLIENT_NAME) -> None:
 
 
 def shutdown_audio() -> None:
-    """Terminate PortAudio completely, closing its JACK client: do this before jackd stops."""
+    """Terminate PortAudio completely, closing its JACK client: do this before jackd stops.
+    Does nothing while one of our streams still runs."""
     sd = _import_sounddevice()
+    if _open_streams > 0:
+        return
     while sd._initialized > 0:
         sd._terminate()
 
@@ -130,6 +158,7 @@ class Monitor:
         self.queue: collections.deque[Event] = collections.deque()
         self.stream: Any = None
         self.device_name = ""
+        self.jack_ports: list[str] = []  # our JACK output ports, when on JACK
         self.underruns = 0  # blocks PortAudio reported as output under-flows
         self.blocks = 0
         self.events_played = 0
@@ -167,9 +196,15 @@ class Monitor:
                     callback=self._callback,
                 )
                 self.stream.start()
+                global _open_streams
+                _open_streams += 1
             except Exception as exc:
                 self.stream = None
                 raise MonitorError(f"cannot open audio output {self.device_name}: {exc}") from None
+            if "JACK" in self.device_name:
+                client = jack_client_name()
+                if client:
+                    self.jack_ports = [f"{client}:out_0", f"{client}:out_1"]
             log.info("monitor: %s, %d Hz, %d-frame blocks", self.device_name, rate, self.blocksize)
             return self
 
@@ -177,6 +212,8 @@ class Monitor:
         with self._lock:
             stream, self.stream = self.stream, None
             if stream is not None:
+                global _open_streams
+                _open_streams -= 1
                 try:
                     stream.stop()
                 finally:
