@@ -361,3 +361,25 @@ def test_key_and_range_params_read_musicians_words() -> None:
     plugin.set_param("key", 0.0)  # a CC sweeps the tonics
     assert plugin.key == "C"
     assert CallResponse(key="none").pitch_classes() is None
+
+
+def test_the_model_state_is_published_for_the_visuals() -> None:
+    class Seen:
+        def __init__(self) -> None:
+            self.hidden = []
+
+        def observe(self, inputs, outputs, now) -> None:
+            pass
+
+        def publish(self, key, value) -> None:
+            if key == "model.hidden":
+                self.hidden.append(value)
+
+    seen = Seen()
+    messages = demo_phrase()[:18]
+    clock = ManualClock()
+    engine = Engine(Parallel([Harmonizer(id="choir", model=CHORALE)]), output=MemoryOutput(clock.now), clock=clock, observers=[seen])
+    engine.run_offline(messages, messages[-1][0] + NS)
+    assert len(seen.hidden) >= len(messages)
+    assert seen.hidden[0].ndim == 1 and seen.hidden[0].size >= 16
+    assert any((a != b).any() for a, b in zip(seen.hidden, seen.hidden[1:]))

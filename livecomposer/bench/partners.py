@@ -26,6 +26,7 @@ from ..model import CheckpointError, resolve
 from ..plugins.effects import Thru
 from ..plugins.base import Parallel
 from ..ports.memory import MemoryInput, MemoryOutput
+from ..tempo import Tempo
 from . import BenchOptions, Measurement, summarize
 
 HARMONY_CHANNEL = 4  # 1-16, as in the presets
@@ -154,7 +155,8 @@ def harmonizer_jack(notes: int, model: str = "chorale-harmony", hold_s: float = 
 
 
 def first_answer_note(calls: int, model: str = "folk-melody", silence_s: float = 0.1) -> Measurement:
-    """Trigger (last note-off + silence) -> the answer's first note-on sent, live."""
+    """Trigger (last note-off + silence) -> the answer's first note-on sent, live; answers of
+    two bars at 100 BPM as in the duet preset (each cut short by the next call)."""
     missing = _missing("partners.call_response.first_note", model)
     if missing:
         return missing
@@ -162,9 +164,9 @@ def first_answer_note(calls: int, model: str = "folk-melody", silence_s: float =
 
     inp = MemoryInput("bench-in")
     out = MemoryOutput(time.monotonic_ns, "bench-out")
-    answer = CallResponse(id="answer", model=model, channel=2, silence=silence_s, length=8, unit="notes", key="D major")
+    answer = CallResponse(id="answer", model=model, channel=2, silence=silence_s, length=2, unit="bars", key="D major")
     triggers: list[int] = []
-    with Engine(Parallel([Thru(), answer]), inputs=[inp], output=out):
+    with Engine(Parallel([Thru(), answer]), inputs=[inp], output=out, tempo=Tempo(100.0)):
         time.sleep(0.1)
         for i in range(calls):
             for k, note in enumerate((62, 66, 69, 74)):

@@ -16,6 +16,7 @@ was played.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Sequence
 
 from ...events import NS_PER_S, Event, Kind, PERFORMER
@@ -25,6 +26,7 @@ from .common import ModelPartner, PlanSpec, Step, Track, common_params, hear_all
 NS = NS_PER_S
 BAR_LISTEN_NS = 40_000_000  # after a bar line, listen this long for a late downbeat before answering
 MAX_ANSWER_NS = 60 * NS
+FIRST_NOTES = 2  # notes of the answer planned in the first, quick job
 
 
 class CallResponse(ModelPartner):
@@ -111,22 +113,45 @@ class CallResponse(ModelPartner):
 
     # -- the answer -------------------------------------------------------------------------
     def _answer(self, start: int) -> None:
+        """Plan the answer in two jobs: its first notes come back at once (the first note is
+        due at the trigger), the rest is sampled while they already sound."""
         self._requested = True
         self._call_notes = 0
         self._answer_tag = self.ctx.new_tag()  # type: ignore[union-attr]
         tag = self._answer_tag
         spec = self._spec(start)
+        first = replace(spec, pause_after=FIRST_NOTES) if spec.max_notes is None or spec.max_notes > FIRST_NOTES else spec
+        opened: list[Step] = []
 
-        def done(steps: list[Step]) -> None:
+        def head(track: Track) -> list[Step]:
+            return track.plan(first)
+
+        def tail(track: Track) -> list[Step]:
+            if not track.paused:
+                return []
+            # Paused means exactly FIRST_NOTES note-ons were planned (and some notes are open).
+            rest = replace(spec, start=None, max_notes=None if spec.max_notes is None else spec.max_notes - FIRST_NOTES)
+            return track.plan(rest)
+
+        def done_head(steps: list[Step]) -> None:
+            opened.extend(steps)
+            if steps:
+                self.answers.append((start, steps[0].time))
+                self._pending.extend(self.note_event(s, tag) for s in steps)
+
+        def done_tail(steps: list[Step]) -> None:
             self._requested = False
-            if not steps:
-                self._answer_end = None
-                return
-            self._answer_end = steps[-1].time
-            self.answers.append((start, steps[0].time))
+            every = opened + steps
+            self._answer_end = every[-1].time if every else None
             self._pending.extend(self.note_event(s, tag) for s in steps)
 
-        self.submit(lambda track: track.plan(spec), done)
+        def tail_failed() -> None:  # the head's notes must not hang
+            self._requested = False
+            self._answer_end = None
+            self.ctx.cancel(tag)  # type: ignore[union-attr]
+
+        self.submit(head, done_head, failed=tail_failed)
+        self.submit(tail, done_tail, failed=tail_failed)
 
     def _spec(self, start: int) -> PlanSpec:
         unit, length = self.unit, self.length  # type: ignore[attr-defined]

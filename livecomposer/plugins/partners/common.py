@@ -142,6 +142,7 @@ class PlanSpec:
     density: float = 1.0
     max_note_ns: int = 2 * NS
     max_events: int = 400
+    pause_after: int | None = None  # stop right after this many note-ons, notes left open (a later plan goes on)
 
 
 class Track:
@@ -155,6 +156,7 @@ class Track:
         self.held: dict[int, int] = {}  # machine pitch -> note-on time, in ``state``
         self.future: deque[Step] = deque()  # planned machine events not yet fed (time order)
         self.fed = 0  # events fed into the committed state (for tests and status)
+        self.paused = False  # the last plan stopped at ``pause_after`` with notes open
 
     # -- one job --------------------------------------------------------------------------
     def run(self, work: Callable[["Track"], Any]) -> Any:
@@ -247,6 +249,7 @@ class Track:
         notes = 0
         first = spec.start is not None
         finishing = False
+        paused = False
 
         def emit(time: int, pitch: int, velocity: int) -> None:
             nonlocal t
@@ -302,11 +305,16 @@ class Track:
                 if velocity > 0:
                     notes += 1
                     first = False
+                    if spec.pause_after is not None and notes >= spec.pause_after and not finishing:
+                        paused = True
+                        break
                 if spec.horizon is not None and tn >= spec.horizon:
                     finishing = True
-            close_all(t + NS // 4)  # out of steps: nothing may hang
+            if not paused:
+                close_all(t + NS // 4)  # out of steps: nothing may hang
         finally:
             m.set_state(snapshot)
+        self.paused = paused
         self.future.extend(out)
         return out
 
@@ -360,6 +368,7 @@ class ModelPartner(Plugin):
     """Base of the playing partners: settings, model loading, job plumbing, event output."""
 
     key_follow_notes = 32  # performer notes remembered for ``key: auto``
+    publish_hidden = True  # share the model's hidden state with observers (the visualizer)
 
     def __init__(self, id: str | None = None, **options: Any) -> None:
         super().__init__(id=id, **options)
@@ -435,9 +444,17 @@ class ModelPartner(Plugin):
         """Mode-specific: drop plans and held-note bookkeeping."""
 
     # -- talking to the worker ------------------------------------------------------------
-    def submit(self, work: Callable[[Track], Any], done: Callable[[Any], None] | None, fresh_only: bool = True) -> None:
+    def submit(
+        self,
+        work: Callable[[Track], Any],
+        done: Callable[[Any], None] | None,
+        fresh_only: bool = True,
+        failed: Callable[[], None] | None = None,
+    ) -> None:
         """Run ``work(track)`` on the inference worker; ``done(result)`` back here, unless the
-        plan it belongs to went stale meanwhile (``fresh_only``) or it failed."""
+        plan it belongs to went stale meanwhile (``fresh_only``).  If it raised, ``failed()``
+        runs instead (to release what an earlier part of the plan started).  Every job also
+        brings back the model's hidden state, published as ``model.hidden`` (visuals)."""
         assert self.ctx is not None and self._track is not None, "prepare() first"
         track = self._track
         gen = self._gen
@@ -445,13 +462,19 @@ class ModelPartner(Plugin):
         def job() -> Any:
             if not _promoted.done:
                 _promote_worker()
-            return track.run(work)
+            result = track.run(work)
+            return result, track.model.hidden_features() if self.publish_hidden else None
 
-        def finished(result: Any) -> None:
-            if isinstance(result, BaseException):
+        def finished(outcome: Any) -> None:
+            if isinstance(outcome, BaseException):
                 self.failures += 1
-                log.error("%s: model work failed: %s", self.id, result)
+                log.error("%s: model work failed: %s", self.id, outcome)
+                if failed is not None:
+                    failed()
                 return
+            result, hidden = outcome
+            if hidden is not None and self.ctx is not None:
+                self.ctx.publish("model.hidden", hidden)
             if done is None or (fresh_only and gen != self._gen):
                 return
             done(result)
