@@ -40,6 +40,8 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
         q = d / str(name_or_path)
         tried.append(str(q))
         if q.exists():
+            if not q.resolve().is_relative_to(d.resolve()):  # a name like ../../x: never outside
+                raise CheckpointError(f"model name {str(name_or_path)!r} leads outside the model folder {d}")
             return q
     raise CheckpointError(f"model {str(name_or_path)!r} not found (tried {', '.join(tried)})")
 

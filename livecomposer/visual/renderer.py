@@ -35,7 +35,9 @@ def resolve_model(name: str) -> Path:
     """A model name (``clipart-gan``: models/clipart-gan.safetensors) or a path."""
     path = Path(name)
     candidates = [path, path.with_suffix(".safetensors")] if path.suffix != ".safetensors" else [path]
-    candidates += [MODELS_DIR / f"{name}.safetensors"]
+    named = MODELS_DIR / f"{name}.safetensors"
+    if named.resolve().is_relative_to(MODELS_DIR.resolve()):  # a name may not climb out of models/
+        candidates.append(named)
     for candidate in candidates:
         if candidate.suffix == ".safetensors" and candidate.is_file() and candidate.with_suffix(".json").is_file():
             return candidate
