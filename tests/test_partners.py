@@ -383,3 +383,40 @@ def test_the_model_state_is_published_for_the_visuals() -> None:
     assert len(seen.hidden) >= len(messages)
     assert seen.hidden[0].ndim == 1 and seen.hidden[0].size >= 16
     assert any((a != b).any() for a, b in zip(seen.hidden, seen.hidden[1:]))
+
+
+def test_key_follower_agrees_with_the_theory_estimate() -> None:
+    import numpy as np
+
+    from livecomposer.plugins.partners.common import KeyFollower
+
+    rng = np.random.default_rng(0)
+    agree = 0
+    for _ in range(500):
+        notes = [int(n) for n in rng.integers(40, 90, size=int(rng.integers(1, 50)))]
+        follower = KeyFollower(32)
+        for n in notes:
+            follower.add(n)
+        agree += follower.key() == estimate_key(notes[-32:])
+    assert agree >= 495  # ties between two keys may go either way
+
+
+def test_panic_mid_answer_silences_it_and_the_next_call_is_answered() -> None:
+    messages = demo_phrase()
+    press = 7 * NS  # the first answer is sounding
+    events, engine = render_preset("duet", sorted(messages + [(press, bytes([0xB0, 102, 127]))], key=lambda x: x[0]))
+    explicit = [e for e in events if not (e.kind is Kind.CONTROL and e.control in (120, 123))]
+    assert unclosed([e for e in explicit if e.time <= press]) == []
+    assert any(e.kind is Kind.CONTROL and e.control == 120 and e.time == press for e in events)
+    spans = calls(messages)
+    assert not [e for e in machine(events) if press < e.time < spans[1][0]]  # the answer stopped
+    assert [e for e in machine(events) if e.time > spans[1][1]]  # and the next call got one
+
+
+def test_accompanist_follows_the_tempo_grid_when_asked() -> None:
+    messages = demo_phrase()[:18]  # starts 0.5 s after beat 0, so off the tempo's grid
+    plugin = Accompanist(id="bass", model=CHORALE, anchor="tempo", grid=0.5)
+    events, _ = render_graph([plugin], messages, end=messages[-1][0] + 2 * NS)
+    notes = machine(events)
+    assert len(notes) >= 8
+    assert all(e.time % (BEAT // 2) in (0, 1, BEAT // 2 - 1) for e in notes)
