@@ -314,69 +314,24 @@ def soak_manual(minutes: float, seed: int = 0, every_s: float = 60.0, **perf) ->
     """``minutes`` of performance through the effects graph on the manual clock, as fast as
     it runs; one :class:`SoakPoint` per ``every_s`` of performance time (the cost figures are
     wall time per engine step)."""
-    from .ledger import stuck_notes
-
     clock = ManualClock()
-    out = MemoryOutput(clock.now, "soak-out")
+    out = LedgerOutput(clock.now)
     sampler = _MinuteSampler(int(every_s * NS_PER_S))
     engine = Engine(effects_graph(), output=out, clock=clock, observers=[sampler], seed=seed)
-    # Keep only what the ledger needs, so the run's own bookkeeping does not grow.
-    ledger: dict[tuple[int, int], int] = {}
-    counter = {"n": 0}
-    plain_send = out.send
-
-    def send(message) -> None:
-        counter["n"] += 1
-        if len(message) == 3 and message[0] & 0xE0 == 0x80:
-            key = (message[0] & 0x0F, message[1])
-            if message[0] & 0xF0 == 0x90 and message[2]:
-                ledger[key] = ledger.get(key, 0) + 1
-            elif ledger.get(key):
-                ledger[key] -= 1
-                if not ledger[key]:
-                    del ledger[key]
-
-    out.send = send  # type: ignore[method-assign]
-    del plain_send
     messages = performance(minutes * 60, seed=seed, **perf)
     gc.collect()
     t0 = time.perf_counter()
     engine.run_offline(messages, int(minutes * 60 * NS_PER_S) + NS_PER_S)
     wall = time.perf_counter() - t0
-    return SoakResult(sampler.points, wall, counter["n"], dict(ledger), engine)
+    return SoakResult(sampler.points, wall, out.messages, dict(out.sounding), engine)
 
 
 def soak_realtime(seconds: float, seed: int = 0, every_s: float = 60.0, speed: float = 1.0) -> SoakResult:
     """``seconds`` of performance played in real time into a live engine (effects graph):
-    one point per ``every_s`` with RSS and the engine-added latency of the period's notes
-    (output send time minus input time stamp)."""
-    from .ledger import stuck_notes
-
-    out = MemoryOutput(time.monotonic_ns, "soak-live-out")
+    one point per ``every_s`` with RSS and the engine-added latency of that period's notes
+    (output send time minus the input time stamp, on the dry layer)."""
+    out = LedgerOutput()
     engine = Engine(effects_graph(), output=out, seed=seed)
-    pending: dict[tuple[int, int], int] = {}
-    lat: list[int] = []
-    plain_send = out.send
-    ledger: dict[tuple[int, int], int] = {}
-    counter = {"n": 0}
-
-    def send(message) -> None:
-        t = time.monotonic_ns()
-        counter["n"] += 1
-        if len(message) == 3 and message[0] & 0xE0 == 0x80:
-            key = (message[0] & 0x0F, message[1])
-            if message[0] & 0xF0 == 0x90 and message[2]:
-                ledger[key] = ledger.get(key, 0) + 1
-                t_in = pending.pop(key, None)
-                if t_in is not None:
-                    lat.append(t - t_in)
-            elif ledger.get(key):
-                ledger[key] -= 1
-                if not ledger[key]:
-                    del ledger[key]
-
-    out.send = send  # type: ignore[method-assign]
-    del plain_send
     messages = performance(seconds, seed=seed, notes_per_s=8.0 * speed, cc_per_s=20.0 * speed)
     points: list[SoakPoint] = []
     every_ns = int(every_s * NS_PER_S)
@@ -385,22 +340,27 @@ def soak_realtime(seconds: float, seed: int = 0, every_s: float = 60.0, speed: f
     with engine:
         start = time.monotonic_ns()
         next_point = start + every_ns
+        taken = 0
         for offset, message in messages:
             due = start + offset
             while True:
                 now = time.monotonic_ns()
                 if now >= next_point:
+                    lat = [ns for _, ns in out.samples[taken:]]
+                    taken = len(out.samples)
                     a = np.asarray(lat or [0], dtype=np.float64) / 1000.0
                     points.append(SoakPoint((now - start) / (60 * NS_PER_S), rss_bytes() / 2**20, len(gc.get_objects()),
                                             float(np.median(a)), float(np.percentile(a, 99)), len(lat)))
-                    lat.clear()
                     next_point += every_ns
                 if now >= due:
                     break
                 time.sleep(min(0.002, (due - now) / NS_PER_S))
+            t = time.monotonic_ns()
             if message[0] == 0x90:
-                pending[(0, message[1])] = now  # the dry layer answers on channel 1
-            engine.sink(time.monotonic_ns(), message)
+                out.probe(0, message[1], t)  # the dry layer answers on channel 1
+            engine.sink(t, message)
         time.sleep(0.05)
     wall = time.perf_counter() - t0
-    return SoakResult(points, wall, counter["n"], dict(ledger), engine)
+    if len(out.samples) > 100_000:
+        del out.samples[:-100_000]
+    return SoakResult(points, wall, out.messages, dict(out.sounding), engine)
