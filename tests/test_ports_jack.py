@@ -149,12 +149,19 @@ def test_output_to_an_existing_port(jack_server, midi_receiver) -> None:
     assert notes == [[0x91, 70, 100], [0x81, 70, 0]]
 
 
-def test_verify_checks_delivery_end_to_end(jack_server) -> None:
-    out = open_output("jack", virtual=unique("lc-out"), verify=False)
+def test_verify_checks_delivery_end_to_end_and_repairs_a_dead_output(jack_server, midi_receiver) -> None:
+    name = unique("lc-out")
+    out = open_output("jack", virtual=name, verify=False)
     try:
-        assert out.verify() is True
+        assert out.verify() is True and out.reconnects == 0
+        out._midi.close_port()  # break it for real: the JACK port is gone, rtmidi still "sends"
+        assert out.verify() is True and out.reconnects == 1  # noticed and reopened
+        daw = midi_receiver(source=f"{name}:{name}")
+        out.send([0x90, 70, 1])
+        got = daw.wait_for(lambda g: [0x90, 70, 1] in [m for _, m in g])
     finally:
         out.close()
+    assert [0x90, 70, 1] in [m for _, m in got]
 
 
 def test_input_notices_a_vanished_source_and_reconnects_when_it_returns(jack_server, midi_sender) -> None:

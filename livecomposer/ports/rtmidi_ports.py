@@ -417,10 +417,11 @@ class RtMidiOutput(OutputPort):
     def alive(self) -> bool:
         return self._alive and not self._closed
 
-    def verify(self, attempts: int = 3, timeout: float = 0.3) -> bool:
+    def verify(self, attempts: int = 3, timeout: float = 0.5) -> bool:
         """Check end to end that what we send arrives; reopen the port if it does not.
 
-        Works where our port can be listed (ALSA, JACK); elsewhere it returns True.
+        Works where our port can be listed (ALSA, JACK); elsewhere it returns True.  Call it
+        before the engine starts sending (``open_output`` does): it replaces the rtmidi object.
         """
         for attempt in range(attempts):
             result = _probe_delivery(self, timeout)
@@ -431,7 +432,11 @@ class RtMidiOutput(OutputPort):
                 old, self._midi = self._midi, None
                 self._forget_own()
                 _close_quietly(old, self.backend)
+                # Delete the old client now, so the new one gets the same JACK name (a DAW
+                # reconnects by name).  Safe here: verify() runs before anyone sends.
+                old.delete()
                 self._midi = self._open()
+                self.reconnects += 1
         return False
 
     def check(self, view: "_SystemView") -> None:
@@ -581,8 +586,7 @@ def _probe_delivery(out: RtMidiOutput, timeout: float) -> bool | None:
     if out.own_name is None or out.backend not in ("jack", "alsa"):
         return None
     got = threading.Event()
-    nonce = list(os.urandom(4))
-    nonce = [b & 0x7F for b in nonce]
+    nonce = [b & 0x7F for b in os.urandom(4)]
     probe_message = list(PROBE_PREFIX) + nonce + [0xF7]
 
     def callback(message, _data) -> None:
@@ -594,13 +598,14 @@ def _probe_delivery(out: RtMidiOutput, timeout: float) -> bool | None:
         probe.ignore_types(sysex=False, timing=True, active_sense=True)
         ports = probe.get_ports()
         if out.own_name not in ports:
-            return None
+            return False  # our port is not even there
         probe.set_callback(callback)
         probe.open_port(ports.index(out.own_name), "probe")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        # Twice at most: every connection (a DAW that connected at once, too) receives the
+        # probe, and receivers ignore sysex of the non-commercial id 0x7D.
+        for _ in range(2):
             out._midi.send_message(probe_message)
-            if got.wait(0.02):
+            if got.wait(timeout / 2):
                 return True
         return False
     finally:
