@@ -537,7 +537,7 @@ class ModelPartner(Plugin):
             heard.append((e.time, e.note, velocity))
             if velocity:
                 self._recent.add(e.note)
-        if heard and self.key == "auto" and len(self._recent.notes) >= 3:  # type: ignore[attr-defined]
+        if heard and self.key == "auto":  # type: ignore[attr-defined]  (from the first note on: a guess beats no key)
             key = self._recent.key()
             self._auto_pcs = key.pitch_classes if key is not None else None
         return heard
