@@ -55,7 +55,6 @@ def test_monitor_plays_the_engine_output_at_the_right_pitches(jack, tmp_path):
                 keyboard.feed([0x80, n, 0], clock.now())
                 time.sleep(0.15)
             time.sleep(0.3)
-            underruns = monitor.underruns
         recorder.wait(10)
     finally:
         monitor.close()
@@ -74,7 +73,7 @@ def test_monitor_plays_the_engine_output_at_the_right_pitches(jack, tmp_path):
         near = [p for p in heard if round(p) == note]
         assert abs(np.median(near) - note) < 0.2
     assert monitor.events_played >= 2 * len(notes)
-    assert underruns <= 2  # reported, not a timing assertion: the bench figure is the measure
+    # under-runs are a timing figure (JACK counts them server-wide): `livecomposer bench` reports them
 
 
 def test_no_audio_output_gives_advice(monkeypatch):

@@ -1,11 +1,14 @@
 """``--monitor``: hear the output through the built-in synth on the sound card (sounddevice).
 
 :class:`Monitor` is an engine observer.  On the engine thread it only appends the sent note
-and controller events to a deque (an atomic append: no lock, no wait).  PortAudio's audio
-callback drains the deque and renders each event at a fixed latency of one block after the
-time it was sent, so notes keep their relative timing inside a block instead of all landing
-on the block's first sample.  Under-runs reported by PortAudio are counted for the status
-screen and the stage benchmark.
+and controller events to a deque (an atomic append: no lock, no wait).  A renderer thread
+keeps ``ahead`` blocks rendered, placing each event at a fixed latency after the time it was
+sent, so notes keep their relative timing inside a block instead of all landing on the
+block's first sample.  PortAudio's audio callback (on JACK's realtime thread, needing the
+GIL) only copies a ready block: it holds the GIL for microseconds, where rendering in the
+callback held it for up to a JACK period and caused under-runs.  Under-runs reported by
+PortAudio and gaps (the renderer fell behind) are counted for the status screen and the
+stage benchmark.
 
 JACK: PortAudio sees a JACK server only if it was running when PortAudio was initialised,
 so :meth:`Monitor.start` re-initialises it (and names our JACK client).  Stop the monitor
@@ -24,6 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..clock import make_realtime, tune_interpreter
 from ..events import NS_PER_S, Event, Kind
 from .synth import Synth
 
@@ -146,7 +150,10 @@ class Monitor:
         sample_rate: int | None = None,
         voices: int = 16,
         gain: float = 0.3,
+        ahead: int = 2,
     ) -> None:
+        if not 1 <= ahead <= 8:
+            raise ValueError(f"ahead must be 1..8 blocks; got {ahead}")
         if not 16 <= blocksize <= MAX_BLOCK:
             raise ValueError(f"monitor block must be 16..{MAX_BLOCK} frames; got {blocksize}")
         self.blocksize = blocksize
@@ -160,7 +167,14 @@ class Monitor:
         self.device_name = ""
         self.jack_ports: list[str] = []  # our JACK output ports, when on JACK
         self.underruns = 0  # blocks PortAudio reported as output under-flows
-        self.blocks = 0
+        self.starved = 0  # blocks played as silence because the renderer fell behind
+        self.blocks = 0  # blocks played
+        self.rendered = 0  # blocks rendered
+        self.ahead = ahead
+        self._ready: collections.deque[np.ndarray] = collections.deque()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         self.events_played = 0
         self.callback_ns_max = 0
         self.callback_ns = np.zeros(8192, dtype=np.int64)  # ring of recent callback durations
@@ -185,6 +199,12 @@ class Monitor:
             self.sample_rate = rate
             self.synth = Synth(rate, voices=self.voices, gain=self.gain)
             self._block_ns = self.blocksize * NS_PER_S // rate
+            tune_interpreter()  # let the audio callback get the GIL within half a millisecond
+            self._stop.clear()
+            self._ready.clear()
+            self._ready.append(np.zeros((self.blocksize, 2), dtype=np.float32))
+            self._thread = threading.Thread(target=self._renderer, name="livecomposer-monitor", daemon=True)
+            self._thread.start()
             try:
                 self.stream = sd.OutputStream(
                     samplerate=rate,
@@ -200,6 +220,8 @@ class Monitor:
                 _open_streams += 1
             except Exception as exc:
                 self.stream = None
+                self._stop.set()
+                self._wake.set()
                 raise MonitorError(f"cannot open audio output {self.device_name}: {exc}") from None
             if "JACK" in self.device_name:
                 client = jack_client_name()
@@ -211,6 +233,11 @@ class Monitor:
     def close(self) -> None:
         with self._lock:
             stream, self.stream = self.stream, None
+            self._stop.set()
+            self._wake.set()
+            if self._thread is not None:
+                self._thread.join(1.0)
+                self._thread = None
             if stream is not None:
                 global _open_streams
                 _open_streams -= 1
@@ -233,43 +260,66 @@ class Monitor:
         return self.stream is not None and bool(self.stream.active)
 
     # -- audio thread -----------------------------------------------------------------------
-    def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
-        start = time.monotonic_ns()
-        if status.output_underflow:
-            self.underruns += 1
+    def _render_block(self) -> np.ndarray:
+        """Render the next block now, placing each queued event at its offset (renderer thread)."""
+        now = time.monotonic_ns()
         synth = self.synth
         assert synth is not None
+        frames = self.blocksize
         queue = self.queue
         timed: list[tuple[int, Event]] = []
         if queue:
-            # Each event sounds one block after it was sent: a constant latency, exact spacing.
-            base = start - self._block_ns
+            # Each event sounds a fixed latency after it was sent, so spacing is exact.
+            base = now - self._block_ns
             rate = self.sample_rate or 48000
-            horizon = start
-            while queue and queue[0].time <= horizon:
+            while queue and queue[0].time <= now:
                 event = queue.popleft()
                 offset = (event.time - base) * rate // NS_PER_S
                 timed.append((int(min(max(offset, 0), frames - 1)), event))
             # an event stamped in the future (clock skew) must not stall the queue forever
-            if queue and queue[0].time > start + NS_PER_S:
+            if queue and queue[0].time > now + NS_PER_S:
                 timed.append((0, queue.popleft()))
             timed.sort(key=lambda x: x[0])
             self.events_played += len(timed)
-        outdata[:] = synth.render_with(timed, frames) if timed else synth.render(frames)
-        spent = time.monotonic_ns() - start
-        self.callback_ns[self.blocks % self.callback_ns.size] = spent
-        self.blocks += 1
+        block = synth.render_with(timed, frames) if timed else synth.render(frames)
+        spent = time.monotonic_ns() - now
+        self.callback_ns[self.rendered % self.callback_ns.size] = spent
+        self.rendered += 1
         if spent > self.callback_ns_max:
             self.callback_ns_max = spent
+        return block
+
+    def _renderer(self) -> None:
+        """Keep ``ahead`` blocks ready, so the audio callback only copies (it needs the GIL
+        for microseconds, not for a whole synth block)."""
+        make_realtime(8)  # as the JACK clients' threads are, where the system allows it
+        ready, wake = self._ready, self._wake
+        while not self._stop.is_set():
+            while len(ready) < self.ahead and not self._stop.is_set():
+                ready.append(self._render_block())
+            wake.wait(0.05)
+            wake.clear()
+
+    def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        if status.output_underflow:
+            self.underruns += 1
+        ready = self._ready
+        if ready and frames == self.blocksize:
+            outdata[:] = ready.popleft()
+        else:
+            outdata.fill(0.0)
+            self.starved += 1  # the renderer fell behind: a gap of silence
+        self.blocks += 1
+        self._wake.set()
 
     def recent_callback_ns(self) -> np.ndarray:
         """Durations of the most recent audio callbacks (ns), for the benchmark."""
-        return self.callback_ns[: min(self.blocks, self.callback_ns.size)].copy()
+        return self.callback_ns[: min(self.rendered, self.callback_ns.size)].copy()
 
     def describe(self) -> str:
         if self.stream is None:
             return "monitor off"
-        return f"monitor {self.device_name} {self.sample_rate} Hz/{self.blocksize}: {self.underruns} under-runs"
+        return f"monitor {self.device_name} {self.sample_rate} Hz/{self.blocksize}: {self.underruns} under-runs, {self.starved} gaps"
 
 
 def open_monitor(kind: str = "builtin", spec: Any = None) -> Any:
