@@ -66,9 +66,12 @@ def sample_grid(images: torch.Tensor, path: Path, columns: int = 8) -> None:
 
 
 def _update_ema(ema: Generator, model: Generator, decay: float) -> None:
+    """Move the EMA core towards the trained core.  The tail is not adversarial: the EMA
+    copy holds the trained tail, so it is left alone."""
     with torch.no_grad():
-        for pe, pm in zip(ema.parameters(), model.parameters()):
-            pe.lerp_(pm, 1.0 - decay)
+        for (name, pe), pm in zip(ema.named_parameters(), model.parameters()):
+            if not name.startswith("tail."):
+                pe.lerp_(pm, 1.0 - decay)
         for be, bm in zip(ema.buffers(), model.buffers()):
             be.copy_(bm)
 
@@ -220,17 +223,24 @@ def train_tail(G_ema: Generator, opts: TrainOptions, cfg: GanConfig, state: dict
     tail.eval()
 
 
-def export_checkpoint(out: Path, export: Path, cfg: GanConfig = GanConfig()) -> dict:
-    """Ship the EMA generator of a (possibly unfinished) run: recalibrated batch norm,
-    safetensors + JSON.  For runs cut short; :func:`train` exports by itself at the end."""
+def export_checkpoint(out: Path, export: Path, cfg: GanConfig = GanConfig(), weights: str = "ema") -> dict:
+    """Ship the generator of a (possibly unfinished) run: recalibrated batch norm,
+    safetensors + JSON.  ``weights``: "ema" (the moving average) or "raw" (the last
+    trained core, with the trained tail).  :func:`train` exports the EMA by itself."""
     ckpt = torch.load(Path(out) / "checkpoint.pt", weights_only=True)
     G_ema = Generator(cfg)
     G_ema.load_state_dict(ckpt["G_ema"])
+    if weights == "raw":
+        tail = {k: v for k, v in ckpt["G_ema"].items() if k.startswith("tail.")}
+        G_ema.load_state_dict({**ckpt["G"], **tail})
+    elif weights != "ema":
+        raise ValueError(f"weights: must be ema or raw; got {weights!r}")
     recalibrate_batchnorm(G_ema, cfg.z_dim)
     state = ckpt["state"]
     summary = {"steps": state["step"], "epochs": state["epoch"], "adversarial_minutes": round(state["seconds"] / 60, 1),
                "tail_minutes": round(state["tail_seconds"] / 60, 1), "tail_steps": state["tail_steps"],
-               "generator_parameters": parameter_count(G_ema), "out_size": cfg.out_size, "finished": bool(state.get("done"))}
+               "generator_parameters": parameter_count(G_ema), "out_size": cfg.out_size, "finished": bool(state.get("done")),
+               "weights": weights}
     Path(export).parent.mkdir(parents=True, exist_ok=True)
     save_generator(G_ema, Path(export), {"training": summary, "data": "Debian openclipart-png (public domain)"})
     return summary
