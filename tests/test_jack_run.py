@@ -64,7 +64,7 @@ def test_thru_passes_notes_from_one_program_to_another(jack_server, midi_sender,
     assert heard[: len(played)] == played
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_stopping_mid_note_leaves_no_stuck_note(sig, jack_server, midi_sender, midi_receiver, run_cli) -> None:
     keyboard = midi_sender()
     name = unique("lc-run")
