@@ -12,8 +12,9 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from ..events import NS_PER_S, Event, note_off, note_on
 from ..plugins.base import Plugin
@@ -100,3 +101,24 @@ def tiny_checkpoint(folder: Path, name: str = "stage-tiny") -> Path:
     target = Path(folder) / name
     checkpoint.save(target, net.state_dict(), {"name": name, "net": net.cfg.as_dict()})
     return target
+
+
+@contextmanager
+def faulty_models(mode: str, delay: float = 0.1) -> Iterator[list[FaultyModel]]:
+    """While active, every model a plugin loads (``PluginContext.load_model``, called from
+    ``prepare`` when an engine is built) comes wrapped in a :class:`FaultyModel`; yields the
+    list of those made.  Build the engine inside the block."""
+    from ..plugins.base import PluginContext
+
+    real = PluginContext.load_model
+    made: list[FaultyModel] = []
+
+    def load(self, name):
+        made.append(FaultyModel(real(self, name), mode, delay))
+        return made[-1]
+
+    PluginContext.load_model = load  # type: ignore[method-assign]
+    try:
+        yield made
+    finally:
+        PluginContext.load_model = real  # type: ignore[method-assign]

@@ -364,3 +364,105 @@ def soak_realtime(seconds: float, seed: int = 0, every_s: float = 60.0, speed: f
     if len(out.samples) > 100_000:
         del out.samples[:-100_000]
     return SoakResult(points, wall, out.messages, dict(out.sounding), engine)
+
+
+# --------------------------------------------------------------------------- fuzz and faults
+
+
+@dataclass
+class JackFuzzResult:
+    generated: int
+    refused_by_rtmidi: int
+    sent: int
+    reached_engine: int
+    bad: int
+    ignored: int
+    notes_after: bool
+    stuck: dict
+
+
+def fuzz_through_jack(n: int, seed: int = 3) -> JackFuzzResult:
+    """``n`` fuzzed messages from an rtmidi JACK output in this process into a live engine's
+    JACK input (thru, to a ledger output); then a lone EOX and a note, which must come out.
+    Needs a running JACK server (JACK_DEFAULT_SERVER)."""
+    import uuid
+
+    import rtmidi
+
+    from ..ports.rtmidi_ports import open_inputs
+    from . import fuzz
+
+    client = f"lc-fuzz-{uuid.uuid4().hex[:6]}"
+    keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client)
+    keyboard.open_virtual_port("out")
+    out = LedgerOutput()
+    engine = Engine(Thru(), inputs=open_inputs("jack", [f"{client}:out"]), output=out)
+    refused = sent = 0
+    try:
+        with engine:
+            for message in fuzz.messages(n, seed=seed):
+                if not fuzz.sendable(message):
+                    refused += 1
+                    continue
+                keyboard.send_message(list(message))
+                sent += 1
+                if sent % 25 == 0:
+                    time.sleep(0.001)
+            last = -1
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and engine.stats.messages_in != last:
+                last = engine.stats.messages_in
+                time.sleep(0.3)
+            stats = engine.stats
+            reached, bad, ignored = stats.messages_in, stats.bad_messages, stats.ignored_messages
+            keyboard.send_message([0xF7])
+            time.sleep(0.05)
+            before = out.note_offs
+            out.probe(1, 64, time.monotonic_ns())
+            keyboard.send_message([0x91, 64, 99])
+            keyboard.send_message([0x81, 64, 0])
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and (out.pending or out.note_offs == before):
+                time.sleep(0.01)
+            notes_after = not out.pending and out.note_offs > before
+    finally:
+        keyboard.close_port()
+        keyboard.delete()
+    return JackFuzzResult(n, refused, sent, reached, bad, ignored, notes_after, dict(out.sounding))
+
+
+@dataclass
+class FaultRunResult:
+    latency_ns: list[int]
+    model_steps: int
+    partner_failures: int
+    stuck: dict
+    notes_in: int
+
+
+def model_fault_run(mode: str, seconds: float, model_folder, delay: float = 0.1, seed: int = 0) -> FaultRunResult:
+    """Thru beside a continuation partner whose model raises or takes ``delay`` s a step;
+    the performance is played live for ``seconds``; the thru layer's added latency is what
+    the performer would feel if the engine ever waited on the model."""
+    from ..plugins.partners.continuation import Continuation
+    from .faults import faulty_models
+
+    out = LedgerOutput()
+    with faulty_models(mode, delay) as made:
+        graph = Parallel([Thru(id="dry"), Continuation(id="line", model=str(model_folder), channel=3, autostart=True, key="none")])
+        engine = Engine(graph, output=out, seed=seed)
+    messages = performance(seconds, seed=seed, notes_per_s=6.0, cc_per_s=5.0)
+    with engine:
+        start = time.monotonic_ns()
+        for offset, message in messages:
+            due = start + offset
+            while (now := time.monotonic_ns()) < due:
+                time.sleep(min(0.002, (due - now) / NS_PER_S))
+            t = time.monotonic_ns()
+            if message[0] == 0x90:
+                out.probe(0, message[1], t)
+            engine.sink(t, message)
+        time.sleep(0.3)
+        line = engine.graph.find("line")
+        failures = getattr(line, "failures", 0)
+    return FaultRunResult([ns for _, ns in out.samples], made[0].steps if made else 0, failures, dict(out.sounding), engine.stats.notes_in)
