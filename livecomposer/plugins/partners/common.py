@@ -173,7 +173,8 @@ class PlanSpec:
 
     ``start``: the first event is a note-on exactly then.  ``until``: nothing starts at or
     after it, and held notes end there.  ``horizon``: stop starting notes once the plan
-    reaches it (held notes are still finished by the model).  ``max_notes``: stop after
+    reaches it (held notes are still finished by the model; a note-on beyond it is left to
+    a later plan, except the plan's first).  ``max_notes``: stop after
     this many note-ons.  ``density`` scales the model's time gaps (2: twice as busy).
     """
 
@@ -186,6 +187,7 @@ class PlanSpec:
     max_note_ns: int = 2 * NS
     max_events: int = 400
     pause_after: int | None = None  # stop right after this many note-ons, notes left open (a later plan goes on)
+    not_before: int | None = None  # no event before this (the plan starts from an older event)
 
 
 class Track:
@@ -322,6 +324,9 @@ class Track:
                     c = replace(c0, note_on=False)
                 else:
                     c = c0
+                if spec.not_before is not None and t < spec.not_before and fixed_dt is None:
+                    # Time has passed since the last event: only what can still happen.
+                    c = replace(c, dt_range=(min(8.0, (spec.not_before - t) / NS * spec.density), 1e9))
                 try:
                     ev = m.sample(c, rng)
                 except ValueError:
@@ -331,6 +336,8 @@ class Track:
                         continue
                     break
                 tn = t + (fixed_dt if fixed_dt is not None else int(ev.dt * NS / spec.density))
+                if spec.not_before is not None:
+                    tn = max(tn, spec.not_before)
                 pitch, velocity = ev.pitch, ev.velocity
                 if held:  # a note held too long ends first
                     oldest = min(held, key=lambda p: held[p])
@@ -344,6 +351,9 @@ class Track:
                 if spec.until is not None and tn >= spec.until:
                     close_all(spec.until)
                     break
+                if spec.horizon is not None and velocity > 0 and tn > spec.horizon and notes:
+                    finishing = True  # a note beyond the horizon: left for a later plan to decide
+                    continue
                 emit(tn, pitch, velocity)
                 if velocity > 0:
                     notes += 1

@@ -54,10 +54,13 @@ class Continuation(ModelPartner):
             return False
         return True
 
-    def _spec(self, from_time: int) -> PlanSpec:
+    def _spec(self, from_time: int, now: int) -> PlanSpec:
+        stop = self.stop_after  # type: ignore[attr-defined]
         return PlanSpec(
             self.constraints(max_polyphony=self.polyphony),  # type: ignore[attr-defined]
             horizon=from_time + int(self.horizon * NS),  # type: ignore[attr-defined]
+            not_before=now,
+            until=self._last_input + int(stop * NS) if stop > 0 and self._last_input is not None and self._last_input >= 0 else None,
             density=self.density,  # type: ignore[attr-defined]
             max_note_ns=int(self.max_note * NS),  # type: ignore[attr-defined]
         )
@@ -68,7 +71,7 @@ class Continuation(ModelPartner):
             self._last_input = max(t for t, _, _ in heard)
             self._started = True
             self._drop_stale(now)
-            spec = self._spec(now)
+            spec = self._spec(now, now)
             feed = hear_all(heard)
 
             def work(track: Track) -> list[Step]:
@@ -79,9 +82,10 @@ class Continuation(ModelPartner):
             self._request(work, now)
         elif not self._started and self.autostart and self._last_input is None:  # type: ignore[attr-defined]
             self._started = True
-            self._request(lambda track: track.plan(self._spec(now)), now)
+            spec = self._spec(now, now)
+            self._request(lambda track: track.plan(spec), now)
         elif not self._requested and self._active(now) and self._refill_time() <= now:
-            spec = self._spec(max(now, self._plan_end))
+            spec = self._spec(max(now, self._plan_end), now)
             self._request(lambda track: track.plan(spec), now)
         return self.take_pending()
 
