@@ -168,16 +168,21 @@ def test_output_port_vanishes_and_comes_back(jack_server, midi_sender, midi_rece
     assert [0x80, 60, 0] in got, "what was held when the output vanished is released when it returns"
 
 
-def test_the_visualizer_process_dies_and_the_music_goes_on(jack_server, midi_sender, midi_receiver, caplog) -> None:
+def test_the_visualizer_process_dies_and_the_music_goes_on(tmp_path, jack_server, midi_sender, midi_receiver) -> None:
     from livecomposer.visual import start_visualizer
     from livecomposer.visual.config import VisualConfig
+    from livecomposer.visual.gan import GanConfig, Generator, save_generator
 
+    generator = tmp_path / "tiny-gan.safetensors"  # a small real generator: the test needs no shipped model
+    save_generator(Generator(GanConfig(channels=(64, 32, 16), d_channels=(16, 32), tail_channels=8)).eval(), generator)
     keyboard = midi_sender()
-    visualizer = start_visualizer(VisualConfig(enabled=True, port=0, fps=10))
+    visualizer = start_visualizer(VisualConfig(enabled=True, model=str(generator), port=0, fps=10, size=64))
     try:
+        visualizer.wait_ready(60)
         with live(Thru(), keyboard.port, midi_receiver, observers=[visualizer.observer]) as (engine, daw):
             keyboard.send([0x90, 60, 100], [0x90, 64, 100], gap_ms=5)
             assert wait_until(lambda: [0x90, 64, 100] in heard(daw))
+            assert wait_until(lambda: visualizer.status().frames > 0, 20), "the renderer was painting"
             os.kill(visualizer.process.pid, signal.SIGKILL)
             visualizer.process.join(5)
             for i in range(15):  # a second and a half of playing after the crash
