@@ -18,9 +18,20 @@ from .config import VisualConfig
 NS = 1_000_000_000
 
 
+def span(events: Sequence[Event], tail_s: float = 2.0) -> tuple[int, int]:
+    """Default render window: half a second before the first event to ``tail_s`` after the last."""
+    times = [e.time for e in events]
+    start = (min(times) if times else 0) - NS // 2
+    return start, (max(times) if times else start) + int(tail_s * NS)
+
+
 def iter_frames(events: Sequence[Event], cfg: VisualConfig | None = None, fps: float = 30.0,
-                start: int | None = None, end: int | None = None, tail_s: float = 2.0) -> Iterator[tuple[int, np.ndarray]]:
-    """``(time_ns, frame)`` for each frame from ``start`` to ``end`` (default: around the events)."""
+                start: int | None = None, end: int | None = None, tail_s: float = 2.0,
+                only: set[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """``(time_ns, frame)`` for each frame from ``start`` to ``end`` (default: :func:`span`).
+
+    With ``only``, the latent still walks through every frame (so the result is the same)
+    but only those frame numbers are painted and yielded."""
     import torch
 
     from .renderer import FramePainter
@@ -28,10 +39,9 @@ def iter_frames(events: Sequence[Event], cfg: VisualConfig | None = None, fps: f
     torch.set_num_threads(1)
     cfg = cfg or VisualConfig()
     events = sorted_events(events)
-    if start is None:
-        start = (events[0].time if events else 0) - NS // 2
-    if end is None:
-        end = (events[-1].time if events else start) + int(tail_s * NS)
+    default_start, default_end = span(events, tail_s)
+    start = default_start if start is None else start
+    end = default_end if end is None else end
     painter = FramePainter(cfg)
     tracker = F.FeatureTracker(cfg)
     tracker.vec[F.STAMP] = start
@@ -49,7 +59,9 @@ def iter_frames(events: Sequence[Event], cfg: VisualConfig | None = None, fps: f
         if batch:
             tracker.update([e for e in batch if e.voice == PERFORMER], [e for e in batch if e.voice != PERFORMER], batch[-1].time)
         feats = F.decayed(tracker.vec, t, tracker.tau)
-        yield t, painter.paint(feats, 1.0 / fps)
+        z = painter.mapper.step(feats, 1.0 / fps)
+        if only is None or n in only:
+            yield t, painter.render(z)
         n += 1
 
 
@@ -74,17 +86,15 @@ def render_contact_sheet(events: Sequence[Event], path: Path, cfg: VisualConfig 
     Raises ``FileNotFoundError`` if the visual model is not installed."""
     from PIL import Image, ImageDraw
 
-    frames = list(iter_frames(events, cfg, fps))
-    if not frames:
-        raise ValueError("nothing to render")
-    picks = np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int)
-    start = frames[0][0]
-    rows = (len(picks) + columns - 1) // columns
+    start, end = span(events)
+    total = int((end - start) // (NS / fps)) + 1
+    picks = sorted(set(np.linspace(0, total - 1, min(count, total)).round().astype(int).tolist()))
+    frames = list(iter_frames(events, cfg, fps, start=start, end=end, only=set(picks)))
+    rows = (len(frames) + columns - 1) // columns
     gap, label = 6, 16
     sheet = Image.new("RGB", (columns * (thumb + gap) + gap, rows * (thumb + gap + label) + gap), (12, 12, 12))
     draw = ImageDraw.Draw(sheet)
-    for k, idx in enumerate(picks):
-        t, frame = frames[idx]
+    for k, (t, frame) in enumerate(frames):
         r, c = divmod(k, columns)
         x, y = gap + c * (thumb + gap), gap + r * (thumb + gap + label)
         sheet.paste(Image.fromarray(frame).resize((thumb, thumb), Image.BILINEAR), (x, y))

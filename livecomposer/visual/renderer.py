@@ -60,8 +60,11 @@ class FramePainter:
         self.tau = F.time_constants(cfg)
 
     def paint(self, feats: np.ndarray, dt: float) -> np.ndarray:
+        return self.render(self.mapper.step(feats, dt))
+
+    def render(self, z: np.ndarray) -> np.ndarray:
+        """The frame for latent ``z`` (brightness from the mapper's current state)."""
         torch = self.torch
-        z = self.mapper.step(feats, dt)
         with torch.inference_mode():
             x = self.generator(torch.from_numpy(z)[None])
             if x.shape[-1] != self.cfg.size:
