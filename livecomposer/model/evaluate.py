@@ -128,7 +128,8 @@ def export_heldout(data: str, folder: Path, count: int = 8, seed: int = 11) -> l
     aug = default_augment(data)
     folder.mkdir(parents=True, exist_ok=True)
     out = []
-    for i in te[:count]:
+    pick = te[np.linspace(0, len(te) - 1, min(count, len(te))).astype(int)] if len(te) else te  # across collections
+    for i in pick:
         on, du, pi, pa, ve = ds.piece(int(i))
         ev = humanize(on, du, pi, pa, ve, ds.notes.unit, rng, aug, performer_part=0)
         if data == "folk":  # one player: the whole tune is the performer's
