@@ -420,3 +420,17 @@ def test_accompanist_follows_the_tempo_grid_when_asked() -> None:
     notes = machine(events)
     assert len(notes) >= 8
     assert all(e.time % (BEAT // 2) in (0, 1, BEAT // 2 - 1) for e in notes)
+
+
+def test_continuation_rests_while_the_performer_plays_unless_told_to_play_over() -> None:
+    messages = demo_phrase()
+    notes = performer_notes(messages)
+    plugin = Continuation(id="line", model=MELODY, key="D major", gap=0.25)
+    events, _ = render_graph([plugin], messages, end=duration_ns())
+    starts = [e.time for e in machine(events)]
+    assert starts
+    for on, off, _ in notes:
+        assert not [t for t in starts if on <= t < off + NS // 4], "started a note over the performer"
+    plugin = Continuation(id="line", model=MELODY, key="D major", while_playing="play")
+    events, _ = render_graph([plugin], messages, end=duration_ns())
+    assert any(on <= e.time < off for e in machine(events) for on, off, _ in notes)

@@ -5,6 +5,9 @@ out (``next_wakeup``).  Every performer note goes to the model as it arrives; th
 planned note that has not started yet is stale (it was sampled before the model heard
 that note): it is cancelled and the plan is sampled again from the new state.  Notes
 already sounding keep their planned end, so the line is steered without being chopped.
+With ``while_playing: rest`` (the default) the machine starts notes only in the performer's
+gaps (``gap`` seconds after their last note, none while they hold one): the folk model
+learned melodies one voice at a time.  ``play`` lets it play over the performer.
 Each planned note has its own tag, so cancelling the unplayed ones leaves the sounding
 ones alone; any that were cut still get their note-offs from the engine.
 """
@@ -31,6 +34,8 @@ class Continuation(ModelPartner):
         Param("density", 1.0, min=0.25, max=4.0, doc="how busy the line is: scales the model's time gaps"),
         Param("polyphony", 1, min=1, max=8, doc="most notes the machine holds at once"),
         Param("max_note", 2.0, min=0.05, max=30.0, doc="longest note, in seconds"),
+        Param("while_playing", "rest", choices=("rest", "play"), doc="rest: start notes only in the performer's gaps; play: play over them too"),
+        Param("gap", 0.25, min=0.0, max=5.0, doc="(rest) seconds after the performer's last note before the machine's next"),
     )
 
     def __init__(self, id: str | None = None, **options: Any) -> None:
@@ -43,6 +48,7 @@ class Continuation(ModelPartner):
         self._plan_end = 0
         self._requested = False
         self._last_input: int | None = None
+        self._held: set[int] = set()  # performer notes sounding
         self.replans = 0
 
     def _active(self, now: int) -> bool:
@@ -54,12 +60,20 @@ class Continuation(ModelPartner):
             return False
         return True
 
+    def _resting(self) -> bool:
+        """Waiting for the performer to let go (``while_playing: rest``)."""
+        return self.while_playing == "rest" and bool(self._held)  # type: ignore[attr-defined]
+
     def _spec(self, from_time: int, now: int) -> PlanSpec:
         stop = self.stop_after  # type: ignore[attr-defined]
+        not_before = now
+        if self.while_playing == "rest" and self._last_input is not None and self._last_input >= 0:  # type: ignore[attr-defined]
+            not_before = max(now, self._last_input + int(self.gap * NS))  # type: ignore[attr-defined]
+        from_time = max(from_time, not_before)
         return PlanSpec(
             self.constraints(max_polyphony=self.polyphony),  # type: ignore[attr-defined]
             horizon=from_time + int(self.horizon * NS),  # type: ignore[attr-defined]
-            not_before=now,
+            not_before=not_before,
             until=self._last_input + int(stop * NS) if stop > 0 and self._last_input is not None and self._last_input >= 0 else None,
             density=self.density,  # type: ignore[attr-defined]
             max_note_ns=int(self.max_note * NS),  # type: ignore[attr-defined]
@@ -69,22 +83,25 @@ class Continuation(ModelPartner):
         heard = self.hear_events(events)
         if heard:
             self._last_input = max(t for t, _, _ in heard)
+            for _, pitch, velocity in heard:
+                (self._held.add if velocity else self._held.discard)(pitch)
             self._started = True
             self._drop_stale(now)
             spec = self._spec(now, now)
             feed = hear_all(heard)
+            resting = self._resting()
 
             def work(track: Track) -> list[Step]:
                 feed(track)
                 track.cut(now, keep_sounding=True)
-                return track.plan(spec)
+                return [] if resting else track.plan(spec)
 
             self._request(work, now)
         elif not self._started and self.autostart and self._last_input is None:  # type: ignore[attr-defined]
             self._started = True
             spec = self._spec(now, now)
             self._request(lambda track: track.plan(spec), now)
-        elif not self._requested and self._active(now) and self._refill_time() <= now:
+        elif not self._requested and not self._resting() and self._active(now) and self._refill_time() <= now:
             spec = self._spec(max(now, self._plan_end), now)
             self._request(lambda track: track.plan(spec), now)
         return self.take_pending()
@@ -108,7 +125,8 @@ class Continuation(ModelPartner):
         def done(steps: list[Step]) -> None:
             self._requested = False
             if not steps:
-                self._plan_end = max(self._plan_end, now + RETRY_NS)
+                if not self._resting():
+                    self._plan_end = max(self._plan_end, now + RETRY_NS)
                 return
             ctx = self.ctx
             assert ctx is not None
@@ -128,7 +146,7 @@ class Continuation(ModelPartner):
             return 0
         if not self._started:
             return 0 if self.autostart and self._last_input is None else None  # type: ignore[attr-defined]
-        if self._requested:
+        if self._requested or self._resting():
             return None
         return self._refill_time()
 
