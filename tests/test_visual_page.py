@@ -63,6 +63,17 @@ def test_frames_arrive_in_the_browser_and_their_rate_is_measured(page, visualize
     assert status.clients >= 1
 
 
+def test_a_key_press_goes_full_screen_and_frames_are_upscaled_smoothly(page):
+    style = page.evaluate("(() => { const s = getComputedStyle(document.querySelector('canvas')); return [s.width, s.imageRendering]; })()")
+    assert float(style[0].removesuffix("px")) > 256 and style[1] == "auto"  # bigger than the frame, bilinear
+    for kind in ("keyDown", "keyUp"):
+        page.command("Input.dispatchKeyEvent", type=kind, key="f", code="KeyF", text="f" if kind == "keyDown" else "", windowsVirtualKeyCode=70)
+    assert page.wait_for("document.fullscreenElement !== null", timeout=5)
+    for kind in ("keyDown", "keyUp"):
+        page.command("Input.dispatchKeyEvent", type=kind, key="f", code="KeyF", text="f" if kind == "keyDown" else "", windowsVirtualKeyCode=70)
+    assert page.wait_for("document.fullscreenElement === null", timeout=5)
+
+
 def _motion_per_second(page, seconds: float, during=None) -> float:
     m0, t0 = page.evaluate("lcStats.motion"), time.monotonic()
     end = t0 + seconds
