@@ -49,6 +49,7 @@ class Continuation(ModelPartner):
         self._requested = False
         self._last_input: int | None = None
         self._held: set[int] = set()  # performer notes sounding
+        self._retry_at = 0  # after an empty plan (the model chose a long rest), ask again then
         self.replans = 0
 
     def _active(self, now: int) -> bool:
@@ -125,8 +126,7 @@ class Continuation(ModelPartner):
         def done(steps: list[Step]) -> None:
             self._requested = False
             if not steps:
-                if not self._resting():
-                    self._plan_end = max(self._plan_end, now + RETRY_NS)
+                self._retry_at = now + RETRY_NS
                 return
             ctx = self.ctx
             assert ctx is not None
@@ -139,7 +139,7 @@ class Continuation(ModelPartner):
         self.submit(work, done)
 
     def _refill_time(self) -> int:
-        return self._plan_end - int(self.horizon * NS / 2)  # type: ignore[attr-defined]
+        return max(self._retry_at, self._plan_end - int(self.horizon * NS / 2))  # type: ignore[attr-defined]
 
     def next_wakeup(self) -> int | None:
         if self._pending:
