@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
+from ..cli import CommandError
 from ..ports.base import PortError
 from ..ports.rtmidi_ports import API_CHOICES, list_ports
 
@@ -25,10 +25,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         listing = list_ports(args.api)
     except PortError as exc:
-        # Printed here rather than raised as CommandError: under `python -m livecomposer.cli`
-        # the cli module runs as __main__ and would not catch livecomposer.cli.CommandError.
-        print(f"livecomposer: {exc}", file=sys.stderr)
-        return 1
+        raise CommandError(str(exc), 1) from None
     if args.json:
         print(json.dumps({"backend": listing.backend, "inputs": listing.inputs, "outputs": listing.outputs}))
         return 0
