@@ -342,35 +342,43 @@ def _jack_output_port():
 
 
 def measure_monitor(seconds: float, blocksize: int = 256) -> list[Measurement]:
-    """The built-in synth on JACK's dummy driver playing a busy part (three-note chords, ten
-    a second): audio callback durations, and PortAudio's under-run count."""
+    """The built-in synth as the live engine's monitor on JACK's dummy driver, playing a busy
+    part (three-note chords, ten a second, fed to the engine's input): synth block render
+    times, PortAudio's under-run count, and gaps (the renderer fell behind)."""
     from ..audio.monitor import Monitor
-    from ..events import note_off, note_on
+    from ..clock import MonotonicClock
+    from ..engine import Engine
+    from ..plugins.base import Plugin
+    from ..ports.memory import MemoryInput, MemoryOutput
 
+    clock = MonotonicClock()
+    keyboard = MemoryInput()
     monitor = Monitor(blocksize=blocksize)
     monitor.start()
+    engine = Engine(Plugin(), inputs=[keyboard], output=MemoryOutput(clock.now), observers=[monitor])
     try:
-        time.sleep(0.5)  # let the stream settle; count from here
-        skipped_blocks, skipped_underruns = monitor.blocks, monitor.underruns
-        t_end = time.monotonic() + seconds
-        k = 0
-        while time.monotonic() < t_end:
-            now = time.monotonic_ns()
-            notes = [48 + (k * 7) % 36, 60 + (k * 5) % 24, 64 + (k * 3) % 12]
-            monitor.observe((), [note_on(now, n, 90) for n in notes], now)
-            time.sleep(0.07)
-            now = time.monotonic_ns()
-            monitor.observe((), [note_off(now, n) for n in notes], now)
-            time.sleep(0.03)
-            k += 1
+        with engine:  # closes the monitor on the way out
+            time.sleep(0.5)  # let the stream settle; count from here
+            skipped_blocks, skipped_underruns = monitor.blocks, monitor.underruns
+            t_end = time.monotonic() + seconds
+            k = 0
+            while time.monotonic() < t_end:
+                notes = [48 + (k * 7) % 36, 60 + (k * 5) % 24, 64 + (k * 3) % 12]
+                for n in notes:
+                    keyboard.feed([0x90, n, 90], clock.now())
+                time.sleep(0.07)
+                for n in notes:
+                    keyboard.feed([0x80, n, 0], clock.now())
+                time.sleep(0.03)
+                k += 1
+            blocks = monitor.blocks - skipped_blocks
+            underruns = monitor.underruns - skipped_underruns
     finally:
         monitor.close()
-    durations = monitor.recent_callback_ns()
-    blocks = monitor.blocks - skipped_blocks
     return [summarize(
-        f"monitor synth block render ({blocksize}-frame blocks, JACK dummy)", durations,
-        f"under-runs: {monitor.underruns - skipped_underruns} in {blocks} blocks over {seconds:.0f} s "
-        f"(+{skipped_underruns} while starting), gaps {monitor.starved}; block period {blocksize / (monitor.sample_rate or 48000) * 1e6:.0f} us",
+        f"monitor synth block render ({blocksize}-frame blocks, live engine, JACK dummy)", monitor.recent_callback_ns(),
+        f"under-runs: {underruns} in {blocks} blocks over {seconds:.0f} s (+{skipped_underruns} while starting), "
+        f"gaps {monitor.starved}; {engine.stats.notes_out} notes; block period {blocksize / (monitor.sample_rate or 48000) * 1e6:.0f} us",
     )]
 
 
