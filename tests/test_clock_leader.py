@@ -125,3 +125,30 @@ def test_tap_tempo_on_a_footswitch_cc():
                    Event(Kind.CONTROL, t + 100 * NS_PER_MS, control=80, value=0)]
     assert tap.process(events + [Event(Kind.CONTROL, 0, control=1, value=5)], 0) == [Event(Kind.CONTROL, 0, control=1, value=5)]
     assert tempo.bpm == pytest.approx(150, abs=0.01)  # a held pedal (repeated 127) taps once
+
+
+def test_grid_quantize_moves_generated_notes_and_keeps_lengths():
+    from livecomposer.plugins.clock_leader import GridQuantize
+
+    ctx = PluginContext()
+    ctx.tempo = Tempo(bpm=120)  # 16ths: 125 ms
+    q = GridQuantize(grid=0.25)
+    q.prepare(ctx)
+    ms = NS_PER_MS
+    machine = [Event(Kind.NOTE_ON, 1010 * ms, note=60, velocity=90, voice=2),
+               Event(Kind.NOTE_OFF, 1200 * ms, note=60, voice=2),
+               Event(Kind.NOTE_ON, 1300 * ms, note=62, velocity=90, voice=2),
+               Event(Kind.NOTE_OFF, 1330 * ms, note=62, voice=2)]
+    played = Event(Kind.NOTE_ON, 1010 * ms, note=48, velocity=90)  # the performer: untouched
+    out = q.process(machine + [played], 1000 * ms)
+    times = {(e.kind, e.note): e.time for e in out}
+    assert times[(Kind.NOTE_ON, 60)] == 1000 * ms and times[(Kind.NOTE_OFF, 60)] == 1190 * ms
+    assert times[(Kind.NOTE_ON, 62)] == 1250 * ms and times[(Kind.NOTE_OFF, 62)] == 1280 * ms
+    assert times[(Kind.NOTE_ON, 48)] == 1010 * ms
+    # never into the past: a note due now, nearest grid point behind us, goes to the next one
+    late = q.process([Event(Kind.NOTE_ON, 2010 * ms, note=64, velocity=90, voice=2)], 2010 * ms)
+    assert late[0].time == 2125 * ms
+    # half strength: half way
+    half = GridQuantize(grid=0.25, strength=0.5)
+    half.prepare(ctx)
+    assert half.process([Event(Kind.NOTE_ON, 3040 * ms, note=65, velocity=90, voice=2)], 0)[0].time == 3020 * ms

@@ -123,3 +123,47 @@ class TapTempo(Plugin):
                 continue
             out.append(e)
         return out
+
+
+class GridQuantize(Plugin):
+    """Put generated notes on the beat grid (``ctx.tempo``): each note-on moves to the
+    nearest grid point (by ``strength``; 1 = exactly on it), never into the past; its
+    note-off moves by the same amount, so the note keeps its length.  By default only
+    machine voices are moved: what the performer plays is never delayed."""
+
+    name = "grid_quantize"
+    summary = "move generated notes onto the tempo grid (e.g. 16ths), keeping their lengths"
+    params = (
+        Param("grid", 0.25, 1 / 64, 4.0, doc="grid in beats: 0.25 = 16ths, 0.5 = 8ths, 1/3 = 8th triplets"),
+        Param("strength", 1.0, 0.0, 1.0, doc="how far towards the grid point (0: off, 1: exactly on it)"),
+        Param("performer", False, doc="also move what the performer plays (delays it!)"),
+    )
+
+    def prepare(self, ctx: PluginContext) -> None:
+        super().prepare(ctx)
+        if ctx.tempo is None:
+            ctx.tempo = Tempo()
+        self._shift: dict[tuple[int, int, int], int] = {}  # (voice, channel, note) -> ns moved
+
+    def process(self, events: Sequence[Event], now: int) -> list[Event]:
+        tempo: Tempo = self.ctx.tempo  # type: ignore[union-attr]
+        out = []
+        for e in events:
+            if not e.is_note or (e.voice == 0 and not self.performer):
+                out.append(e)
+                continue
+            key = (e.voice, e.channel, e.note)
+            if e.kind is Kind.NOTE_ON:
+                target = tempo.quantize(e.time, self.grid)
+                t = e.time + int(round(self.strength * (target - e.time)))
+                if t < now:  # never into the past: the next grid point instead
+                    t = max(now, tempo.time_of_beat(math.ceil(tempo.beat_at(now) / self.grid - 1e-9) * self.grid))
+                self._shift[key] = t - e.time
+                out.append(e.at(t))
+            else:
+                shift = self._shift.pop(key, 0)
+                out.append(e.at(max(now, e.time + shift)))
+        return out
+
+    def reset(self) -> None:
+        self._shift.clear()
