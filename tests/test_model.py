@@ -14,13 +14,13 @@ from livecomposer.model import CheckpointError, load_model, shipped_models
 from livecomposer.model import checkpoint
 from livecomposer.model.api import MACHINE_VOICE, PERFORMER_VOICE, Constraints, ModelEvent
 from livecomposer.model.network import EventRNN, NetConfig, StreamingModel
-from livecomposer.model.tokens import dt_bin, vel_bin
+from livecomposer.model.tokens import dt_bin, vel_bin, voice_state
 
 
-@pytest.fixture(scope="module")
-def net() -> EventRNN:
+@pytest.fixture(scope="module", params=[True, False], ids=["relative", "absolute"])
+def net(request) -> EventRNN:
     torch.manual_seed(1)
-    n = EventRNN(NetConfig(hidden=48, embed=24, head=32))
+    n = EventRNN(NetConfig(hidden=48, embed=24, head=32, relative=request.param))
     with torch.no_grad():  # a random net with a visible h0, so reset matters
         n.h0.normal_(0, 0.3)
     return n.eval()
@@ -42,17 +42,20 @@ def test_stepwise_feed_equals_batch_forward(net, model):
     t = lambda xs: torch.tensor([xs])
     v, p = t([vel_bin(e.velocity) for e in evs]), t([e.pitch for e in evs])
     d, vo = t([dt_bin(e.dt) for e in evs]), t([e.voice for e in evs])
+    _, prev = voice_state(v[0].numpy(), p[0].numpy(), vo[0].numpy())
     with torch.no_grad():
-        before, last = net.run(v, p, d, vo)
+        before, last = net.run(v, p, d, vo, torch.from_numpy(prev)[None])
     for i, e in enumerate(evs):
         np.testing.assert_allclose(model.hidden_features(), before[0, i].numpy(), atol=1e-5)
         model.feed(e)
     np.testing.assert_allclose(model.hidden_features(), last[0, 0].numpy(), atol=1e-5)
     # The heads agree too: log p(v), log p(pitch | v), log p(dt | v, pitch) at the last state.
+    last_machine = [e.pitch for e in evs if e.voice == 1 and e.velocity > 0][-1]
     with torch.no_grad():
         hb = last[0]
         known = [torch.tensor([3]), torch.tensor([128]), torch.tensor([64])]
-        ref = torch.log_softmax(net.head_logits(1, hb, torch.tensor([1]), known), -1)[0].numpy()
+        ref = net.head_logits(1, hb, torch.tensor([1]), known, torch.tensor([last_machine]))
+        ref = torch.log_softmax(ref, -1)[0].numpy()
     np.testing.assert_allclose(model.log_probs(1, 1, {0: 3}), ref, atol=1e-4)
 
 

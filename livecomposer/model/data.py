@@ -76,7 +76,7 @@ def render(ds: Dataset, pieces: np.ndarray, rng: np.random.Generator, aug: Augme
 
 
 def batches(streams: list[EventArrays], seq_len: int, batch_size: int, rng: np.random.Generator | None):
-    """Windows of at most seq_len events as padded (v, pitch, dt, voice, mask, held) tensor batches.
+    """Windows of at most seq_len events as padded (v, pitch, dt, voice, mask, held, last) tensor batches.
 
     With an rng, windows start at a random offset and are shuffled (training); without,
     they are in order (validation, deterministic).
@@ -99,10 +99,12 @@ def batches(streams: list[EventArrays], seq_len: int, batch_size: int, rng: np.r
         T = max(len(w) for w in group)
         arr = np.zeros((5, len(group), T), np.int64)
         held = np.zeros((len(group), T, 16), np.uint8)
+        last = np.full((len(group), T), -1, np.int64)
         for r, w in enumerate(group):
             L = len(w)
             arr[0, r, :L], arr[1, r, :L], arr[2, r, :L], arr[3, r, :L] = w.v, w.pitch, w.dt, w.voice
             arr[4, r, :L] = 1
             held[r, :L] = w.held
+            last[r, :L] = w.last
         t = torch.from_numpy(arr)
-        yield t[0], t[1], t[2], t[3], t[4].float(), torch.from_numpy(held)
+        yield t[0], t[1], t[2], t[3], t[4].float(), torch.from_numpy(held), torch.from_numpy(last)

@@ -35,7 +35,7 @@ def model_nll(net, ev: EventArrays) -> tuple[float, list[float]]:
     m = torch.ones_like(v, dtype=torch.float32)
     order = torch.tensor([0, 1, 2]).expand(*v.shape, 3)
     held = torch.from_numpy(ev.held)[None]
-    losses, _ = net.loss(v, p, d, vo, m, held, order)
+    losses, _ = net.loss(v, p, d, vo, m, held=held, last=t(ev.last), order=order)
     per = [float(x) for x in losses]
     return sum(per), per
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .tokens import FIELD_SIZES, N_DT, N_PITCH, N_V, N_VOICE
+from .tokens import FIELD_SIZES, N_DT, N_INT, N_PITCH, N_V, N_VOICE, REL_RANGE
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class NetConfig:
     hidden: int = 256  # GRU state size
     embed: int = 128  # input embedding size
     head: int = 128  # width of each head's hidden layer
+    relative: bool = False  # interval-from-last-note input and interval-relative pitch logits
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -52,18 +53,31 @@ class EventRNN(nn.Module):
             nn.ModuleList(nn.Embedding(FIELD_SIZES[j] + 1, D) for j in range(3)) for _ in range(3)
         )
         self.head_out = nn.ModuleList(nn.Linear(D, FIELD_SIZES[k]) for k in range(3))
+        if cfg.relative:
+            # Melodies move by intervals: the input says how far this note is from the voice's
+            # last note-on, and the pitch head adds interval logits to its absolute ones, so a
+            # pattern learnt in one key works in all of them.
+            self.in_interval = nn.Embedding(N_INT + 1, E)
+            self.rel_out = nn.Linear(D, N_INT)
 
-    def forward(self, v, pitch, dt, voice, mask, held=None, order=None):
+    def forward(self, v, pitch, dt, voice, mask, held=None, last=None, order=None):
         """The training loss (so DistributedDataParallel wraps it): see :meth:`loss`."""
-        return self.loss(v, pitch, dt, voice, mask, held, order)
+        return self.loss(v, pitch, dt, voice, mask, held=held, last=last, order=order)
 
-    def embed(self, v: torch.Tensor, pitch: torch.Tensor, dt: torch.Tensor, voice: torch.Tensor) -> torch.Tensor:
-        return self.in_v(v) + self.in_pitch(pitch) + self.in_dt(dt) + self.in_voice(voice)
+    def embed(self, v: torch.Tensor, pitch: torch.Tensor, dt: torch.Tensor, voice: torch.Tensor,
+              last: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.in_v(v) + self.in_pitch(pitch) + self.in_dt(dt) + self.in_voice(voice)
+        if self.cfg.relative:
+            x = x + self.in_interval(interval_index_t(pitch, last if last is not None else torch.full_like(pitch, -1)))
+        return x
 
-    def run(self, v, pitch, dt, voice, h=None):
-        """Hidden states *before* each event (so position t predicts event t) and the last state."""
+    def run(self, v, pitch, dt, voice, last=None, h=None):
+        """Hidden states *before* each event (so position t predicts event t) and the last state.
+
+        ``last``: each event's voice's previous note-on pitch (-1 none), for the interval input.
+        """
         B, T = v.shape
-        x = self.embed(v, pitch, dt, voice)
+        x = self.embed(v, pitch, dt, voice, last)
         h_init = self.h0.expand(1, B, -1).contiguous() if h is None else h
         out, h_last = self.gru(x, h_init)
         before = torch.cat([h_init.transpose(0, 1), out[:, :-1]], dim=1)
@@ -73,15 +87,25 @@ class EventRNN(nn.Module):
     def _allowed(v, pitch, mask, held, order):
         return _allowed_impl(v, pitch, mask, held, order)
 
-    def head_logits(self, k: int, hb: torch.Tensor, voice: torch.Tensor, known: list[torch.Tensor]) -> torch.Tensor:
+    def head_logits(self, k: int, hb: torch.Tensor, voice: torch.Tensor, known: list[torch.Tensor],
+                    last: torch.Tensor | None = None) -> torch.Tensor:
         """Logits of field k; ``known[j]`` holds field j's value or FIELD_SIZES[j] for unknown."""
         z = self.head_in[k](hb) + self.head_voice[k](voice)
         for j in range(3):
             if j != k:
                 z = z + self.head_known[k][j](known[j])
-        return self.head_out[k](torch.tanh(z))
+        a = torch.tanh(z)
+        logits = self.head_out[k](a)
+        if k == 1 and self.cfg.relative:
+            rel = self.rel_out(a)
+            rel = torch.cat([rel, torch.zeros_like(rel[..., :1])], dim=-1)
+            lst = last if last is not None else torch.full(voice.shape, -1, dtype=torch.long, device=voice.device)
+            idx = interval_index_t(torch.arange(N_PITCH, device=voice.device), lst.unsqueeze(-1))
+            logits = logits + torch.gather(rel, -1, idx)
+        return logits
 
-    def loss(self, v, pitch, dt, voice, mask, held: torch.Tensor | None = None, order: torch.Tensor | None = None):
+    def loss(self, v, pitch, dt, voice, mask, held: torch.Tensor | None = None, last: torch.Tensor | None = None,
+             order: torch.Tensor | None = None):
         """Summed NLL (nats) of each field and the number of events, under random field orders.
 
         ``order``: (B, T, 3) rank of each field (0 first); random when None.  Canonical
@@ -90,7 +114,7 @@ class EventRNN(nn.Module):
         the events that can happen (note-offs of held pitches, note-ons of the others), as
         the sampler does.
         """
-        hb, _ = self.run(v, pitch, dt, voice)
+        hb, _ = self.run(v, pitch, dt, voice, last)
         if order is None:
             order = torch.argsort(torch.rand(*v.shape, 3, device=v.device), dim=-1)
         allowed = self._allowed(v, pitch, mask, held, order) if held is not None else (None, None)
@@ -104,12 +128,18 @@ class EventRNN(nn.Module):
                 else:
                     unk = torch.full_like(vals[j], FIELD_SIZES[j])
                     known.append(torch.where(order[..., j] < order[..., k], vals[j], unk))
-            logits = self.head_logits(k, hb, voice, known)
+            logits = self.head_logits(k, hb, voice, known, last)
             if k < 2 and allowed[k] is not None:
                 logits = logits.masked_fill(~allowed[k], -1e9)
             nll = nn.functional.cross_entropy(logits.reshape(-1, FIELD_SIZES[k]), vals[k].reshape(-1), reduction="none")
             losses.append((nll.view(v.shape) * mask).sum())
         return losses, mask.sum()
+
+
+def interval_index_t(pitch: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+    """Torch twin of :func:`tokens.interval_index` (broadcasting)."""
+    d = pitch - last
+    return torch.where((last >= 0) & (d.abs() <= REL_RANGE), d + REL_RANGE, torch.full_like(d, N_INT))
 
 
 _BITS = torch.tensor([128, 64, 32, 16, 8, 4, 2, 1], dtype=torch.uint8)
@@ -214,6 +244,16 @@ class StreamingModel:
             self._head_voice = [_np(net.head_voice[k].weight) for k in range(3)]
             self._out_w = [np.ascontiguousarray(_np(net.head_out[k].weight)) for k in range(3)]
             self._out_b = [_np(net.head_out[k].bias) for k in range(3)]
+            self.relative = bool(net.cfg.relative)
+            if self.relative:
+                self._t_int = _np(net.in_interval.weight) @ w_ih.T
+                self._rel_w = np.ascontiguousarray(_np(net.rel_out.weight))
+                self._rel_b = _np(net.rel_out.bias)
+                # _rel_idx[last + 1] maps the interval logits (+ a 0 for "far") onto absolute pitches.
+                lasts = np.arange(-1, N_PITCH)[:, None]
+                from .tokens import interval_index
+
+                self._rel_idx = interval_index(np.arange(N_PITCH)[None, :], lasts)
         self._sampler = Sampler(self)
         self._thread = 0
         self.reset()
@@ -223,14 +263,16 @@ class StreamingModel:
         self._h = self._h0.copy()
         self._held: dict[int, set[int]] = {}
         self._held_mask = np.zeros((2, 128), bool)  # the same, as masks, for the sampler
+        self._last = [-1, -1]  # each voice's last note-on pitch
         self._pre: list[np.ndarray] | None = None  # head pre-activations for the current state
 
     def get_state(self):
-        return (self._h.copy(), {v: set(s) for v, s in self._held.items()}, self._pre)
+        return (self._h.copy(), {v: set(s) for v, s in self._held.items()}, self._pre, tuple(self._last))
 
     def set_state(self, state) -> None:
-        h, held, pre = state
+        h, held, pre, last = state
         self._h = h.copy()
+        self._last = list(last)
         self._held = {v: set(s) for v, s in held.items()}
         self._held_mask[:] = False
         for v, s in self._held.items():
@@ -253,22 +295,28 @@ class StreamingModel:
     def feed(self, event) -> None:
         from .tokens import dt_bin, vel_bin
 
-        self.step(vel_bin(event.velocity), int(event.pitch), dt_bin(event.dt), 1 if event.voice else 0)
         voice = 1 if event.voice else 0
+        pitch = int(event.pitch)
+        last = self._last[voice]
+        iv = pitch - last + REL_RANGE if last >= 0 and -REL_RANGE <= pitch - last <= REL_RANGE else N_INT
+        self.step(vel_bin(event.velocity), pitch, dt_bin(event.dt), voice, iv)
         held = self._held.setdefault(voice, set())
         if event.velocity > 0:
+            self._last[voice] = pitch
             held.add(int(event.pitch))
             self._held_mask[voice, int(event.pitch)] = True
         else:
             held.discard(int(event.pitch))
             self._held_mask[voice, int(event.pitch)] = False
 
-    def step(self, v: int, pitch: int, dtb: int, voice: int) -> None:
-        """One GRU step on already-binned fields (held notes are the caller's business)."""
+    def step(self, v: int, pitch: int, dtb: int, voice: int, interval: int = N_INT) -> None:
+        """One GRU step on already-binned fields (held notes and last pitches are the caller's business)."""
         if threading.get_ident() != self._thread:
             self._thread = threading.get_ident()
             _blas_single_thread()
         gi = self._t_v[v] + self._t_pitch[pitch] + self._t_dt[dtb] + self._t_voice[voice]
+        if self.relative:
+            gi += self._t_int[interval]
         gh = self._w_hh @ self._h
         gh += self._b_hh
         H = self.hidden_size
@@ -296,6 +344,14 @@ class StreamingModel:
             self._pre = [self._head_w[k] @ self._h + self._head_b[k] for k in range(3)]
         return self._pre
 
+    def rel_logits(self, a: np.ndarray, voice: int) -> np.ndarray:
+        """The pitch head's interval logits, placed on absolute pitches around the voice's last note."""
+        rel = np.empty(N_INT + 1, np.float32)
+        rel[:N_INT] = self._rel_w @ a
+        rel[:N_INT] += self._rel_b
+        rel[N_INT] = 0.0
+        return rel[self._rel_idx[self._last[voice] + 1]]
+
     def sample(self, constraints, rng: np.random.Generator):
         return self._sampler.sample(constraints, rng)
 
@@ -304,6 +360,9 @@ class StreamingModel:
         z = self.head_pre()[k] + self._head_voice[k][voice]
         for j, x in known.items():
             z = z + self._head_known[k][j][x]
-        logits = self._out_w[k] @ np.tanh(z) + self._out_b[k]
+        a = np.tanh(z)
+        logits = self._out_w[k] @ a + self._out_b[k]
+        if k == 1 and self.relative:
+            logits += self.rel_logits(a, voice)
         m = logits.max()
         return logits - (m + np.log(np.exp(logits - m).sum()))

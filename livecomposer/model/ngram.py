@@ -50,7 +50,7 @@ class _Table:
 
 def _concat(streams: list[EventArrays]) -> tuple[EventArrays, np.ndarray]:
     pos = np.concatenate([np.arange(len(e)) for e in streams]) if streams else np.zeros(0, np.int64)
-    cat = EventArrays(*(np.concatenate([getattr(e, f) for e in streams]) for f in ("v", "pitch", "dt", "voice", "seconds", "velocity", "held")))
+    cat = EventArrays(*(np.concatenate([getattr(e, f) for e in streams]) for f in ("v", "pitch", "dt", "voice", "seconds", "velocity", "held", "last")))
     return cat, pos
 
 

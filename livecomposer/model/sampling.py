@@ -127,8 +127,11 @@ class Sampler:
             z = pre[k] + m._head_voice[k][voice]
             for j, x in known.items():
                 z += m._head_known[k][j][x]
-            logits = m._out_w[k] @ np.tanh(z)
+            a = np.tanh(z)
+            logits = m._out_w[k] @ a
             logits += m._out_b[k]
+            if k == PITCH and m.relative:
+                logits += m.rel_logits(a, voice)
             try:
                 known[k] = draw(logits, mask, c.temperature, c.top_p, float(u[k]))
             except ValueError:

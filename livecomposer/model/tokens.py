@@ -30,6 +30,9 @@ DT_EDGES = np.concatenate([[0.0], np.geomspace(DT_MIN, DT_MAX, N_DT - 1)])
 DT_UPPER = np.concatenate([DT_EDGES[1:], [DT_MAX * 1.5]])
 # Velocity bins: bin b (1..N_VEL) covers VEL_LO[b]..VEL_HI[b] inclusive.
 
+N_INT = 49  # intervals -24..+24 from the voice's last note-on; index N_INT = none or farther
+REL_RANGE = 24
+
 FIELDS = ("v", "pitch", "dt")
 FIELD_SIZES = (N_V, N_PITCH, N_DT)
 
@@ -80,31 +83,45 @@ class EventArrays:
     seconds: np.ndarray  # exact dt in seconds
     velocity: np.ndarray  # exact velocity (0 = off)
     held: np.ndarray  # (N, 16) uint8, np.packbits of 128 pitches
+    last: np.ndarray  # the voice's last note-on pitch before the event, -1 if none
 
     def __len__(self) -> int:
         return len(self.v)
 
     def slice(self, a: int, b: int) -> "EventArrays":
-        return EventArrays(*(x[a:b] for x in (self.v, self.pitch, self.dt, self.voice, self.seconds, self.velocity, self.held)))
+        return EventArrays(*(x[a:b] for x in (self.v, self.pitch, self.dt, self.voice, self.seconds, self.velocity,
+                                              self.held, self.last)))
 
 
-def held_before(v: np.ndarray, pitch: np.ndarray, voice: np.ndarray) -> np.ndarray:
-    """Per event, the pitches its voice holds just before it, as packed bits (N, 16)."""
+def interval_index(pitch: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Index of the interval from ``last`` to ``pitch`` (N_INT when there is no last or it is far)."""
+    d = np.asarray(pitch) - np.asarray(last)
+    return np.where((np.asarray(last) >= 0) & (np.abs(d) <= REL_RANGE), d + REL_RANGE, N_INT)
+
+
+def voice_state(v: np.ndarray, pitch: np.ndarray, voice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per event, the pitches its voice holds just before it (packed bits, (N, 16)) and the
+    voice's last note-on pitch before it (-1 if none)."""
     n = len(v)
     out = np.zeros((n, 16), np.uint8)
+    last_out = np.full(n, -1, np.int64)
+    last = [-1, -1]
     state = np.zeros((2, 16), np.uint8)
     byte = (np.asarray(pitch) >> 3).tolist()
     bit = (0x80 >> (np.asarray(pitch) & 7)).tolist()
     vo = np.minimum(np.asarray(voice), 1).tolist()
     on = (np.asarray(v) > 0).tolist()
+    pl = np.asarray(pitch).tolist()
     for i in range(n):
         s = state[vo[i]]
         out[i] = s
+        last_out[i] = last[vo[i]]
         if on[i]:
             s[byte[i]] |= bit[i]
+            last[vo[i]] = pl[i]
         else:
             s[byte[i]] &= 0xFF ^ bit[i]
-    return out
+    return out, last_out
 
 
 def notes_to_events(onset: np.ndarray, dur: np.ndarray, pitch: np.ndarray, velocity: np.ndarray,
@@ -130,7 +147,7 @@ def notes_to_events(onset: np.ndarray, dur: np.ndarray, pitch: np.ndarray, veloc
     n = len(onset)
     if n == 0:
         z = np.zeros(0, np.int64)
-        return EventArrays(z, z, z, z, np.zeros(0), z, np.zeros((0, 16), np.uint8))
+        return EventArrays(z, z, z, z, np.zeros(0), z, np.zeros((0, 16), np.uint8), z)
     off = onset + np.maximum(dur, 0.01)
     order = np.lexsort((onset, pitch, voice))
     p_s, v_s, on_s = pitch[order], voice[order], onset[order]
@@ -149,7 +166,8 @@ def notes_to_events(onset: np.ndarray, dur: np.ndarray, pitch: np.ndarray, veloc
     dt = np.diff(t, prepend=t[0])
     dt[0] = 0.0
     v = vel_bins(vel[idx])
-    return EventArrays(v, pit[idx], dt_bins(dt), vo[idx], dt, vel[idx], held_before(v, pit[idx], vo[idx]))
+    held, last = voice_state(v, pit[idx], vo[idx])
+    return EventArrays(v, pit[idx], dt_bins(dt), vo[idx], dt, vel[idx], held, last)
 
 
 @dataclass(frozen=True)

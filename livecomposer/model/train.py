@@ -48,6 +48,7 @@ class TrainOptions:
     threads: int = 1
     min_notes: int = 2000
     max_pieces: int | None = None  # use only this many training pieces (quick runs)
+    relative: bool = True  # interval input and interval-relative pitch logits
     progress: bool = True
     augment: Augment | None = None  # None: the default for the data (chorales are slower than reels)
 
@@ -77,9 +78,9 @@ def validate(net: EventRNN, val_batches, device) -> tuple[float, list[float]]:
     tot = [0.0, 0.0, 0.0]
     n = 0.0
     for b in val_batches:
-        v, p, d, vo, m, held = (x.to(device) for x in b)
+        v, p, d, vo, m, held, last = (x.to(device) for x in b)
         order = torch.tensor([0, 1, 2], device=device).expand(*v.shape, 3)
-        losses, cnt = net.loss(v, p, d, vo, m, held, order)
+        losses, cnt = net.loss(v, p, d, vo, m, held=held, last=last, order=order)
         for k in range(3):
             tot[k] += float(losses[k])
         n += float(cnt)
@@ -159,7 +160,7 @@ def train(o: TrainOptions) -> dict:
             f"too little data in {o.data}: {len(ds.notes)} usable pieces, {train_notes} training notes "
             f"(need at least 2 pieces and {o.min_notes} notes for a model worth playing with)"
         )
-    net_cfg = NetConfig(hidden=o.hidden, embed=o.embed, head=o.head)
+    net_cfg = NetConfig(hidden=o.hidden, embed=o.embed, head=o.head, relative=o.relative)
     torch.manual_seed(o.seed)
     net = EventRNN(net_cfg).to(device)
     opt = Adam(net.parameters(), lr=o.lr)
@@ -211,8 +212,8 @@ def train(o: TrainOptions) -> dict:
         join = model.join() if world > 1 else _null()
         with join:
             for b in bar:
-                v, p, d, vo, m, held = (x.to(device) for x in b)
-                losses, n = model(v, p, d, vo, m, held)
+                v, p, d, vo, m, held, last = (x.to(device) for x in b)
+                losses, n = model(v, p, d, vo, m, held, last)
                 loss = (losses[0] + losses[1] + losses[2]) / n
                 opt.zero_grad()
                 loss.backward()
