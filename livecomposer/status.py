@@ -16,7 +16,7 @@ import select
 import sys
 import threading
 import time
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 from rich.console import Console, Group
 from rich.live import Live

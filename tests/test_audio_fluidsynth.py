@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import time
 
-import numpy as np
 import pytest
 
 from livecomposer.audio.analysis import note_sequence, pitch_track

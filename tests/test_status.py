@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -15,7 +14,6 @@ import pytest
 from livecomposer.clock import ManualClock
 from livecomposer.engine import Engine
 from livecomposer.events import NS_PER_MS, NS_PER_S
-from livecomposer.plugins.base import Plugin
 from livecomposer.ports.memory import MemoryInput, MemoryOutput
 from livecomposer.status import StatusScreen
 from livecomposer.tempo import Tempo
@@ -124,9 +122,11 @@ def test_live_screen_runs_and_stops_without_a_terminal():
     assert "bank" in buffer.getvalue()
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
 def test_keys_from_a_real_terminal(tmp_path):
-    """In a real terminal (tmux), pressing q ends the screen."""
+    """In a real terminal (a pseudo-terminal), the screen draws, and pressing q ends it."""
+    import pty
+    import select
+
     script = tmp_path / "screen.py"
     script.write_text(
         "import sys, time\n"
@@ -138,22 +138,34 @@ def test_keys_from_a_real_terminal(tmp_path):
         "t = time.time()\n"
         "while not s.quit_requested and time.time() - t < 20: time.sleep(0.05)\n"
         "s.stop()\n"
-        f"open({str(tmp_path / 'done')!r}, 'w').write('quit' if s.quit_requested else 'timeout')\n"
+        "print('QUIT' if s.quit_requested else 'TIMEOUT', flush=True)\n"
     )
-    name = f"lcstatus{os.getpid()}"
-    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "120", "-y", "30", sys.executable, str(script)], check=True)
+    master, slave = pty.openpty()
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS="120", LINES="30")
+    proc = subprocess.Popen([sys.executable, str(script)], stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    seen = b""
+
+    def read_until(marker: bytes, timeout: float) -> bool:
+        nonlocal seen
+        deadline = time.time() + timeout
+        while marker not in seen and time.time() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    seen += os.read(master, 65536)
+                except OSError:
+                    break
+        return marker in seen
+
     try:
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            pane = subprocess.run(["tmux", "capture-pane", "-p", "-t", name], capture_output=True, text=True).stdout
-            if "q quit" in pane:
-                break
-            time.sleep(0.1)
-        assert "bank" in pane and "BPM" in pane
-        subprocess.run(["tmux", "send-keys", "-t", name, "q"], check=True)
-        deadline = time.time() + 10
-        while not (tmp_path / "done").exists() and time.time() < deadline:
-            time.sleep(0.1)
-        assert (tmp_path / "done").read_text() == "quit"
+        assert read_until(b"q quit", 30), seen[-2000:]
+        assert b"bank" in seen and b"BPM" in seen
+        os.write(master, b"q")
+        assert read_until(b"QUIT", 15), seen[-2000:]
+        assert proc.wait(10) == 0
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)

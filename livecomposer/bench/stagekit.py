@@ -198,7 +198,7 @@ def follow_clock_through_jack(bpm: float, seconds: float, drift: float = 0.0, ji
     """Run the clock-sending process against a :class:`ClockReceiver` on the current JACK
     server; feed what arrives to a MIDI-following :class:`~livecomposer.tempo.Tempo` in order.
     Returns (estimated BPM after each tick, true BPM of each tick, the Tempo)."""
-    from ..events import Event, Kind, parse
+    from ..events import Kind, parse
     from ..tempo import Tempo
 
     receiver = ClockReceiver(f"lc-follow-{uuid.uuid4().hex[:6]}")
