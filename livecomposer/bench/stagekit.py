@@ -385,7 +385,7 @@ def measure_monitor(seconds: float, blocksize: int = 256) -> list[Measurement]:
 def measure(options: BenchOptions) -> list[Measurement]:
     if not jack_available():
         return [summarize("stage kit", [], "jackd not installed: stage figures need JACK")]
-    seconds = 3.0 if options.quick else 10.0
+    seconds = 2.0 if options.quick else 10.0
     results: list[Measurement] = []
     # A private server: JACK counts xruns server-wide, so other clients would show up as
     # our monitor's under-runs.  Fall back to the running one if no new server can start.
