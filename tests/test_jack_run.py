@@ -55,7 +55,7 @@ def test_thru_passes_notes_from_one_program_to_another(jack_server, midi_sender,
     wait_connected(jack_server, keyboard.port, "livecomposer-in")
     played = [[0x90, 60, 100], [0x90, 64, 90], [0xB0, 1, 33], [0x80, 60, 0], [0x80, 64, 0]]
     keyboard.send(*played, gap_ms=3)
-    got = daw.wait_for(lambda g: len([m for _, m in g if m[0] != 0xF0]) >= len(played))
+    got = daw.wait_for(lambda g: len([m for _, m in g if m[0] != 0xF0]) >= len(played), timeout=10)
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=20)
     err = proc.stderr.read()
@@ -73,12 +73,12 @@ def test_stopping_mid_note_leaves_no_stuck_note(sig, jack_server, midi_sender, m
     daw = midi_receiver(source=out_port)
     wait_connected(jack_server, keyboard.port, "livecomposer-in")
     keyboard.send([0x92, 67, 100])  # held, never released by the player
-    assert [0x92, 67, 100] in [m for _, m in daw.wait_for(lambda g: [0x92, 67, 100] in [m for _, m in g])]
+    assert [0x92, 67, 100] in [m for _, m in daw.wait_for(lambda g: [0x92, 67, 100] in [m for _, m in g], timeout=10)]
     proc.send_signal(sig)
     proc.wait(timeout=20)
     err = proc.stderr.read()
     assert "Traceback" not in err
-    got = [m for _, m in daw.wait_for(lambda g: any(m[:2] == [0xB2, ALL_NOTES_OFF] for _, m in g), timeout=5)]
+    got = [m for _, m in daw.wait_for(lambda g: any(m[:2] == [0xB2, ALL_NOTES_OFF] for _, m in g), timeout=10)]
     note_off = next(i for i, m in enumerate(got) if (m[0] == 0x82 and m[1] == 67) or (m[0] == 0x92 and m[1] == 67 and m[2] == 0))
     all_off = next(i for i, m in enumerate(got) if m[0] == 0xB2 and m[1] == ALL_NOTES_OFF)
     assert note_off < all_off, f"note-off must come before CC 123: {got}"
