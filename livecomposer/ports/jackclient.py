@@ -15,6 +15,7 @@ Everything here runs on ordinary threads; nothing is called from MIDI callbacks.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import ctypes.util
 import logging
@@ -269,6 +270,15 @@ def watch(server: str | None = None, on_shutdown: Callable[[], None] | None = No
         except OSError:
             return None
         return client
+
+
+@atexit.register
+def close_watches() -> None:
+    """Leave the JACK graph cleanly at exit (jackd logs errors for clients that just vanish)."""
+    with _watch_lock:
+        for client in _watches.values():
+            client.close()
+        _watches.clear()
 
 
 def quiet_rtmidi() -> None:
