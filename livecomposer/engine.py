@@ -38,6 +38,8 @@ MIN_WAKEUP_NS = 100_000
 MAX_BATCH = 2048
 #: Backlog bound: beyond this many queued raw messages, the oldest non-note traffic is dropped.
 MAX_BACKLOG = 20_000
+#: Wait before closing the output after the final note-offs (a few JACK periods).
+OUTPUT_DRAIN_S = 0.03
 #: Spin window before a deadline when the engine thread got realtime priority.
 REALTIME_SPIN_NS = 80_000
 
@@ -48,6 +50,9 @@ def _not_a_note(message: bytes) -> bool:
 
 def _a_note_on(message: bytes) -> bool:
     return len(message) == 3 and message[0] & 0xF0 == 0x90 and message[2] != 0
+
+
+_TRANSPORT_KINDS = frozenset({Kind.CLOCK, Kind.START, Kind.STOP, Kind.CONTINUE, Kind.SONG_POSITION})
 
 
 class Observer(Protocol):
@@ -327,6 +332,10 @@ class Engine:
     def _shutdown(self) -> None:
         try:
             self._send_now(self.scheduler.release_all(self.clock.now()))
+            if not self.manual and self.output is not None:
+                # Let the driver deliver the release burst before the port goes: closing an
+                # rtmidi JACK output at once lost all but the first message of the burst.
+                time.sleep(OUTPUT_DRAIN_S)
         finally:
             if self._worker is not None:
                 self._worker.close()
@@ -471,12 +480,15 @@ class Engine:
         if handler is None and tempo is None:
             return events
         kept = []
+        following = tempo is not None and getattr(tempo, "source", None) == "midi"
         for event in events:
             kind = event.kind
-            if tempo is not None and kind in (Kind.CLOCK, Kind.START, Kind.STOP, Kind.CONTINUE, Kind.SONG_POSITION):
+            if tempo is not None and kind in _TRANSPORT_KINDS:
                 observe = getattr(tempo, "observe_clock", None)
                 if observe is not None:
                     observe(event)
+                if following:
+                    continue  # the DAW's clock drives our tempo; echoing it back could loop
             if handler is not None and kind in (Kind.CONTROL, Kind.PROGRAM, Kind.NOTE_ON) and handler(self, event):
                 continue
             kept.append(event)

@@ -40,6 +40,7 @@ BUILTINS: dict[str, str] = {
     "note_length_limit": "livecomposer.plugins.effects:NoteLengthLimit",
     # tempo
     "clock_leader": "livecomposer.plugins.clock_leader:ClockLeader",
+    "grid_quantize": "livecomposer.plugins.clock_leader:GridQuantize",
     "tap_tempo": "livecomposer.plugins.clock_leader:TapTempo",
     # playing partners (driven by the model)
     "call_response": "livecomposer.plugins.partners:CallResponse",

@@ -23,7 +23,7 @@ def render_files(preset_path: Path, messages: list[tuple[int, bytes]], output: P
     if wav is not None:
         from .audio.wav import render_wav
 
-        render_wav(sent, wav)
+        render_wav(sent, wav, start_ns=0)
     ons = sum(1 for e in sent if e.kind.name == "NOTE_ON")
     return f"{output}: {len(messages)} messages in, {ons} notes out ({result.end_ns / 1e9:.1f} s rendered)"
 
