@@ -434,3 +434,16 @@ def test_continuation_rests_while_the_performer_plays_unless_told_to_play_over()
     plugin = Continuation(id="line", model=MELODY, key="D major", while_playing="play")
     events, _ = render_graph([plugin], messages, end=duration_ns())
     assert any(on <= e.time < off for e in machine(events) for on, off, _ in notes)
+
+
+def test_a_held_sustain_pedal_keeps_the_call_going() -> None:
+    messages = demo_phrase()[:18]
+    last = messages[-1][0]
+    release = last + 2 * NS
+    pedal = [(messages[0][0], bytes([0xB0, 64, 127])), (release, bytes([0xB0, 64, 0]))]
+    plugin = CallResponse(id="answer", model=MELODY, length=2, unit="notes")
+    events, _ = render_graph([plugin], sorted(messages + pedal, key=lambda x: x[0]), end=release + 3 * NS)
+    assert machine(events)[0].time == release + int(plugin.silence * NS)
+    plugin = CallResponse(id="answer", model=MELODY, length=2, unit="notes", pedal=False)
+    events, _ = render_graph([plugin], sorted(messages + pedal, key=lambda x: x[0]), end=release + 3 * NS)
+    assert machine(events)[0].time == last + int(plugin.silence * NS)

@@ -26,6 +26,7 @@ from .common import ModelPartner, PlanSpec, Step, Track, common_params, hear_all
 NS = NS_PER_S
 BAR_LISTEN_NS = 40_000_000  # after a bar line, listen this long for a late downbeat before answering
 MAX_ANSWER_NS = 60 * NS
+SUSTAIN = 64
 FIRST_NOTES = 2  # notes of the answer planned in the first, quick job
 
 
@@ -42,6 +43,7 @@ class CallResponse(ModelPartner):
         Param("density", 1.0, min=0.25, max=4.0, doc="how busy the answer is: scales the model's time gaps"),
         Param("polyphony", 1, min=1, max=8, doc="most notes the answer holds at once"),
         Param("max_note", 2.0, min=0.05, max=30.0, doc="longest note of the answer, in seconds"),
+        Param("pedal", True, doc="a held sustain pedal (CC 64) keeps the call going; the pause counts from its release"),
     )
 
     def __init__(self, id: str | None = None, **options: Any) -> None:
@@ -50,7 +52,8 @@ class CallResponse(ModelPartner):
         self.forget()
 
     def forget(self) -> None:
-        self._held: set[tuple[int, int]] = set()  # performer notes sounding
+        self._held: set[int] = set()  # performer notes sounding
+        self._pedal_down = False
         self._call_notes = 0  # note-ons since the last answer started
         self._last = 0  # time of the performer's last note event
         self._answer_tag = 0
@@ -59,7 +62,7 @@ class CallResponse(ModelPartner):
 
     # -- when does the call end? ------------------------------------------------------------
     def trigger_time(self) -> int | None:
-        if self._call_notes == 0 or self._held or self._requested:
+        if self._call_notes == 0 or self._held or self._requested or (self._pedal_down and self.pedal):  # type: ignore[attr-defined]
             return None
         if self.trigger == "cc":  # type: ignore[attr-defined]
             return None
@@ -76,8 +79,15 @@ class CallResponse(ModelPartner):
         heard = self.hear_events(events)
         cc_trigger = False
         for e in events:
-            if e.kind is Kind.CONTROL and e.voice == PERFORMER and self.trigger_cc and e.control == self.trigger_cc and e.value > 0:  # type: ignore[attr-defined]
+            if e.kind is not Kind.CONTROL or e.voice != PERFORMER:
+                continue
+            if self.trigger_cc and e.control == self.trigger_cc and e.value > 0:  # type: ignore[attr-defined]
                 cc_trigger = True
+            elif e.control == SUSTAIN and (not self.listen or e.channel == self.listen - 1):  # type: ignore[attr-defined]
+                down = e.value >= 64
+                if self._pedal_down and not down:
+                    self._last = max(self._last, e.time)  # the sound ends now: the pause starts
+                self._pedal_down = down
         if heard:
             interrupted = any(v > 0 for _, _, v in heard) and self.answering(now)
             cut = interrupted and not self.finish_phrase  # type: ignore[attr-defined]
@@ -100,7 +110,7 @@ class CallResponse(ModelPartner):
                     feed(track)
             self.submit(work, None, fresh_only=False)
         due = self.trigger_time()
-        if cc_trigger and self._call_notes and not self._held and not self._requested:
+        if cc_trigger and self._call_notes and not self._held and not self._requested:  # (the button beats the pedal)
             self._answer(now)
         elif due is not None and due <= now:
             self._answer(due)
