@@ -5,11 +5,12 @@ Entry points: :func:`open_inputs`, :func:`open_output`, :func:`list_ports`, :fun
 Timing path: an input's rtmidi callback stamps ``time.monotonic_ns()`` and calls the sink,
 nothing else.  An output's :meth:`RtMidiOutput.send` is one ``send_message`` call.
 
-Liveness, off the timing path: a background :class:`~.monitor.PortMonitor` thread checks
-every open port about twice a second (and at once when the JACK server shuts down, which
-rtmidi itself never reports) and sets ``alive``.  It also reconnects by name: an input whose
-source port comes back, or a virtual output whose JACK server was restarted, is reopened
-automatically.  :meth:`RtMidiInput.reconnect_if_needed` does the same synchronously for a
+Liveness, off the timing path: the :class:`~.monitor.PortMonitor` thread checks every
+open port about twice a second (and at once when the JACK server shuts down, which rtmidi
+itself never reports) and clears ``alive``.  It also reconnects by name: an input whose
+source port comes back, an output whose destination port comes back, or a virtual output
+whose JACK server was restarted, is reopened automatically (and only that makes a port
+alive again).  :meth:`RtMidiInput.reconnect_if_needed` does the same synchronously for a
 caller that wants to drive it itself (it is cheap while the port is alive, but reopening
 creates a client, milliseconds: call it from a housekeeping thread, not the engine tick).
 
@@ -27,124 +28,30 @@ from __future__ import annotations
 import logging
 import os
 import re
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from .base import InputPort, InputSink, OutputPort, PortError
 from . import jackclient
+from .backends import API_CHOICES, DEFAULT_CLIENT, NO_MIDI_SYSTEM, api_id, midi_in, midi_out, resolve_api, rtmidi
+from .base import InputPort, InputSink, OutputPort, PortError
+from .monitor import SystemView, monitor
 
 log = logging.getLogger(__name__)
 
-try:  # python-rtmidi is a hard dependency, but `livecomposer ports` should still explain itself.
-    import rtmidi
-except ImportError:  # pragma: no cover - exercised only on broken installs
-    rtmidi = None  # type: ignore[assignment]
-else:
-    jackclient.quiet_rtmidi()
-
-API_CHOICES = ("auto", "alsa", "jack", "coremidi", "windows")
-DEFAULT_CLIENT = "livecomposer"
+__all__ = [
+    "API_CHOICES", "NO_MIDI_SYSTEM", "PortError", "PortGone", "PortListing", "RtMidiInput", "RtMidiOutput",
+    "list_ports", "open_inputs", "open_output", "resolve_api",
+]
 
 #: Probe message for the end-to-end output check: sysex with the non-commercial
 #: manufacturer id 0x7D, which every receiver that does not know it ignores.
 PROBE_PREFIX = (0xF0, 0x7D, 0x6C, 0x63)  # F0 7D 'l' 'c'
 
-_API_IDS = {
-    "alsa": "API_LINUX_ALSA",
-    "jack": "API_UNIX_JACK",
-    "coremidi": "API_MACOSX_CORE",
-    "windows": "API_WINDOWS_MM",
-}
-
-NO_MIDI_SYSTEM = (
-    "no MIDI system found: the ALSA sequencer (/dev/snd/seq) is missing and no JACK server is running; "
-    "start JACK (Debian package jackd2: `jackd -d dummy &`) or load the ALSA sequencer (`modprobe snd-seq`)"
-)
-
 
 class PortGone(OSError):
     """Sending to an output whose port or MIDI server has vanished."""
-
-
-# --------------------------------------------------------------------------- backends
-
-
-def _compiled() -> set[str]:
-    if rtmidi is None:
-        return set()
-    ids = set(rtmidi.get_compiled_api())
-    return {name for name, attr in _API_IDS.items() if getattr(rtmidi, attr) in ids}
-
-
-def _alsa_available() -> bool:
-    return os.path.exists("/dev/snd/seq")
-
-
-def _jack_available() -> bool:
-    if jackclient.libjack() is not None:
-        return jackclient.server_running()
-    try:  # no system libjack: ask rtmidi (it raises rtmidi.SystemError without a server)
-        probe = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="lc-probe")
-    except Exception:
-        return False
-    probe.delete()
-    return True
-
-
-def resolve_api(api: str = "auto") -> str:
-    """The concrete backend for ``api``; :class:`PortError` with a one-line fix if unusable.
-
-    ``auto`` picks the system's own MIDI (CoreMIDI, Windows MM, the ALSA sequencer) and, on
-    Linux without ``/dev/snd/seq`` (containers, machines without a sound card), JACK when a
-    server runs.
-    """
-    if rtmidi is None:
-        raise PortError("python-rtmidi is not installed: pip install python-rtmidi")
-    api = (api or "auto").lower()
-    if api not in API_CHOICES:
-        raise PortError(f"unknown MIDI API {api!r}; choose one of {', '.join(API_CHOICES)}")
-    compiled = _compiled()
-    if api == "auto":
-        if sys.platform == "darwin" and "coremidi" in compiled:
-            return "coremidi"
-        if sys.platform.startswith("win") and "windows" in compiled:
-            return "windows"
-        if "alsa" in compiled and _alsa_available():
-            return "alsa"
-        if "jack" in compiled and _jack_available():
-            return "jack"
-        raise PortError(NO_MIDI_SYSTEM)
-    if api not in compiled:
-        raise PortError(
-            f"MIDI API {api!r} is not available in this python-rtmidi build on {sys.platform} "
-            f"(available: {', '.join(sorted(compiled)) or 'none'})"
-        )
-    if api == "alsa" and not _alsa_available():
-        raise PortError("the ALSA sequencer is not available (/dev/snd/seq is missing): `modprobe snd-seq`, or use --api jack")
-    if api == "jack" and not _jack_available():
-        raise PortError("no JACK server is running: start one (Debian package jackd2: `jackd -d dummy &`)")
-    return api
-
-
-def _api_id(backend: str) -> int:
-    return getattr(rtmidi, _API_IDS[backend])
-
-
-def _midi_in(backend: str, client: str):
-    try:
-        return rtmidi.MidiIn(_api_id(backend), name=client)
-    except rtmidi.SystemError as exc:  # server vanished between resolve and open
-        raise PortError(f"cannot open a {backend} MIDI client: {exc}") from None
-
-
-def _midi_out(backend: str, client: str):
-    try:
-        return rtmidi.MidiOut(_api_id(backend), name=client)
-    except rtmidi.SystemError as exc:
-        raise PortError(f"cannot open a {backend} MIDI client: {exc}") from None
 
 
 # --------------------------------------------------------------------------- listing
@@ -165,16 +72,16 @@ class PortListing:
 def list_ports(api: str = "auto") -> PortListing:
     """The MIDI ports that exist now (ours excluded)."""
     backend = resolve_api(api)
-    midi_in = _midi_in(backend, f"{DEFAULT_CLIENT}-list")
-    midi_out = _midi_out(backend, f"{DEFAULT_CLIENT}-list")
+    lister_in = midi_in(backend, f"{DEFAULT_CLIENT}-list")
+    lister_out = midi_out(backend, f"{DEFAULT_CLIENT}-list")
     try:
         with _own_lock:
             own = set(_own_ports)
-        inputs = [p for p in midi_in.get_ports() if p not in own]
-        outputs = [p for p in midi_out.get_ports() if p not in own]
+        inputs = [p for p in lister_in.get_ports() if p not in own]
+        outputs = [p for p in lister_out.get_ports() if p not in own]
     finally:
-        midi_in.delete()
-        midi_out.delete()
+        lister_in.delete()
+        lister_out.delete()
     return PortListing(backend, inputs, outputs)
 
 
@@ -226,10 +133,10 @@ class RtMidiInput(InputPort):
         self.reconnects = 0
         self.own_name: str | None = None  # our own port's full name, where we can learn it
         self._midi = self._open()
-        _monitor().add(self)
+        monitor().add(self)
 
     def _open(self):
-        midi = _midi_in(self.backend, self._client)
+        midi = midi_in(self.backend, self._client)
         # Keep clock and start/stop (the engine follows MIDI clock); drop sysex and active sensing.
         midi.ignore_types(sysex=True, timing=False, active_sense=True)
         ports = midi.get_ports()
@@ -266,7 +173,7 @@ class RtMidiInput(InputPort):
     def alive(self) -> bool:
         return self._alive and not self._closed
 
-    def check(self, view: "_SystemView") -> None:
+    def check(self, view: "SystemView") -> None:
         """Update ``alive`` from a fresh look at the system (monitor thread)."""
         if self._closed:
             return
@@ -279,7 +186,7 @@ class RtMidiInput(InputPort):
             # name is a new port, and nothing connects us to it by itself.
             self._alive = False
 
-    def reconnect_if_needed(self, view: "_SystemView | None" = None) -> bool:
+    def reconnect_if_needed(self, view: "SystemView | None" = None) -> bool:
         """Reopen the port if it is dead and its source exists again; True if reopened.
 
         Safe from any thread.  Cheap while alive; reopening takes milliseconds.
@@ -287,12 +194,12 @@ class RtMidiInput(InputPort):
         if self._closed:
             return False
         if view is None:
-            view = _SystemView.take(self.backend, self.server)
+            view = SystemView.take(self.backend, self.server)
             self.check(view)
         if self._alive or not view.up or _find(view.inputs, self.name) is None:
             return False
         with self._lock:
-            if self._closed:
+            if self._closed or self._alive:  # closed, or repaired meanwhile by another thread
                 return False
             old, self._midi = self._midi, None
             self._forget_own()
@@ -318,7 +225,7 @@ class RtMidiInput(InputPort):
             old, self._midi = self._midi, None
             self._forget_own()
             _close_quietly(old, self.backend)
-        _monitor().remove(self)
+        monitor().remove(self)
 
 
 def open_inputs(
@@ -332,7 +239,7 @@ def open_inputs(
     backend = resolve_api(api)
     with _own_lock:
         own = set(_own_ports)
-    lister = _midi_in(backend, f"{DEFAULT_CLIENT}-list")
+    lister = midi_in(backend, f"{DEFAULT_CLIENT}-list")
     try:
         available = [p for p in lister.get_ports() if p not in own and not _is_own_client(p)]
     finally:
@@ -382,10 +289,10 @@ class RtMidiOutput(OutputPort):
         self.own_name: str | None = None
         self.reconnects = 0
         self._midi = self._open()
-        _monitor().add(self)
+        monitor().add(self)
 
     def _open(self):
-        midi = _midi_out(self.backend, self._client)
+        midi = midi_out(self.backend, self._client)
         before = _list_for_probe(self.backend, self.server)
         try:
             if self.virtual is not None:
@@ -436,10 +343,11 @@ class RtMidiOutput(OutputPort):
                 # reconnects by name).  Safe here: verify() runs before anyone sends.
                 old.delete()
                 self._midi = self._open()
+                self._alive = True
                 self.reconnects += 1
         return False
 
-    def check(self, view: "_SystemView") -> None:
+    def check(self, view: "SystemView") -> None:
         if self._closed:
             return
         jack_own = view.jack is not None and self.own_name is not None
@@ -455,19 +363,19 @@ class RtMidiOutput(OutputPort):
             log.warning("MIDI output %r vanished", self.name)
             self._alive = False  # alive again only through a reconnect (see RtMidiInput.check)
 
-    def reconnect_if_needed(self, view: "_SystemView | None" = None) -> bool:
+    def reconnect_if_needed(self, view: "SystemView | None" = None) -> bool:
         """Reopen a dead output once its server (virtual) or its target port is back."""
         if self._closed:
             return False
         if view is None:
-            view = _SystemView.take(self.backend, self.server)
+            view = SystemView.take(self.backend, self.server)
             self.check(view)
         if self._alive or not view.up:
             return False
         if self.virtual is None and _find(view.outputs, self.target or "") is None:
             return False
         with self._lock:
-            if self._closed:
+            if self._closed or self._alive:  # closed, or repaired meanwhile by another thread
                 return False
             old, self._midi = self._midi, None
             self._forget_own()
@@ -493,7 +401,7 @@ class RtMidiOutput(OutputPort):
             old, self._midi = self._midi, None
             self._forget_own()
             _close_quietly(old, self.backend)
-        _monitor().remove(self)
+        monitor().remove(self)
 
 
 def open_output(
@@ -519,7 +427,7 @@ def open_output(
                 "create a port there and use output: {port: NAME}"
             )
     else:
-        lister = _midi_out(backend, f"{DEFAULT_CLIENT}-list")
+        lister = midi_out(backend, f"{DEFAULT_CLIENT}-list")
         try:
             with _own_lock:
                 own = set(_own_ports)
@@ -557,7 +465,7 @@ def _close_quietly(midi, backend: str) -> None:
 
 
 def _jack_ports(server: str) -> set[str] | None:
-    client = jackclient.watch(server, _monitor().wake)
+    client = jackclient.watch(server, monitor().wake)
     return set(client.ports()) if client is not None else None
 
 
@@ -593,7 +501,7 @@ def _probe_delivery(out: RtMidiOutput, timeout: float) -> bool | None:
         if list(message[0]) == probe_message:
             got.set()
 
-    probe = rtmidi.MidiIn(_api_id(out.backend), name=f"{DEFAULT_CLIENT}-probe")
+    probe = rtmidi.MidiIn(api_id(out.backend), name=f"{DEFAULT_CLIENT}-probe")
     try:
         probe.ignore_types(sysex=False, timing=True, active_sense=True)
         ports = probe.get_ports()
@@ -611,106 +519,3 @@ def _probe_delivery(out: RtMidiOutput, timeout: float) -> bool | None:
     finally:
         probe.close_port()
         probe.delete()
-
-
-# --------------------------------------------------------------------------- monitor
-
-
-@dataclass
-class _SystemView:
-    """One look at the MIDI system, shared by all checks of one monitor round."""
-
-    backend: str
-    server: str
-    up: bool
-    inputs: list[str]
-    outputs: list[str]
-    jack: "jackclient.JackClient | None" = None
-
-    @classmethod
-    def take(cls, backend: str, server: str = "", listers: dict | None = None) -> "_SystemView":
-        if backend == "jack":
-            client = jackclient.watch(server, _monitor().wake)
-            if client is None or not client.alive:
-                return cls(backend, server, False, [], [])
-            inputs = client.ports(flags=jackclient.PORT_IS_OUTPUT)
-            outputs = client.ports(flags=jackclient.PORT_IS_INPUT)
-            return cls(backend, server, True, inputs, outputs, client)
-        listers = listers if listers is not None else {}
-        try:
-            if backend not in listers:
-                listers[backend] = (
-                    _midi_in(backend, f"{DEFAULT_CLIENT}-list"),
-                    _midi_out(backend, f"{DEFAULT_CLIENT}-list"),
-                )
-            midi_in, midi_out = listers[backend]
-            return cls(backend, server, True, midi_in.get_ports(), midi_out.get_ports())
-        except Exception:
-            listers.pop(backend, None)
-            return cls(backend, server, False, [], [])
-
-
-class PortMonitor:
-    """Background thread: refresh every open port's ``alive`` and reconnect what came back."""
-
-    interval = 0.5
-
-    def __init__(self) -> None:
-        self._ports: list = []
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._listers: dict = {}
-        self.auto_reconnect = True
-
-    def add(self, port) -> None:
-        with self._lock:
-            self._ports.append(port)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="midi-port-monitor", daemon=True)
-                self._thread.start()
-
-    def remove(self, port) -> None:
-        with self._lock:
-            if port in self._ports:
-                self._ports.remove(port)
-
-    def wake(self) -> None:
-        """Run a round now (called from JACK's shutdown callback)."""
-        self._wake.set()
-
-    def run_once(self) -> None:
-        with self._lock:
-            ports = list(self._ports)
-        views: dict[tuple[str, str], _SystemView] = {}
-        for port in ports:
-            key = (port.backend, port.server)
-            view = views.get(key)
-            if view is None:
-                view = views[key] = _SystemView.take(port.backend, port.server, self._listers)
-            try:
-                port.check(view)
-                if self.auto_reconnect and not port.alive:
-                    if port.reconnect_if_needed(view):
-                        views.pop(key, None)  # the system changed: look again
-            except Exception:  # never let the monitor die
-                log.exception("MIDI port check failed for %r", getattr(port, "name", port))
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            with self._lock:
-                if not self._ports:
-                    continue
-            self.run_once()
-
-
-_the_monitor: PortMonitor | None = None
-
-
-def _monitor() -> PortMonitor:
-    global _the_monitor
-    if _the_monitor is None:
-        _the_monitor = PortMonitor()
-    return _the_monitor

@@ -1,0 +1,121 @@
+"""Liveness of open MIDI ports, checked off the timing path.
+
+One daemon thread per process looks at the MIDI system about twice a second (and at once
+when a JACK server shuts down: :mod:`.jackclient` hears it) and asks every open port to
+:meth:`check` itself against that view; a dead port whose counterpart is back is told to
+:meth:`reconnect_if_needed`.  Ports register with :func:`monitor` ``().add(port)``; they
+provide ``backend``, ``server``, ``name``, ``alive``, ``check(view)`` and
+``reconnect_if_needed(view)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from . import jackclient
+from .backends import DEFAULT_CLIENT, midi_in, midi_out
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SystemView:
+    """One look at the MIDI system, shared by all checks of one monitor round."""
+
+    backend: str
+    server: str
+    up: bool
+    inputs: list[str]
+    outputs: list[str]
+    jack: "jackclient.JackClient | None" = None
+
+    @classmethod
+    def take(cls, backend: str, server: str = "", listers: dict | None = None) -> "SystemView":
+        if backend == "jack":
+            client = jackclient.watch(server, monitor().wake)
+            if client is None or not client.alive:
+                return cls(backend, server, False, [], [])
+            inputs = client.ports(flags=jackclient.PORT_IS_OUTPUT)
+            outputs = client.ports(flags=jackclient.PORT_IS_INPUT)
+            return cls(backend, server, True, inputs, outputs, client)
+        listers = listers if listers is not None else {}
+        try:
+            if backend not in listers:
+                listers[backend] = (
+                    midi_in(backend, f"{DEFAULT_CLIENT}-list"),
+                    midi_out(backend, f"{DEFAULT_CLIENT}-list"),
+                )
+            lister_in, lister_out = listers[backend]
+            return cls(backend, server, True, lister_in.get_ports(), lister_out.get_ports())
+        except Exception:
+            listers.pop(backend, None)
+            return cls(backend, server, False, [], [])
+
+
+class PortMonitor:
+    """Background thread: refresh every open port's ``alive`` and reconnect what came back."""
+
+    interval = 0.5
+
+    def __init__(self) -> None:
+        self._ports: list = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._listers: dict = {}
+        self.auto_reconnect = True
+
+    def add(self, port) -> None:
+        with self._lock:
+            self._ports.append(port)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="midi-port-monitor", daemon=True)
+                self._thread.start()
+
+    def remove(self, port) -> None:
+        with self._lock:
+            if port in self._ports:
+                self._ports.remove(port)
+
+    def wake(self) -> None:
+        """Run a round now (called from JACK's shutdown callback)."""
+        self._wake.set()
+
+    def run_once(self) -> None:
+        with self._lock:
+            ports = list(self._ports)
+        views: dict[tuple[str, str], SystemView] = {}
+        for port in ports:
+            key = (port.backend, port.server)
+            view = views.get(key)
+            if view is None:
+                view = views[key] = SystemView.take(port.backend, port.server, self._listers)
+            try:
+                port.check(view)
+                if self.auto_reconnect and not port.alive:
+                    if port.reconnect_if_needed(view):
+                        views.pop(key, None)  # the system changed: look again
+            except Exception:  # never let the monitor die
+                log.exception("MIDI port check failed for %r", getattr(port, "name", port))
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            with self._lock:
+                if not self._ports:
+                    continue
+            self.run_once()
+
+
+_the_monitor: PortMonitor | None = None
+
+
+def monitor() -> PortMonitor:
+    """The process's monitor (its thread starts with the first port)."""
+    global _the_monitor
+    if _the_monitor is None:
+        _the_monitor = PortMonitor()
+    return _the_monitor
