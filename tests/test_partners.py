@@ -22,7 +22,7 @@ from livecomposer.plugins.base import Parallel, PluginContext
 from livecomposer.plugins.effects import Thru
 from livecomposer.plugins.partners import Accompanist, CallResponse, Continuation, Harmonizer
 from livecomposer.ports.memory import MemoryOutput
-from livecomposer.presets import PresetError, build_graph, load_preset
+from livecomposer.presets import build_graph, load_preset
 from livecomposer.session import load, render_offline
 from livecomposer.tempo import Tempo
 from livecomposer.theory import estimate_key, parse_note

@@ -17,7 +17,6 @@ call and response); a missing model gives a row that says so.
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 from ..engine import Engine

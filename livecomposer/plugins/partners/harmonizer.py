@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ...events import Event, Kind, note_off, note_on
+from ...events import Event, note_off, note_on
 from ..base import Param, PluginContext
 from .common import ModelPartner, Track, common_params
 
