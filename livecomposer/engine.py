@@ -40,6 +40,10 @@ MAX_BATCH = 2048
 MAX_BACKLOG = 20_000
 #: Wait before closing the output after the final note-offs (a few JACK periods).
 OUTPUT_DRAIN_S = 0.03
+#: Beyond MAX_BATCH queued messages, those this much older than the newest are shed the same
+#: way, so that latency recovers within about a second after a flood the graph cannot keep up
+#: with (a count bound alone let a slow graph lag seconds behind).
+MAX_BACKLOG_AGE_NS = 200_000_000
 #: Spin window before a deadline when the engine thread got realtime priority.
 REALTIME_SPIN_NS = 80_000
 
@@ -421,7 +425,7 @@ class Engine:
 
     def _drain(self) -> list[tuple[int, bytes]]:
         raw = self._raw
-        if len(raw) > MAX_BACKLOG:
+        if len(raw) > MAX_BACKLOG or (len(raw) > MAX_BATCH and raw[-1][0] - raw[0][0] > MAX_BACKLOG_AGE_NS):
             self._shed_backlog()
         batch = []
         for _ in range(min(len(raw), MAX_BATCH)):
@@ -432,9 +436,9 @@ class Engine:
 
     def _shed_backlog(self) -> None:
         """A flood: drop the oldest non-note traffic first, then the oldest note-ons, until
-        bounded; never a note-off (the note-off of a dropped note-on is dropped later, at
-        send time, as an orphan).  Without the second pass a flood of notes alone grew
-        the queue without bound.
+        bounded in count and in age (MAX_BACKLOG_AGE_NS); never a note-off (the note-off of
+        a dropped note-on is dropped later, at send time, as an orphan).  Without the
+        note-on pass a flood of notes alone grew the queue without bound.
 
         Works in place at the left end while the callback may append at the right end
         (both deque operations are atomic), so nothing arriving meanwhile is lost."""
@@ -442,12 +446,11 @@ class Engine:
         count = len(raw)
         excess = count - MAX_BACKLOG
         items = [raw.popleft() for _ in range(count)]
+        stale = items[-1][0] - MAX_BACKLOG_AGE_NS if count > MAX_BATCH else -(1 << 62)
         for droppable in (_not_a_note, _a_note_on):
-            if excess <= 0:
-                break
             kept: list[tuple[int, bytes]] = []
             for item in items:
-                if excess > 0 and droppable(item[1]):
+                if (excess > 0 or item[0] < stale) and droppable(item[1]):
                     excess -= 1
                     self.stats.dropped += 1
                     continue

@@ -134,8 +134,8 @@ def _flood(quick: bool) -> list[Measurement]:
         summarize("stage flood: probe latency from 1 s after", after),
     ]
     over_s = 5.0 if quick else 30.0
-    o = flood(rate=10_000, seconds=over_s, note_share=1.0, after_s=2.0, graph=lambda: Parallel([Thru(), SlowEffect(200.0)]))
-    results.append(summarize(f"stage overload (notes only, engine 5k/s) x {over_s:.0f} s: probe latency during",
+    o = flood(rate=10_000, seconds=over_s, note_share=1.0, after_s=2.0, graph=lambda: Parallel([Thru(), SlowEffect(100.0)]))
+    results.append(summarize(f"stage overload (notes only, 100 us/event graph) x {over_s:.0f} s: probe latency during",
                              o.latency_during, _flood_note(o)))
     results.append(summarize("stage overload: probe latency from 1 s after", [lat for s, lat in o.latency_after if s >= 1.0]))
     return results

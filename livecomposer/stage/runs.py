@@ -147,7 +147,12 @@ def flood(rate: int = 10_000, seconds: float = 5.0, note_share: float = 0.2, aft
     result = FloodResult(rate, seconds, engine=engine)
     gc.collect()
     result.rss_start = result.rss_peak = rss_bytes()
-    sink = engine.sink
+    sunk = [0]
+
+    def sink(t: int, message: bytes, _sink=engine.sink) -> None:
+        sunk[0] += 1
+        _sink(t, message)
+
     raw = engine._raw
     clock = time.monotonic_ns
     held: list[tuple[int, int]] = []
@@ -209,9 +214,11 @@ def flood(rate: int = 10_000, seconds: float = 5.0, note_share: float = 0.2, aft
             now = clock()
             if now >= after_end:
                 break
-            backlog = len(raw)
-            result.max_backlog = max(result.max_backlog, backlog)
-            if not backlog and result.backlog_clear_s != result.backlog_clear_s:  # still NaN
+            result.max_backlog = max(result.max_backlog, len(raw))
+            # Cleared once everything fed was handled or shed (an empty deque alone can be
+            # the moment the engine is shedding it).
+            stats = engine.stats
+            if result.backlog_clear_s != result.backlog_clear_s and stats.messages_in + stats.dropped >= sunk[0]:
                 result.backlog_clear_s = (now - flood_end) / NS_PER_S
             if now >= next_probe:
                 next_probe = probe(now)
