@@ -98,7 +98,7 @@ CHILD = textwrap.dedent(
     import sys, time
     from livecomposer.events import note_on, note_off
     from livecomposer.recording import Recorder
-    rec = Recorder(sys.argv[1], time.monotonic_ns(), interval=0.5)
+    rec = Recorder(sys.argv[1], time.monotonic_ns())
     n = 0
     while True:
         t = time.monotonic_ns()
