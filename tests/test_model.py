@@ -199,3 +199,15 @@ def test_shipped_models_load_and_play(name):
     m.feed(ModelEvent(0.0, 67, 80, PERFORMER_VOICE))
     e = m.sample(Constraints(note_on=True, pitch_classes=frozenset({7, 9, 11, 0, 2, 4, 6})), rng)
     assert e.pitch % 12 in {7, 9, 11, 0, 2, 4, 6}
+
+
+def test_bench_measures_every_shipped_model():
+    from livecomposer.bench import BenchOptions
+    from livecomposer.bench.model import measure
+
+    assert shipped_models(), "models/ ships at least one model"
+    ms = {m.name: m for m in measure(BenchOptions(quick=True))}
+    for name in shipped_models():
+        for part in ("feed", "sample", "feed+sample"):
+            m = ms[f"model.{name}.{part}"]
+            assert m.n == 500 and 0 < m.median_us <= m.p99_us <= m.max_us

@@ -16,6 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="+", type=Path, help="MIDI files (or folders of them)")
     p.add_argument("--json", action="store_true", help="print JSON (keys model_nll, baseline_nll, events, ...)")
     p.add_argument("--max-order", type=int, default=6, help="highest n-gram order tried (default 6)")
+    p.add_argument("--copies", type=int, default=4,
+                   help="augmented renderings of the training data the n-gram counts (default 4; more is stronger and slower)")
     p.set_defaults(func=run)
 
 
@@ -35,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             raise CommandError(f"{f}: no such file")
     try:
-        r = evaluate(args.model, files, max_order=args.max_order)
+        r = evaluate(args.model, files, copies=args.copies, max_order=args.max_order)
     except (CheckpointError, MidiFileError, DataError) as exc:
         raise CommandError(str(exc), 2) from None
     if args.json:

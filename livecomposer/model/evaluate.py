@@ -2,7 +2,9 @@
 
 The baseline is rebuilt from the model's own training split (named in its config:
 corpus or MIDI folder, split seed, augmentation), rendered ``copies`` times with the same
-augmentation, so both models are judged on the same events with the same tokens.
+augmentation, so both models are judged on the same events with the same tokens.  More
+copies help the n-gram (it sees more transpositions and tempos) at a cost in memory and
+time: on folk, 1/2/4/8 copies gave 4.79/4.66/4.58/4.51 nats per event; 4 is the default.
 Each MIDI file's first part is the performer, the other parts machine voices.
 """
 
@@ -40,7 +42,7 @@ def model_nll(net, ev: EventArrays) -> tuple[float, list[float]]:
     return sum(per), per
 
 
-def baseline_for(cfg: dict, copies: int = 2, max_order: int = 6, seed: int = 7) -> NGramModel:
+def baseline_for(cfg: dict, copies: int = 4, max_order: int = 6, seed: int = 7) -> NGramModel:
     """The n-gram trained on the training split the model's config names."""
     from .data import load_dataset, render, split
 
@@ -66,7 +68,7 @@ class FileResult:
     baseline_nll: np.ndarray  # total nats per order
 
 
-def evaluate(model: str, files: list[Path], copies: int = 2, max_order: int = 6) -> dict:
+def evaluate(model: str, files: list[Path], copies: int = 4, max_order: int = 6) -> dict:
     from . import load_network
 
     net, cfg, path = load_network(model)
@@ -106,6 +108,7 @@ def evaluate(model: str, files: list[Path], copies: int = 2, max_order: int = 6)
         "notes": notes,
         "unit": "nats",
         "baseline_training_events": ng.events,
+        "baseline_copies": copies,
         "files": [
             {"path": r.path, "events": r.events, "notes": r.notes, "model_nll": round(r.model_nll / r.events, 4),
              "baseline_nll": round(float(r.baseline_nll[best]) / r.events, 4)}
