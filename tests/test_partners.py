@@ -44,7 +44,17 @@ def require_model(name: str) -> None:
 @pytest.fixture(scope="module", autouse=True)
 def shipped_models() -> None:
     require_model(MELODY)
+
+
+@pytest.fixture
+def chorale() -> None:
+    """For the tests that need the chorale model too (harmonizer, accompanist)."""
     require_model(CHORALE)
+
+
+def models_for(preset: str) -> None:
+    if preset in ("harmonizer", "accompanist"):
+        require_model(CHORALE)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -119,6 +129,7 @@ def phrase_key_pcs():
 
 @pytest.mark.parametrize("name", MODES)
 def test_each_preset_plays_in_the_phrase_key_and_closes_every_note(name) -> None:
+    models_for(name)
     events, engine = render_preset(name)
     notes = machine(events)
     assert len(notes) >= 8, f"{name} played only {len(notes)} notes"
@@ -133,6 +144,7 @@ def test_each_preset_plays_in_the_phrase_key_and_closes_every_note(name) -> None
 
 @pytest.mark.parametrize("name", MODES)
 def test_same_input_and_seed_give_the_same_output(name) -> None:
+    models_for(name)
     a, _ = render_preset(name, seed=3)
     b, _ = render_preset(name, seed=3)
     c, _ = render_preset(name, seed=4)
@@ -246,7 +258,7 @@ def test_a_cc_ends_the_call_at_once() -> None:
 # --------------------------------------------------------------------------- harmonizer
 
 
-def test_harmonizer_adds_chosen_notes_under_each_note_and_ends_them_with_it() -> None:
+def test_harmonizer_adds_chosen_notes_under_each_note_and_ends_them_with_it(chorale) -> None:
     messages = demo_phrase()
     plugin = Harmonizer(id="choir", model=CHORALE, voices=2, key="D major")
     events, _ = render_graph([plugin], messages, end=duration_ns())
@@ -261,7 +273,7 @@ def test_harmonizer_adds_chosen_notes_under_each_note_and_ends_them_with_it() ->
             assert any(o.note == e.note and o.time == off for o in offs), "harmony must end with its note"
 
 
-def test_harmonizer_voices_and_density_are_live() -> None:
+def test_harmonizer_voices_and_density_are_live(chorale) -> None:
     messages = demo_phrase()[:18]
     plugin = Harmonizer(id="choir", model=CHORALE, voices=1)
     plugin_three = Harmonizer(id="choir", model=CHORALE, voices=3, position="any")
@@ -299,7 +311,7 @@ def test_continuation_stops_after_the_performer_leaves() -> None:
 # --------------------------------------------------------------------------- accompanist
 
 
-def test_accompanist_plays_on_the_grid_from_the_first_note_in_its_range() -> None:
+def test_accompanist_plays_on_the_grid_from_the_first_note_in_its_range(chorale) -> None:
     messages = demo_phrase()
     plugin = Accompanist(id="bass", model=CHORALE, key="D major", grid=1.0)
     events, _ = render_graph([plugin], messages, end=duration_ns())
@@ -319,20 +331,24 @@ def test_accompanist_plays_on_the_grid_from_the_first_note_in_its_range() -> Non
 # --------------------------------------------------------------------------- controls
 
 
-def test_program_change_in_the_middle_of_a_phrase_leaves_no_note_hanging() -> None:
+@pytest.mark.parametrize("first,second", [(2, 1), (1, 0)])  # harmonizer then continuation; continuation then duet
+def test_program_change_in_the_middle_of_a_phrase_leaves_no_note_hanging(first, second) -> None:
+    bank = ("duet", "continuation", "harmonizer", "accompanist")
+    channels = {"duet": 1, "continuation": 2, "harmonizer": 3, "accompanist": 4}
+    models_for(bank[first])
     messages = demo_phrase()
     # The first answer is sounding at 7 s (call 1 ends about 5.3 s); the third call is playing at 20.3 s.
-    switches = [(7 * NS, bytes([0xC0, 2])), (int(20.3 * NS), bytes([0xC0, 1]))]
+    switches = [(7 * NS, bytes([0xC0, first])), (int(20.3 * NS), bytes([0xC0, second]))]
     events, engine = render_preset("duet", sorted(messages + switches, key=lambda x: x[0]), tail_s=3.0)
     explicit = [e for e in events if not (e.kind is Kind.CONTROL and e.control == 123)]
     for switch, _ in switches:
         before = [e for e in explicit if e.time <= switch]
         assert unclosed(before) == [], f"notes left hanging at the switch at {switch / NS:.1f} s"
     assert unclosed(explicit) == []
-    # The switches happened: the harmonizer (channel 4), then the continuation (channel 3) played.
-    assert any(e.channel == 3 and switches[0][0] < e.time < switches[1][0] for e in machine(events))
-    assert any(e.channel == 2 and e.time > switches[1][0] for e in machine(events))
-    assert engine.graph.find("line") is not None
+    # The switches happened: each new preset's partner played on its own channel.
+    assert any(e.channel == channels[bank[first]] and switches[0][0] < e.time < switches[1][0] for e in machine(events))
+    assert any(e.channel == channels[bank[second]] and e.time > switches[1][0] for e in machine(events))
+    assert not any(e.channel == 1 and switches[0][0] < e.time < switches[1][0] for e in machine(events))
 
 
 def test_knobs_move_the_partner_while_playing() -> None:
@@ -378,7 +394,7 @@ def test_the_model_state_is_published_for_the_visuals() -> None:
     seen = Seen()
     messages = demo_phrase()[:18]
     clock = ManualClock()
-    engine = Engine(Parallel([Harmonizer(id="choir", model=CHORALE)]), output=MemoryOutput(clock.now), clock=clock, observers=[seen])
+    engine = Engine(Parallel([CallResponse(id="answer", model=MELODY)]), output=MemoryOutput(clock.now), clock=clock, observers=[seen])
     engine.run_offline(messages, messages[-1][0] + NS)
     assert len(seen.hidden) >= len(messages)
     assert seen.hidden[0].ndim == 1 and seen.hidden[0].size >= 16
@@ -413,7 +429,7 @@ def test_panic_mid_answer_silences_it_and_the_next_call_is_answered() -> None:
     assert [e for e in machine(events) if e.time > spans[1][1]]  # and the next call got one
 
 
-def test_accompanist_follows_the_tempo_grid_when_asked() -> None:
+def test_accompanist_follows_the_tempo_grid_when_asked(chorale) -> None:
     messages = demo_phrase()[:18]  # starts 0.5 s after beat 0, so off the tempo's grid
     plugin = Accompanist(id="bass", model=CHORALE, anchor="tempo", grid=0.5)
     events, _ = render_graph([plugin], messages, end=messages[-1][0] + 2 * NS)

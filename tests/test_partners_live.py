@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import JackServer, _Lines, unique
-from test_partners import CHORALE, MELODY, shipped_models  # noqa: F401  (the autouse model check)
+from test_partners import CHORALE, MELODY, chorale, models_for, shipped_models  # noqa: F401  (model checks)
 from livecomposer.engine import Engine
 from livecomposer.plugins.base import Parallel
 from livecomposer.plugins.effects import Thru
@@ -42,7 +42,7 @@ def hanging(sent: list[tuple[int, list[int]]], channel: int) -> set[int]:
     return sounding
 
 
-def test_harmonizer_live_answers_through_the_worker_and_releases_with_the_note() -> None:
+def test_harmonizer_live_answers_through_the_worker_and_releases_with_the_note(chorale) -> None:
     inp = MemoryInput()
     out = MemoryOutput(time.monotonic_ns)
     with Engine(Parallel([Thru(), Harmonizer(id="choir", model=CHORALE, channel=4, voices=2, key="C major")]), inputs=[inp], output=out):
@@ -104,6 +104,7 @@ def start_run(run_cli, jack_server: JackServer, preset: str, keyboard_port: str,
 @pytestjack
 @pytest.mark.parametrize("preset,channel", LIVE)
 def test_each_preset_plays_live_through_jack(preset, channel, jack_server, midi_sender, midi_receiver, run_cli) -> None:
+    models_for(preset)
     keyboard = midi_sender()
     name = unique("lc-partner")
     proc = start_run(run_cli, jack_server, preset, keyboard.port, name)
