@@ -10,7 +10,6 @@ SIGINT/SIGTERM/SIGHUP to ``livecomposer run --record`` are in ``test_stage_signa
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import time
@@ -18,7 +17,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from conftest import JackServer, unique
+from conftest import unique
 from livecomposer.engine import Engine
 from livecomposer.events import NS_PER_MS
 from livecomposer.plugins.base import Parallel, PluginContext

@@ -15,7 +15,7 @@ from livecomposer.events import NS_PER_MS
 from livecomposer.plugins.base import Parallel
 from livecomposer.plugins.effects import Thru
 from livecomposer.ports.memory import MemoryOutput
-from livecomposer.stage.runs import LedgerOutput, SlowEffect, effects_graph, flood
+from livecomposer.stage.runs import SlowEffect, effects_graph, flood
 
 MB = 2**20
 

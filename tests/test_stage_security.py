@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import pickle
 import socket
 from pathlib import Path

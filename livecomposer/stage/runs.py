@@ -12,7 +12,6 @@ from __future__ import annotations
 import gc
 import os
 import random
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
