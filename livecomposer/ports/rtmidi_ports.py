@@ -50,6 +50,10 @@ __all__ = [
 PROBE_PREFIX = (0xF0, 0x7D, 0x6C, 0x63)  # F0 7D 'l' 'c'
 
 
+#: How long an output waits before closing, so JACK delivers what was just sent.
+CLOSE_DRAIN_S = 0.03
+
+
 class PortGone(OSError):
     """Sending to an output whose port or MIDI server has vanished."""
 
@@ -396,6 +400,14 @@ class RtMidiOutput(OutputPort):
                 _own_ports.discard(self.own_name)
 
     def close(self) -> None:
+        """Close after JACK has had a few periods to deliver what was just sent.
+
+        rtmidi hands JACK messages through a ring buffer that the next process cycle
+        empties; a burst (the final note-offs and CC 123) closed at once was seen to arrive
+        incomplete.  30 ms covers several periods at usual sizes; closing is rare.
+        """
+        if self.backend == "jack" and self._midi is not None and self._alive:
+            time.sleep(CLOSE_DRAIN_S)
         with self._lock:
             self._closed = True
             old, self._midi = self._midi, None
