@@ -100,11 +100,14 @@ def test_mailbox_reader_sees_only_whole_snapshots_while_another_process_writes()
         while box.sequence < 1000 and time.monotonic() < deadline:
             time.sleep(0.01)
         seen = set()
-        for _ in range(5000):
+        reads = 0
+        end = time.monotonic() + 0.6
+        while time.monotonic() < end:
             v = box.read()
             assert np.all(v == v[0]), "torn read"
             seen.add(v[0])
-        assert len(seen) > 100
+            reads += 1
+        assert reads > 1000 and len(seen) > 10  # many reads, of many different snapshots
     finally:
         writer.kill()
         writer.wait()

@@ -37,10 +37,10 @@ class LatentMapper:
         self.u = self._unit(self.rng.standard_normal(z_dim))
         self.heading = self._tangent(self._unit(self.rng.standard_normal(z_dim)))
         self.wander = self._tangent(self._unit(self.rng.standard_normal(z_dim)))
-        a, b, c = (self._unit(self.rng.standard_normal(z_dim)) for _ in range(3))
+        a, b = (self._unit(self.rng.standard_normal(z_dim)) for _ in range(2))
         self.harmony_dirs = np.stack([
-            self._unit(math.cos(2 * math.pi * FIFTHS[pc] / 12) * a + math.sin(2 * math.pi * FIFTHS[pc] / 12) * b + 0.6 * c
-                       + 0.5 * self._unit(self.rng.standard_normal(z_dim)))
+            self._unit(math.cos(2 * math.pi * FIFTHS[pc] / 12) * a + math.sin(2 * math.pi * FIFTHS[pc] / 12) * b
+                       + 0.7 * self._unit(self.rng.standard_normal(z_dim)))
             for pc in range(12)
         ])
         self.hidden_dirs = self.rng.standard_normal((F.HIDDEN_DIMS, z_dim)) / math.sqrt(F.HIDDEN_DIMS)
@@ -73,7 +73,7 @@ class LatentMapper:
         harmony_vec = None
         if total > 1e-6 and cfg.harmony > 0:
             harmony_vec = self._unit((pcs / total) @ self.harmony_dirs)
-            weight = cfg.harmony * 2.5 * min(1.0, total / 1.5)
+            weight = cfg.harmony * 1.2 * min(1.0, total / 1.5)
             desired = self._unit(desired + weight * self._unit(self._tangent(harmony_vec)))
         self.heading = self._unit(self._tangent(self.heading + (desired - self.heading) * min(1.0, dt / 0.4)))
         # speed follows density (onsets per second), smoothly
@@ -103,5 +103,7 @@ class LatentMapper:
         loud = min(1.0, max(float(feats[F.LOUDNESS]), 0.0))
         self.brightness += ((0.8 + 0.3 * loud) - self.brightness) * min(1.0, dt / 0.2)
         pulse_dir = harmony_vec if harmony_vec is not None else self.pulse_dir
-        z = self.radius * (self.u + 0.45 * self.pulse_env * pulse_dir + 0.35 * self.hidden_offset)
+        # back onto the sphere: offsets turn the point (a swell towards the harmony's image)
+        # instead of pushing it out of the region the generator was trained on
+        z = self.radius * self._unit(self.u + 0.6 * self.pulse_env * pulse_dir + 0.35 * self.hidden_offset)
         return z.astype(np.float32)
