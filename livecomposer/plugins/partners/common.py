@@ -35,7 +35,7 @@ from ...events import NS_PER_S, Event, Kind, PERFORMER
 from ...model.api import MACHINE_VOICE, PERFORMER_VOICE, Constraints, ModelEvent
 from ...theory import _MAJOR_PROFILE as MAJOR_PROFILE
 from ...theory import _MINOR_PROFILE as MINOR_PROFILE
-from ...theory import SCALES, Key, TheoryError, normalize_scale, parse_note, scale_pitch_classes, split_key
+from ...theory import SCALES, TheoryError, normalize_scale, parse_note, scale_pitch_classes, split_key
 from ..base import OptionError, Param, Plugin, PluginContext
 
 log = logging.getLogger(__name__)
@@ -113,14 +113,28 @@ def common_params(model: str, channel: int, low: int | str, high: int | str, tem
     )
 
 
-class KeyFollower:
-    """The key of the performer's last notes (Krumhansl-Schmuckler, as
-    :func:`livecomposer.theory.estimate_key`), in a few microseconds: ``key: auto`` asks on
-    the engine thread at every note, where the pure-Python estimate (~0.5 ms) would cost
-    the harmonizer its latency budget."""
+def _diatonic_sets() -> list[frozenset[int]]:
+    """The twelve seven-note diatonic sets, set ``c`` centred on fifth ``c`` (C=0, G=1, ...)."""
+    return [frozenset(((c + k) * 7) % 12 for k in range(-3, 4)) for c in range(12)]
 
+
+class KeyFollower:
+    """Which seven notes the performer plays in (``key: auto``), from their last notes.
+
+    First the diatonic sets that hold the most of the recent notes (so a pitch class the
+    performer played is never ruled out while another set allows it); among those, the one
+    of the major or minor key the Krumhansl-Kessler profiles like best (as
+    :func:`livecomposer.theory.estimate_key`, whose pure-Python loop costs ~0.5 ms).  On
+    the held-out folk tunes and chorales, from their first 4-32 notes, it finds the whole
+    piece's scale 74 % of the time.  A phrase without the 4th and 7th degrees is ambiguous:
+    the demo's first call (D F# A D C# B A F# A) reads as A major / F# minor.  Only the set
+    constrains the machine.  About 20 microseconds, on the engine thread.
+    """
+
+    _SETS = _diatonic_sets()
+    _MASK = np.array([[pc in s for pc in range(12)] for s in _SETS], dtype=float)
     _PROFILES: np.ndarray | None = None
-    _KEYS: list[Key] = []
+    _KEY_SET: list[int] = []  # profile row -> index of its diatonic set
 
     def __init__(self, size: int = 32) -> None:
         self.notes: deque[int] = deque(maxlen=size)
@@ -129,14 +143,15 @@ class KeyFollower:
     @classmethod
     def _table(cls) -> np.ndarray:
         if cls._PROFILES is None:
-            rows, keys = [], []
+            rows, sets = [], []
             for tonic in range(12):
                 for scale, profile in (("major", MAJOR_PROFILE), ("minor", MINOR_PROFILE)):
                     p = np.roll(np.asarray(profile, dtype=float), tonic)
                     p = p - p.mean()
                     rows.append(p / np.linalg.norm(p))
-                    keys.append(Key(tonic, scale))
-            cls._PROFILES, cls._KEYS = np.array(rows), keys
+                    sets.append(cls._SETS.index(scale_pitch_classes(tonic, scale)))
+            cls._KEY_SET = sets
+            cls._PROFILES = np.array(rows)
         return cls._PROFILES
 
     def add(self, note: int) -> None:
@@ -145,13 +160,20 @@ class KeyFollower:
         self.notes.append(note)
         self.hist[note % 12] += 1.0
 
-    def key(self) -> Key | None:
+    def pitch_classes(self) -> frozenset[int] | None:
+        if not self.notes:
+            return None
+        coverage = self._MASK @ self.hist
+        best = coverage >= coverage.max() - 1e-9
         h = self.hist - self.hist.mean()
         norm = np.linalg.norm(h)
-        if not self.notes or norm == 0:
+        if norm == 0:  # every pitch class alike: no key to follow
             return None
         scores = self._table() @ (h / norm)
-        return self._KEYS[int(np.argmax(scores))]
+        for row in np.argsort(-scores, kind="stable"):
+            if best[self._KEY_SET[row]]:
+                return self._SETS[self._KEY_SET[row]]
+        return None  # unreachable: every set is some key's
 
 
 # --------------------------------------------------------------------------------------
@@ -548,8 +570,7 @@ class ModelPartner(Plugin):
             if velocity:
                 self._recent.add(e.note)
         if heard and self.key == "auto":  # type: ignore[attr-defined]  (from the first note on: a guess beats no key)
-            key = self._recent.key()
-            self._auto_pcs = key.pitch_classes if key is not None else None
+            self._auto_pcs = self._recent.pitch_classes()
         return heard
 
     # -- output ---------------------------------------------------------------------------
