@@ -145,3 +145,16 @@ def test_a_taken_port_is_a_clear_error():
                 handle.wait_ready(60)
         finally:
             handle.close()
+
+
+def test_the_models_hidden_state_reaches_the_renderers_mailbox(visualizer):
+    import numpy as np
+
+    from livecomposer.visual import features as F
+
+    hidden = np.random.default_rng(0).standard_normal(256)
+    visualizer.observer.publish("model.hidden", hidden)
+    visualizer.observer.publish("status.other", 1.0)  # other keys are ignored, never raise
+    seen = visualizer.features.read()[F.HIDDEN]
+    assert np.abs(seen).max() > 0.05
+    assert np.array_equal(seen, visualizer.observer.tracker.vec[F.HIDDEN])
