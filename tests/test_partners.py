@@ -271,6 +271,8 @@ def test_harmonizer_adds_chosen_notes_under_each_note_and_ends_them_with_it(chor
             assert e.note < pitch and e.note % 12 != pitch % 12 and e.note % 12 in pcs
             assert parse_note("C3") <= e.note
             assert any(o.note == e.note and o.time == off for o in offs), "harmony must end with its note"
+        chord = {e.note % 12 for e in added} | {pitch % 12}
+        assert any(chord <= {(root + i) % 12 for i in triad} for root in range(12) for triad in ((0, 4, 7), (0, 3, 7))), "not a triad"
 
 
 def test_harmonizer_voices_and_density_are_live(chorale) -> None:
