@@ -260,3 +260,21 @@ def test_visual_command_rejects_a_bad_key_with_a_suggestion(capsys):
 
     assert main(["visual", "--sheet", "unused.png", "--set", "puls=2"]) == 2
     assert "puls: unknown key (did you mean 'pulse'?)" in capsys.readouterr().err
+
+
+def test_register_alone_moves_the_picture():
+    """The same pitch classes three octaves apart: only the register differs."""
+    cfg = VisualConfig()
+
+    def final_z(octave: int) -> np.ndarray:
+        tracker = F.FeatureTracker(cfg)
+        mapper = LatentMapper(cfg, 128)
+        z = None
+        for k in range(30):
+            t = int(k * S / 10)
+            tracker.update([note_on(t, 12 * octave + (0, 4, 7)[k % 3], 80)], [], t)
+            z = mapper.step(F.decayed(tracker.vec, t, tracker.tau), 0.1)
+        return z
+
+    low, high = final_z(2), final_z(7)
+    assert np.linalg.norm(low - high) > 0.1 * np.sqrt(128)

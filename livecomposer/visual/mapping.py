@@ -8,7 +8,9 @@ training noise lives, so every frame stays a plausible image):
   (related keys point to nearby directions); their energies steer the walk's heading.
 * **pulse**: each onset pushes the point outwards along the harmony's direction, scaled by
   velocity, with a short attack and a smooth release: a swell, not a cut.
-* **hidden**: the model's hidden state, projected, adds a slowly gliding offset.
+* **hidden**: the model's hidden state, projected, adds a slowly gliding offset, stronger
+  while the machine is playing.
+* **register**: low or high playing leans the picture to one side or the other of an axis.
 * **accents**: only a strong accent (velocity >= ``accent_velocity``) jumps to a new place.
 * **loudness**: lifts the brightness a little (applied to the frame, not the latent).
 
@@ -45,6 +47,8 @@ class LatentMapper:
         ])
         self.hidden_dirs = self.rng.standard_normal((F.HIDDEN_DIMS, z_dim)) / math.sqrt(F.HIDDEN_DIMS)
         self.pulse_dir = self._unit(self.rng.standard_normal(z_dim))
+        self.register_dir = self._unit(self.rng.standard_normal(z_dim))
+        self.register_offset = 0.0
         self.pulse_env = 0.0
         self.hidden_offset = np.zeros(z_dim)
         self.brightness = 0.8
@@ -96,14 +100,19 @@ class LatentMapper:
         target = cfg.pulse * min(1.5, max(float(feats[F.PULSE]), 0.0))
         rate = 0.03 if target > self.pulse_env else 0.12
         self.pulse_env += (target - self.pulse_env) * min(1.0, dt / rate)
-        # hidden state offset glides
-        hidden_target = cfg.hidden * (feats[F.HIDDEN] @ self.hidden_dirs)
+        # hidden state offset glides; it shows more while the machine itself is playing
+        machine = 0.5 + 0.5 * math.tanh(max(float(feats[F.MACHINE]), 0.0) / 2.0)
+        hidden_target = cfg.hidden * machine * (feats[F.HIDDEN] @ self.hidden_dirs)
         self.hidden_offset += (hidden_target - self.hidden_offset) * min(1.0, dt / 0.35)
+        # register: low and high playing lean to opposite sides of one axis
+        register_target = 2.0 * float(feats[F.REGISTER]) - 1.0
+        self.register_offset += (register_target - self.register_offset) * min(1.0, dt / 0.5)
         # brightness from loudness
         loud = min(1.0, max(float(feats[F.LOUDNESS]), 0.0))
         self.brightness += ((0.8 + 0.3 * loud) - self.brightness) * min(1.0, dt / 0.2)
         pulse_dir = harmony_vec if harmony_vec is not None else self.pulse_dir
         # back onto the sphere: offsets turn the point (a swell towards the harmony's image)
         # instead of pushing it out of the region the generator was trained on
-        z = self.radius * self._unit(self.u + 0.6 * self.pulse_env * pulse_dir + 0.35 * self.hidden_offset)
+        z = self.radius * self._unit(self.u + 0.6 * self.pulse_env * pulse_dir + 0.35 * self.hidden_offset
+                                     + 0.3 * self.register_offset * self.register_dir)
         return z.astype(np.float32)
