@@ -14,6 +14,7 @@ the performer it rests, and starts again with them.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any, Sequence
 
 from ...events import NS_PER_S, Event
@@ -22,6 +23,7 @@ from ..base import Param
 from .common import ModelPartner, Note, Step, Track, common_params, hear_all, pair_notes
 
 NS = NS_PER_S
+CONSONANT_WINDOW_NS = 150_000_000  # a grid note this soon after a performer note sounds against it
 
 
 class Accompanist(ModelPartner):
@@ -34,6 +36,7 @@ class Accompanist(ModelPartner):
         Param("horizon", 4.0, min=0.5, max=32.0, doc="beats planned ahead"),
         Param("anchor", "auto", choices=("auto", "tempo", "first_note"), doc="grid from the tempo, or from the performer's first note; auto: tempo when following a MIDI clock"),
         Param("stop_after", 2.0, min=0.0, max=64.0, doc="rest after this many bars without a performer note (0: never)"),
+        Param("consonant", True, doc="a note starting right after a performer note is a 3rd, 5th, 6th or octave from the notes they hold"),
     )
 
     def __init__(self, id: str | None = None, **options: Any) -> None:
@@ -47,6 +50,7 @@ class Accompanist(ModelPartner):
         self._plan_to = 0  # first grid point not planned yet
         self._requested = False
         self._last_on = 0
+        self._held: set[int] = set()  # performer notes sounding
 
     # -- the grid ---------------------------------------------------------------------------
     def tempo(self) -> Tempo:
@@ -84,6 +88,8 @@ class Accompanist(ModelPartner):
     def process(self, events: Sequence[Event], now: int) -> list[Event]:
         heard = self.hear_events(events)
         onsets = [t for t, _, v in heard if v > 0]
+        for _, pitch, velocity in heard:
+            (self._held.add if velocity else self._held.discard)(pitch)
         if onsets:
             if self._playing and self._rest_at() <= now:
                 self._stop()  # it had already come to rest: start afresh with the performer
@@ -142,12 +148,19 @@ class Accompanist(ModelPartner):
         self._plan_to = points[-1]
         constraints = self.constraints()
         density = self.density  # type: ignore[attr-defined]
+        first = None
+        if self.consonant and self._held and onsets and onsets[0] - now <= CONSONANT_WINDOW_NS:  # type: ignore[attr-defined]
+            pcs = set(range(12)) if constraints.pitch_classes is None else set(constraints.pitch_classes)
+            for held in self._held:
+                pcs &= {(held + i) % 12 for i in (0, 3, 4, 7, 8, 9)}
+            if pcs:
+                first = replace(constraints, pitch_classes=frozenset(pcs))
 
         def work(track: Track) -> list[Step]:
             if feed is not None:
                 feed(track)
                 track.cut(now, keep_sounding=True)
-            return track.plan_grid(onsets, ends, constraints, density)
+            return track.plan_grid(onsets, ends, constraints, density, first)
 
         self._requested = True
 

@@ -393,11 +393,13 @@ class Track:
         self.future.extend(out)
         return out
 
-    def plan_grid(self, onsets: Sequence[int], ends: Sequence[int], constraints: Constraints, density: float) -> list[Step]:
+    def plan_grid(self, onsets: Sequence[int], ends: Sequence[int], constraints: Constraints, density: float,
+                  first: Constraints | None = None) -> list[Step]:
         """Notes at fixed times (a tempo grid): the model picks each pitch and velocity.
 
         ``onsets[i]`` gets a note with probability ``density`` (the model is asked for a
-        note-on at exactly that time), held until ``ends[i]``.
+        note-on at exactly that time), held until ``ends[i]``; ``first`` (if given) replaces
+        the constraints of the first one (falling back to ``constraints`` if nothing fits).
         """
         m = self.model
         snapshot, t, held = self._lookahead()
@@ -411,9 +413,14 @@ class Track:
                     out.append(Step(max(on, t), pitch, 0))
                     t = max(t, on)
                 held.clear()
-                try:
-                    ev = m.sample(replace(constraints, note_on=True, dt=(on - t) / NS), self.rng)
-                except ValueError:
+                ev = None
+                for c in ((first, constraints) if first is not None and not out else (constraints,)):
+                    try:
+                        ev = m.sample(replace(c, note_on=True, dt=(on - t) / NS), self.rng)
+                        break
+                    except ValueError:
+                        continue
+                if ev is None:
                     continue
                 m.feed(ModelEvent((on - t) / NS, ev.pitch, ev.velocity, MACHINE_VOICE))
                 m.feed(ModelEvent((end - on) / NS, ev.pitch, 0, MACHINE_VOICE))
