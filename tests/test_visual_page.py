@@ -158,3 +158,21 @@ def test_the_models_hidden_state_reaches_the_renderers_mailbox(visualizer):
     seen = visualizer.features.read()[F.HIDDEN]
     assert np.abs(seen).max() > 0.05
     assert np.array_equal(seen, visualizer.observer.tracker.vec[F.HIDDEN])
+
+
+def test_visual_command_writes_frames_while_playing_the_demo(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    frames = tmp_path / "frames"
+    result = subprocess.run([sys.executable, "-m", "livecomposer.cli", "visual", "--port", "0", "--fps", "20", "--seconds", "2",
+                             "--frames", str(frames)], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr
+    assert "visuals: http://127.0.0.1:" in result.stdout
+    written = sorted(frames.glob("frame-*.png"))
+    assert len(written) >= 10
+    assert Image.open(written[-1]).size == (256, 256)
