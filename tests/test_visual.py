@@ -278,3 +278,12 @@ def test_register_alone_moves_the_picture():
 
     low, high = final_z(2), final_z(7)
     assert np.linalg.norm(low - high) > 0.1 * np.sqrt(128)
+
+
+def test_bench_measures_the_generator():
+    from livecomposer.bench.visual import generator_frames
+
+    found = {m.name: m for m in generator_frames(5)}
+    assert set(found) == {"visual.generator.256", "visual.generator.256.cpu", "visual.jpeg.256"}
+    assert all(m.n == 5 and m.median_us > 0 for m in found.values())
+    assert "fps" in found["visual.generator.256"].note
