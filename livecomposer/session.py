@@ -69,6 +69,7 @@ class LiveOptions:
     record: Path | None = None
     monitor: str | None = None  # None | "builtin" | "fluidsynth"
     visual: bool | None = None  # None: as the preset says
+    frames_dir: Path | None = None  # write the visuals' frames as PNGs here
     learn: str | None = None
     status: bool = False
     osc_port: int | None = None  # None: no OSC control surface
@@ -139,6 +140,8 @@ class LiveSession:
             from .visual import start_visualizer
             from .visual.config import parse_visual
 
+            if self.options.frames_dir is not None:
+                raw["frames_dir"] = str(self.options.frames_dir)
             self.visualizer = start_visualizer(parse_visual({**raw, "enabled": True}))
             found.append(self.visualizer.observer)
         return found

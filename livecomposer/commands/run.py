@@ -20,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--record", type=Path, metavar="FILE.mid", help="record everything in and out (crash-safe)")
     p.add_argument("--monitor", nargs="?", const="builtin", choices=("builtin", "fluidsynth"), help="hear the output (built-in synth or FluidSynth)")
     p.add_argument("--visual", action="store_true", default=None, help="start the visualizer page (also: the preset's visual.enabled)")
+    p.add_argument("--frames", type=Path, metavar="DIR", help="with the visuals: also write every frame as a PNG into DIR")
     p.add_argument("--learn", metavar="PLUGIN.PARAM", help="MIDI learn: the next knob moved is mapped to this parameter")
     p.add_argument("--status", action="store_true", help="show the live status screen")
     p.add_argument("--osc", type=int, nargs="?", const=9000, metavar="PORT", help="OSC control surface on 127.0.0.1:PORT (default 9000)")
@@ -45,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
         output_port=args.output_port,
         record=args.record,
         monitor=args.monitor,
-        visual=args.visual,
+        visual=True if args.frames else args.visual,
+        frames_dir=args.frames,
         learn=args.learn,
         status=args.status,
         osc_port=args.osc,
