@@ -6,8 +6,9 @@ under the key, the range (below or above the performer's note), and without the
 performer's pitch class (no unisons or octave doublings unless ``doublings``), and (with
 ``consonant``, the default) only among the notes a third, fourth, fifth or sixth from the
 performer's and from each note already chosen, so the result is a major or minor triad;
-each chosen note is fed before the next is asked for, so the model picks the chord and
-the voicing.  (Without it, the chorale model's own choices were consonant with the melody
+all voices are drawn from the state that heard the note (one network step on the latency
+path; the chosen notes are fed to the model right after the answer goes back), so the
+model picks the chord and the voicing.  (Without it, the chorale model's own choices were consonant with the melody
 only about half the time in our renders.)
 The notes leave from :meth:`process` on the tick after the answer comes back (the engine
 wakes at once), and they end when the performer's note ends.  If the performer lets go
@@ -56,6 +57,7 @@ class Harmonizer(ModelPartner):
     def __init__(self, id: str | None = None, **options: Any) -> None:
         super().__init__(id=id, **options)
         self._worker_fed: dict[int, list[int]] = {}  # request -> pitches fed (worker thread only)
+        self._unfed: list[tuple[int, list[int], int]] = []  # chosen, not yet fed (worker thread only)
         self.forget()
 
     def prepare(self, ctx: PluginContext) -> None:
@@ -103,7 +105,11 @@ class Harmonizer(ModelPartner):
         req = self._next_req
         hv = max(1, min(127, int(round(velocity * self.level))))  # type: ignore[attr-defined]
         if not harmonize:
-            self.submit(lambda track: track.hear(t, pitch, velocity), None, fresh_only=False)
+            def hear(track: Track) -> None:
+                self._flush(track)
+                track.hear(t, pitch, velocity)
+
+            self.submit(hear, None, fresh_only=False)
             return
         self._waiting[pitch] = req
         base = self.constraints(note_on=True, dt=0.0, velocity=hv)
@@ -123,34 +129,33 @@ class Harmonizer(ModelPartner):
         fed = self._worker_fed
         chosen: list[int] = []
 
+        unfed = self._unfed
+
         def work(track: Track) -> list[int]:
-            # The latency path: hear the note, then choose each voice (the model hears every
-            # choice before the next).  The last choice is fed by the job after this one, so
-            # the answer goes back one network step sooner.
+            # The latency path: one network step (hear the note), then one draw per voice
+            # from that state (each excluding the notes already chosen; the consonance rule
+            # keeps them a chord).  The chosen notes are fed at the start of the next job,
+            # so the worker is idle (not holding the GIL) when the engine thread takes the
+            # answer: a feed job right behind it delayed the answer by ~0.2 ms.
+            self._flush(track)
             track.hear(t, pitch, velocity)
-            for i in range(voices):
-                if i:
-                    track.play(t, chosen[-1], hv)
-                c = base
+            for _ in range(voices):
+                c = replace(base, exclude_pitches=base.exclude_pitches | frozenset(chosen))
                 if consonant:
                     pcs = consonant_with(pitch, chosen, key_pcs)
                     if not pcs:
                         break  # no note is consonant with all of them: fewer voices
-                    c = replace(base, pitch_classes=pcs)
+                    c = replace(c, pitch_classes=pcs)
                 try:
-                    ev = track.model.sample(c, track.rng)  # the voice's held notes are never re-chosen
+                    ev = track.model.sample(c, track.rng)
                 except ValueError:
                     break  # nothing fits under these constraints
                 chosen.append(ev.pitch)
             fed[req] = list(chosen)
+            unfed.append((t, list(chosen), hv))
             return list(chosen)
 
-        def feed_last(track: Track) -> None:
-            if chosen:
-                track.play(t, chosen[-1], hv)
-
         self.submit(work, lambda pitches: self._results.append((req, pitch, hv, pitches)), fresh_only=True)
-        self.submit(feed_last, None, fresh_only=False)
 
     def _release(self, pitch: int, t: int, now: int, restrike: bool = False) -> list[Event]:
         """End what this performer note started (and tell the model); nothing if it started nothing."""
@@ -166,6 +171,7 @@ class Harmonizer(ModelPartner):
         fed = self._worker_fed
 
         def work(track: Track) -> None:
+            self._flush(track)
             track.hear(t, pitch, 0)  # (struck again without a release: the model hears one first)
             for p in fed.pop(req, []) if req is not None else []:
                 track.play(t, p, 0)
@@ -173,9 +179,18 @@ class Harmonizer(ModelPartner):
         self.submit(work, None, fresh_only=False)
         return out
 
+    def _flush(self, track: Track) -> None:
+        """(Worker) feed the notes chosen by the last answer, in time order."""
+        for t, pitches, hv in self._unfed:
+            for p in pitches:
+                track.play(t, p, hv)
+        self._unfed.clear()
+
     def reset(self) -> None:
         self._results.clear()
         fed = self._worker_fed
+        if self._track is not None and self.ctx is not None:
+            self.submit(self._flush, None, fresh_only=False)  # before the cut that ends them
         super().reset()
         if self._track is not None and self.ctx is not None:
             self.submit(lambda track: fed.clear(), None, fresh_only=False)
