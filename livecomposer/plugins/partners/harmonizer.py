@@ -30,14 +30,15 @@ from .common import ModelPartner, Track, common_params
 CONSONANT = frozenset({3, 4, 5, 7, 8, 9})  # thirds, sixths, fourths, fifths (no seconds, sevenths, tritones)
 
 
-def consonant_with(melody: int, chosen: list[int], allowed: frozenset[int] | None) -> frozenset[int]:
+def consonant_with(melody: int, chosen: list[int], allowed: frozenset[int] | None, double: bool = False) -> frozenset[int]:
     """Pitch classes consonant with the performer's note and every note chosen so far (and
     in ``allowed``): pairwise thirds, fourths, fifths and sixths make major and minor triads
-    and their inversions; a chosen note may be doubled at the octave (a third added voice)."""
+    and their inversions; with ``double`` a chosen note may be doubled at the octave (for a
+    voice that finds no new chord tone)."""
     pcs = set(range(12)) if allowed is None else set(allowed)
     pcs &= {(melody + i) % 12 for i in CONSONANT}
     for n in chosen:
-        pcs &= {(n + i) % 12 for i in CONSONANT | {0}}
+        pcs &= {(n + i) % 12 for i in (CONSONANT | {0} if double else CONSONANT)}
     return frozenset(pcs)
 
 
@@ -142,7 +143,7 @@ class Harmonizer(ModelPartner):
             for _ in range(voices):
                 c = replace(base, exclude_pitches=base.exclude_pitches | frozenset(chosen))
                 if consonant:
-                    pcs = consonant_with(pitch, chosen, key_pcs)
+                    pcs = consonant_with(pitch, chosen, key_pcs) or consonant_with(pitch, chosen, key_pcs, double=True)
                     if not pcs:
                         break  # no note is consonant with all of them: fewer voices
                     c = replace(c, pitch_classes=pcs)
