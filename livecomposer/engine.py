@@ -322,6 +322,7 @@ class Engine:
 
     def stop(self) -> None:
         """Stop the thread, release every note (note-offs, then CC 123), close everything."""
+        self._stop.set()  # first: inputs closed from here on have not vanished (_watch_inputs)
         for port in self.inputs:
             try:
                 port.close()
@@ -533,6 +534,8 @@ class Engine:
         """An input that vanished (keyboard unplugged, its program quit) will never send the
         note-offs for the keys held on it: release the performer's sounding notes.  (With
         several keyboards this also releases the others' held keys: better than a hung note.)"""
+        if self._stop.is_set():
+            return
         for i, port in enumerate(self.inputs):
             alive = port.alive
             if alive != self._inputs_alive[i]:
