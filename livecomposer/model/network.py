@@ -242,6 +242,8 @@ class StreamingModel:
                 self._head_b.append(b)
                 self._head_known.append(rel)
             self._head_voice = [_np(net.head_voice[k].weight) for k in range(3)]
+            self._head_w_all = np.ascontiguousarray(np.concatenate(self._head_w))  # one matvec for the three heads
+            self._head_b_all = np.concatenate(self._head_b)
             self._out_w = [np.ascontiguousarray(_np(net.head_out[k].weight)) for k in range(3)]
             self._out_b = [_np(net.head_out[k].bias) for k in range(3)]
             self.relative = bool(net.cfg.relative)
@@ -341,7 +343,10 @@ class StreamingModel:
             if threading.get_ident() != self._thread:
                 self._thread = threading.get_ident()
                 _blas_single_thread()
-            self._pre = [self._head_w[k] @ self._h + self._head_b[k] for k in range(3)]
+            pre = self._head_w_all @ self._h
+            pre += self._head_b_all
+            D = self._head_b[0].shape[0]
+            self._pre = [pre[:D], pre[D:2 * D], pre[2 * D:]]
         return self._pre
 
     def rel_logits(self, a: np.ndarray, voice: int) -> np.ndarray:

@@ -14,6 +14,7 @@ constraints and the held notes, then temperature and top-p.  Rules:
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from .network import StreamingModel
 
 V, PITCH, DT = 0, 1, 2
+_VEL_LO, _VEL_HI = [int(x) for x in VEL_LO], [int(x) for x in VEL_HI]
+_LOG_LO = [math.log(x) if x > 0 else 0.0 for x in DT_EDGES]
+_LOG_HI = [math.log(x) for x in DT_UPPER]
 
 
 _NEG = -1e30
@@ -114,7 +118,7 @@ class Sampler:
         if c.dt is not None:
             known[DT] = dt_bin(float(c.dt))
         pre = m.head_pre()
-        u = rng.random(3)
+        u = rng.random(5).tolist()
         for k in (V, PITCH, DT):
             if k in known:
                 continue
@@ -133,11 +137,11 @@ class Sampler:
             if k == PITCH and m.relative:
                 logits += m.rel_logits(a, voice)
             try:
-                known[k] = draw(logits, mask, c.temperature, c.top_p, float(u[k]))
+                known[k] = draw(logits, mask, c.temperature, c.top_p, u[k])
             except ValueError:
                 what = ("note-on/off", "pitch", "time")[k]
                 raise ValueError(f"no event satisfies the constraints ({what}; voice {voice} holds {sorted(held)}; {c})") from None
-        return ModelEvent(self._dt_value(c, known[DT], rng), known[PITCH], self._velocity_value(c, known[V], rng), c.voice)
+        return ModelEvent(self._dt_value(c, known[DT], u[3]), known[PITCH], self._velocity_value(c, known[V], u[4]), c.voice)
 
     def _v_mask(self, c: Constraints, held, held_mask: np.ndarray, pitch: int | None) -> np.ndarray:
         can_off = c.note_on is not True and bool(held) and (pitch is None or pitch in held)
@@ -156,24 +160,26 @@ class Sampler:
         return mask
 
     @staticmethod
-    def _velocity_value(c: Constraints, vb: int, rng: np.random.Generator) -> int:
+    def _velocity_value(c: Constraints, vb: int, u: float) -> int:
+        """A velocity inside bin ``vb`` and the allowed range, drawn with the uniform ``u``."""
         if c.velocity is not None:
             return int(c.velocity)
         if vb == 0:
             return 0
-        lo, hi = max(int(VEL_LO[vb]), c.velocity_range[0], 1), min(int(VEL_HI[vb]), c.velocity_range[1], 127)
-        return int(rng.integers(lo, hi + 1)) if hi >= lo else int(np.clip(VEL_LO[vb], 1, 127))
+        lo, hi = max(_VEL_LO[vb], c.velocity_range[0], 1), min(_VEL_HI[vb], c.velocity_range[1], 127)
+        return lo + min(int(u * (hi - lo + 1)), hi - lo) if hi >= lo else max(1, _VEL_LO[vb])
 
     @staticmethod
-    def _dt_value(c: Constraints, b: int, rng: np.random.Generator) -> float:
+    def _dt_value(c: Constraints, b: int, u: float) -> float:
+        """A time inside bin ``b`` (log-uniform) and the allowed range, drawn with the uniform ``u``."""
         if c.dt is not None:
             return float(c.dt)
         if b == 0:
-            x = float(rng.uniform(0.0, DT_MIN))
+            x = u * DT_MIN
         elif b == N_DT - 1:
             x = DT_MAX
         else:
-            x = float(np.exp(rng.uniform(np.log(DT_EDGES[b]), np.log(DT_UPPER[b]))))
+            x = math.exp(_LOG_LO[b] + u * (_LOG_HI[b] - _LOG_LO[b]))
         if c.dt_range is not None:
             x = min(max(x, c.dt_range[0]), c.dt_range[1])
         return x
