@@ -161,7 +161,8 @@ def notes_to_events(onset: np.ndarray, dur: np.ndarray, pitch: np.ndarray, veloc
     vo = np.concatenate([voice, voice])
     vel = np.concatenate([np.zeros(n, np.int64), np.clip(velocity, 1, 127)])
     # Sort by time; offs before ons; the performer before machines; low pitch first.
-    idx = np.lexsort((pit, vo, is_on, np.round(times, 6)))
+    times = np.round(times, 6)  # microseconds: sort and gaps agree, no tiny negative gaps
+    idx = np.lexsort((pit, vo, is_on, times))
     t = times[idx]
     dt = np.diff(t, prepend=t[0])
     dt[0] = 0.0
