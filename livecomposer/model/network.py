@@ -265,7 +265,7 @@ class StreamingModel:
         self._h = self._h0.copy()
         self._held: dict[int, set[int]] = {}
         self._held_mask = np.zeros((2, 128), bool)  # the same, as masks, for the sampler
-        self._last = [-1, -1]  # each voice's last note-on pitch
+        self._last = [-1, -1]  # each voice's last note-on pitch (before a voice's first note, the other's counts)
         self._pre: list[np.ndarray] | None = None  # head pre-activations for the current state
 
     def get_state(self):
@@ -299,7 +299,7 @@ class StreamingModel:
 
         voice = 1 if event.voice else 0
         pitch = int(event.pitch)
-        last = self._last[voice]
+        last = self._last[voice] if self._last[voice] >= 0 else self._last[1 - voice]
         iv = pitch - last + REL_RANGE if last >= 0 and -REL_RANGE <= pitch - last <= REL_RANGE else N_INT
         self.step(vel_bin(event.velocity), pitch, dt_bin(event.dt), voice, iv)
         held = self._held.setdefault(voice, set())
@@ -355,7 +355,8 @@ class StreamingModel:
         rel[:N_INT] = self._rel_w @ a
         rel[:N_INT] += self._rel_b
         rel[N_INT] = 0.0
-        return rel[self._rel_idx[self._last[voice] + 1]]
+        last = self._last[voice] if self._last[voice] >= 0 else self._last[1 - voice]
+        return rel[self._rel_idx[last + 1]]
 
     def sample(self, constraints, rng: np.random.Generator):
         return self._sampler.sample(constraints, rng)

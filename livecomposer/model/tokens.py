@@ -101,7 +101,8 @@ def interval_index(pitch: np.ndarray, last: np.ndarray) -> np.ndarray:
 
 def voice_state(v: np.ndarray, pitch: np.ndarray, voice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per event, the pitches its voice holds just before it (packed bits, (N, 16)) and the
-    voice's last note-on pitch before it (-1 if none)."""
+    voice's last note-on pitch before it; before a voice's first note, the other voice's last
+    note-on (so a machine's first answer is anchored in the key just played), else -1."""
     n = len(v)
     out = np.zeros((n, 16), np.uint8)
     last_out = np.full(n, -1, np.int64)
@@ -115,7 +116,7 @@ def voice_state(v: np.ndarray, pitch: np.ndarray, voice: np.ndarray) -> tuple[np
     for i in range(n):
         s = state[vo[i]]
         out[i] = s
-        last_out[i] = last[vo[i]]
+        last_out[i] = last[vo[i]] if last[vo[i]] >= 0 else last[1 - vo[i]]
         if on[i]:
             s[byte[i]] |= bit[i]
             last[vo[i]] = pl[i]
