@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from livecomposer.engine import MAX_BACKLOG, MAX_BATCH, Engine
 from livecomposer.events import NS_PER_MS
 from livecomposer.plugins.base import Parallel
 from livecomposer.plugins.effects import Thru
 from livecomposer.ports.memory import MemoryOutput
-from livecomposer.stage.runs import SlowEffect, effects_graph, flood
+from livecomposer.stage.runs import SlowEffect, effects_graph, flood, flood_through_jack
 
 MB = 2**20
 
@@ -78,3 +80,14 @@ def test_shedding_order_non_notes_then_note_ons_never_note_offs() -> None:
     offs_waiting = sum(1 for _, m in remaining if m[0] & 0xF0 == 0x80)
     assert offs_handled + offs_waiting == offs
     engine.stop()
+
+
+@pytest.mark.jack
+def test_ten_thousand_a_second_through_a_real_jack_port(jack_server) -> None:
+    r = flood_through_jack(rate=10_000, seconds=3.0)
+    print(f"JACK flood: sent {r.sent}, reached the engine {r.received}, still sounding before stop {r.sounding_before_stop}")
+    assert r.sent >= 29_000
+    assert r.received >= 0.98 * r.sent, "JACK and rtmidi carry a 10k/s stream (nearly) whole"
+    assert r.max_backlog <= MAX_BACKLOG and r.rss_peak - r.rss_start < 64 * MB
+    assert r.notes_after, "notes flow after the flood"
+    assert r.stuck == {}, "and at the stop nothing is left sounding"

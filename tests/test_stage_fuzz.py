@@ -169,3 +169,53 @@ def test_a_note_after_an_unterminated_sysex_reaches_the_engine(jack_server) -> N
         keyboard.close_port()
         keyboard.delete()
     assert arrived, "the note-off after a cut-short sysex was swallowed: the note would hang"
+
+
+@pytest.mark.jack
+@pytest.mark.xfail(strict=True, reason="python-rtmidi 1.5.8 / RtMidi 5.0.0: a Python callback on JACK's thread loses and "
+                   "duplicates messages while another Python thread is busy; polling the queue does not (see report)")
+def test_a_jack_input_keeps_every_message_while_python_is_busy(jack_server) -> None:
+    """10,000 CCs a second from another process into our real JACK input while a Python
+    thread computes (as the engine and the model worker do): every message, once, in order."""
+    import subprocess
+    import sys
+    import threading
+
+    from livecomposer.ports.rtmidi_ports import open_inputs
+    from livecomposer.stage.sender import stream
+
+    count = 10_000
+    client = unique("fastkbd")
+    sender = subprocess.Popen([sys.executable, "-m", "livecomposer.stage.sender", client, str(count)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    got: list[bytes] = []
+    stop = threading.Event()
+
+    def busy() -> None:
+        x = 0
+        while not stop.is_set():
+            x += 1
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(0.0005)  # as the engine sets it (clock.tune_interpreter)
+    try:
+        assert sender.stdout.readline().startswith("ready")
+        inputs = open_inputs("jack", [f"{client}:out"])
+        inputs[0].start(lambda t, m: got.append(m))
+        worker = threading.Thread(target=busy, daemon=True)
+        worker.start()
+        sender.stdin.write("go\n")
+        sender.stdin.flush()
+        assert sender.stdout.readline().startswith("done")
+        time.sleep(0.5)
+        stop.set()
+        inputs[0].close()
+    finally:
+        sys.setswitchinterval(switch)
+        stop.set()
+        sender.stdin.close()
+        sender.wait(10)
+    expected = stream(count)
+    duplicates = sum(1 for a, b in zip(got, got[1:]) if a == b)
+    print(f"busy-Python JACK input: {len(got)} of {count} arrived, {duplicates} adjacent duplicates")
+    assert got == expected, f"{len(got)} of {count} arrived, {duplicates} adjacent duplicates"

@@ -472,3 +472,100 @@ def model_fault_run(mode: str, seconds: float, model_folder, delay: float = 0.1,
         line = engine.graph.find("line")
         failures = getattr(line, "failures", 0)
     return FaultRunResult([ns for _, ns in out.samples], made[0].steps if made else 0, failures, dict(out.sounding), engine.stats.notes_in)
+
+
+@dataclass
+class JackFloodResult:
+    rate: int
+    seconds: float
+    sent: int
+    received: int
+    dropped: int
+    max_backlog: int
+    rss_start: int
+    rss_peak: int
+    latency: list[int]
+    stuck: dict
+    notes_after: bool
+    sounding_before_stop: int = 0  # notes still on at the end of the run, before the engine's stop released them
+
+
+def flood_through_jack(rate: int = 10_000, seconds: float = 3.0, note_share: float = 0.2, seed: int = 0) -> JackFloodResult:
+    """``rate`` messages a second from an rtmidi JACK output (in this process, a thread) into
+    a live engine's JACK input, thru to a ledger output; probe notes on channel 16 every
+    20 ms measure send-to-output latency (JACK's period included).  Needs a JACK server."""
+    import uuid
+
+    import rtmidi
+
+    from ..ports.rtmidi_ports import open_inputs
+
+    rng = random.Random(seed)
+    client = f"lc-flood-{uuid.uuid4().hex[:6]}"
+    keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client)
+    keyboard.open_virtual_port("out")
+    out = LedgerOutput()
+    engine = Engine(Thru(), inputs=open_inputs("jack", [f"{client}:out"]), output=out)
+    gc.collect()
+    rss_start = rss_peak = rss_bytes()
+    sent = max_backlog = 0
+    held: list[tuple[int, int]] = []
+    send = keyboard.send_message
+    try:
+        with engine:
+            time.sleep(0.2)
+            start = time.monotonic_ns()
+            end = start + int(seconds * NS_PER_S)
+            next_probe = next_rss = start
+            probe_note = 0
+            while (now := time.monotonic_ns()) < end:
+                owed = int(rate * (now - start) / NS_PER_S) - sent
+                for _ in range(owed):
+                    r = rng.random()
+                    if r < note_share:
+                        if held and (rng.random() < 0.5 or len(held) > 24):
+                            ch, note = held.pop(rng.randrange(len(held)))
+                            send([0x80 | ch, note, 0])
+                        else:
+                            ch, note = rng.randrange(15), rng.randrange(128)
+                            send([0x90 | ch, note, 1 + rng.randrange(127)])
+                            held.append((ch, note))
+                    else:
+                        send([0xB0 | rng.randrange(15), rng.randrange(120), rng.randrange(128)])
+                    sent += 1
+                if now >= next_probe:
+                    probe_note = (probe_note + 1) % 128
+                    out.probe(PROBE_CHANNEL, probe_note, time.monotonic_ns())
+                    send([0x90 | PROBE_CHANNEL, probe_note, 64])
+                    send([0x80 | PROBE_CHANNEL, probe_note, 0])
+                    sent += 2
+                    next_probe = now + 20 * NS_PER_MS
+                if now >= next_rss:
+                    rss_peak = max(rss_peak, rss_bytes())
+                    next_rss = now + 100 * NS_PER_MS
+                max_backlog = max(max_backlog, len(engine._raw))
+                time.sleep(0.0005)
+            for ch, note in held:
+                send([0x80 | ch, note, 0])
+                sent += 1
+            deadline = time.monotonic() + 5
+            last = -1
+            while time.monotonic() < deadline and engine.stats.messages_in != last:
+                last = engine.stats.messages_in
+                time.sleep(0.2)
+            received = engine.stats.messages_in
+            before = out.note_offs
+            send([0x91, 64, 99])
+            send([0x81, 64, 0])
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline and out.note_offs == before:
+                time.sleep(0.01)
+            notes_after = out.note_offs > before
+            sounding = sum(out.sounding.values())
+            sounding_keys = dict(out.sounding)
+    finally:
+        keyboard.close_port()
+        keyboard.delete()
+    return JackFloodResult(rate, seconds, sent, received, engine.stats.dropped, max_backlog, rss_start,
+                           max(rss_peak, rss_bytes()), [ns for _, ns in out.samples], dict(out.sounding), notes_after,
+                           sounding)

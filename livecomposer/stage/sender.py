@@ -1,0 +1,52 @@
+"""A fast keyboard stand-in for stage tests: another process that sends a known stream.
+
+``python -m livecomposer.stage.sender CLIENT COUNT [--burst N] [--seed S]`` opens a JACK
+virtual output ``CLIENT:out``, prints ``ready CLIENT:out``, waits for a line on stdin (the
+receiver is connected), then sends COUNT random CC messages, ``--burst`` at a time with a
+1 ms pause between bursts (10 per burst: 10,000 a second), prints ``done`` and waits for
+stdin to close.  :func:`stream` gives the same messages, so the receiver can compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+
+
+def stream(count: int, seed: int = 0) -> list[bytes]:
+    rng = random.Random(seed)
+    return [bytes([0xB0 | rng.randrange(15), rng.randrange(120), rng.randrange(128)]) for _ in range(count)]
+
+
+def main() -> int:
+    import rtmidi
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("client")
+    parser.add_argument("count", type=int)
+    parser.add_argument("--burst", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=args.client)
+    out.open_virtual_port("out")
+    print(f"ready {args.client}:out", flush=True)
+    sys.stdin.readline()
+    messages = stream(args.count, args.seed)
+    for start in range(0, len(messages), args.burst):
+        for message in messages[start:start + args.burst]:
+            out.send_message(list(message))
+        time.sleep(0.001)
+    try:
+        print("done", flush=True)
+        sys.stdin.read()
+    except (BrokenPipeError, OSError):  # the receiver went first
+        pass
+    out.close_port()
+    out.delete()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
