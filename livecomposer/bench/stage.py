@@ -138,6 +138,23 @@ def _flood(quick: bool) -> list[Measurement]:
     results.append(summarize(f"stage overload (notes only, 100 us/event graph) x {over_s:.0f} s: probe latency during",
                              o.latency_during, _flood_note(o)))
     results.append(summarize("stage overload: probe latency from 1 s after", [lat for s, lat in o.latency_after if s >= 1.0]))
+
+    from .stagekit import StageKitError, jack_available, jack_server
+    from ..stage.runs import flood_through_jack
+
+    name = f"stage flood 10k/s x {seconds:.0f} s through JACK: probe latency (send to output)"
+    if not jack_available():
+        return results + [_single(name, 0, float("nan"), "skipped: jackd is not installed")]
+    try:
+        with jack_server(period=64, reuse=True):
+            j = flood_through_jack(rate=10_000, seconds=seconds)
+    except StageKitError as exc:
+        return results + [_single(name, 0, float("nan"), f"skipped: {exc}")]
+    results.append(summarize(name, j.latency,
+                             f"sent {j.sent}, reached the engine {j.received} ({100 * j.received / max(1, j.sent):.2f}%), "
+                             f"dropped {j.dropped}, max backlog {j.max_backlog}, RSS {j.rss_start / MB:.1f} -> {j.rss_peak / MB:.1f} MB, "
+                             f"notes still sounding at the end {j.sounding_before_stop} (lost note-offs), none after the stop: "
+                             f"{'yes' if not j.stuck else 'NO'}; notes after: {'yes' if j.notes_after else 'NO'}"))
     return results
 
 

@@ -562,7 +562,6 @@ def flood_through_jack(rate: int = 10_000, seconds: float = 3.0, note_share: flo
                 time.sleep(0.01)
             notes_after = out.note_offs > before
             sounding = sum(out.sounding.values())
-            sounding_keys = dict(out.sounding)
     finally:
         keyboard.close_port()
         keyboard.delete()
