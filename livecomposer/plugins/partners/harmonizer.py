@@ -17,13 +17,13 @@ before the answer arrives, the answer is dropped.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Sequence
 
 import numpy as np
 
 from ...events import Event, note_off, note_on
 from ..base import Param, PluginContext
+from ...model.api import MACHINE_VOICE, Constraints
 from .common import ModelPartner, Track, common_params
 
 
@@ -113,23 +113,23 @@ class Harmonizer(ModelPartner):
             self.submit(hear, None, fresh_only=False)
             return
         self._waiting[pitch] = req
-        base = self.constraints(note_on=True, dt=0.0, velocity=hv)
-        low, high = base.pitch_range
+        # Constraints are built with one constructor call each (dataclasses.replace costs
+        # tens of microseconds on a busy machine, and this is the latency path).
+        low, high = self.low, self.high  # type: ignore[attr-defined]
         if self.position == "below" and pitch - 1 >= low:  # type: ignore[attr-defined]
-            base = replace(base, pitch_range=(low, min(high, pitch - 1)))
+            high = min(high, pitch - 1)
         elif self.position == "above" and pitch + 1 <= high:  # type: ignore[attr-defined]
-            base = replace(base, pitch_range=(max(low, pitch + 1), high))
-        if self.doublings:  # type: ignore[attr-defined]
-            exclude = frozenset({pitch})
-        else:
-            exclude = frozenset(range(pitch % 12, 128, 12))
-        base = replace(base, exclude_pitches=exclude)
+            low = max(low, pitch + 1)
+        exclude = frozenset({pitch}) if self.doublings else frozenset(range(pitch % 12, 128, 12))  # type: ignore[attr-defined]
+        key_pcs = self.pitch_classes()
+        fields = dict(
+            temperature=self.temperature, top_p=self.top_p, pitch_range=(low, high),  # type: ignore[attr-defined]
+            voice=MACHINE_VOICE, note_on=True, dt=0.0, velocity=hv,
+        )
         consonant = self.consonant  # type: ignore[attr-defined]
-        key_pcs = base.pitch_classes
         voices = self.voices  # type: ignore[attr-defined]
         fed = self._worker_fed
         chosen: list[int] = []
-
         unfed = self._unfed
 
         def work(track: Track) -> list[int]:
@@ -141,12 +141,12 @@ class Harmonizer(ModelPartner):
             self._flush(track)
             track.hear(t, pitch, velocity)
             for _ in range(voices):
-                c = replace(base, exclude_pitches=base.exclude_pitches | frozenset(chosen))
+                pcs = key_pcs
                 if consonant:
                     pcs = consonant_with(pitch, chosen, key_pcs) or consonant_with(pitch, chosen, key_pcs, double=True)
                     if not pcs:
                         break  # no note is consonant with all of them: fewer voices
-                    c = replace(c, pitch_classes=pcs)
+                c = Constraints(pitch_classes=pcs, exclude_pitches=exclude.union(chosen) if chosen else exclude, **fields)
                 try:
                     ev = track.model.sample(c, track.rng)
                 except ValueError:
