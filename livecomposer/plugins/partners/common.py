@@ -30,7 +30,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ...clock import make_realtime
 from ...events import NS_PER_S, Event, Kind, PERFORMER
 from ...model.api import MACHINE_VOICE, PERFORMER_VOICE, Constraints, ModelEvent
 from ...theory import _MAJOR_PROFILE as MAJOR_PROFILE
@@ -542,8 +541,6 @@ class ModelPartner(Plugin):
         gen = self._gen
 
         def job() -> Any:
-            if not _promoted.done:
-                _promote_worker()
             result = track.run(work)
             return result, track.model.hidden_features() if self.publish_hidden else None
 
@@ -591,24 +588,6 @@ class ModelPartner(Plugin):
 
     def next_wakeup(self) -> int | None:
         return 0 if self._pending else None
-
-
-class _Promoted(threading.local):
-    done = False
-
-
-_promoted = _Promoted()
-WORKER_PRIORITY = 5  # SCHED_FIFO: above every normal thread, below the engine (10) and JACK's
-
-
-def _promote_worker() -> None:
-    """On the live inference worker, ask for realtime priority once (quietly kept normal if
-    refused).  Measured here with the cores busy: harmonizer added latency p99 4.6 ms at
-    normal priority, 1.1 ms at SCHED_FIFO.  Never on another thread (the manual clock runs
-    jobs on the caller's thread: a test or a render must not turn realtime)."""
-    _promoted.done = True
-    if threading.current_thread().name == "livecomposer-inference":
-        make_realtime(WORKER_PRIORITY)
 
 
 def pair_notes(steps: Sequence[Step]) -> list[tuple[Step, Step]]:
