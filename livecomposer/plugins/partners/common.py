@@ -23,7 +23,6 @@ Several partners may share one loaded model (the engine caches models by name): 
 from __future__ import annotations
 
 import logging
-import threading
 from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
