@@ -102,10 +102,11 @@ class EngineStats:
     ticks: int = 0
     last_bad: str = ""
     latency: LatencyRing = field(default_factory=LatencyRing)  # output lateness: send time - due time
+    held_source: Callable[[], int] = field(default=lambda: 0, repr=False)  # set by the engine
 
     @property
-    def held_notes(self) -> int:  # filled in by the engine
-        return self._held() if hasattr(self, "_held") else 0
+    def held_notes(self) -> int:
+        return self.held_source()
 
     def latency_summary(self) -> tuple[float, float]:
         return self.latency.summary()
@@ -220,7 +221,7 @@ class Engine:
         self.realtime = realtime
         self.stats = EngineStats()
         self.scheduler = Scheduler()
-        self.stats._held = lambda: len(self.scheduler.held)  # type: ignore[attr-defined]
+        self.stats.held_source = lambda: len(self.scheduler.held)
         self._raw: collections.deque[tuple[int, bytes]] = collections.deque()
         self._calls: collections.deque[Callable[[], None]] = collections.deque()
         self._wake = threading.Event()

@@ -39,7 +39,7 @@ def make_tempo(preset: Any, origin: int) -> Any:
     return Tempo.from_config(getattr(preset, "clock", None), origin=origin)
 
 
-def make_router(preset: Any, engine_ref: list) -> ControlRouter:
+def make_router(preset: Any) -> ControlRouter:
     bank = list(getattr(preset, "bank", ()) or ())
     index = None
     path = getattr(preset, "path", None)
@@ -114,7 +114,7 @@ class LiveSession:
                 except Exception:
                     pass
             raise
-        self.router = make_router(preset, [])
+        self.router = make_router(preset)
         if options.learn:
             self.router.start_learning(options.learn)
         self.engine = Engine(
@@ -203,7 +203,7 @@ class LiveSession:
         if self.router.learned:
             for mapping in self.router.learned:
                 print(f"learned: - {{cc: {mapping['cc']}, to: {mapping['to']}}}")
-        return 0 if not received or received[0] != signal.SIGHUP else 0
+        return 0
 
 
 @dataclass
@@ -224,7 +224,7 @@ def render_offline(graph: Any, preset: Any, messages: list[tuple[int, bytes]], e
         observers=list(observers),
         seed=seed if seed is not None else (getattr(preset, "seed", 0) or 0),
         tempo=make_tempo(preset, 0),
-        control_handler=make_router(preset, []) if getattr(preset, "controls", None) else None,
+        control_handler=make_router(preset) if getattr(preset, "controls", None) else None,
     )
     engine.run_offline(messages, end_ns)
     return RenderResult(output, engine, end_ns)

@@ -30,7 +30,7 @@ def wait_until(predicate, timeout=3.0):
 @pytest.fixture
 def live():
     preset, graph = load(PRESETS / "transpose.yaml")
-    router = make_router(preset, [])
+    router = make_router(preset)
     clock = MonotonicClock()
     keyboard = MemoryInput()
     out = MemoryOutput(clock.now)

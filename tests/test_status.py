@@ -26,7 +26,7 @@ def played_session(tempo=None):
     from livecomposer.session import load, make_router
 
     preset, graph = load(PRESETS / "bank.yaml")  # a real bank of five presets
-    router = make_router(preset, [])
+    router = make_router(preset)
     clock = ManualClock()
     out = MemoryOutput(clock.now, "livecomposer")
     engine = Engine(graph, output=out, clock=clock, tempo=tempo or Tempo(bpm=96), control_handler=router)
