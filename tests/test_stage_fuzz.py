@@ -172,8 +172,6 @@ def test_a_note_after_an_unterminated_sysex_reaches_the_engine(jack_server) -> N
 
 
 @pytest.mark.jack
-@pytest.mark.xfail(strict=True, reason="python-rtmidi 1.5.8 / RtMidi 5.0.0: a Python callback on JACK's thread loses and "
-                   "duplicates messages while another Python thread is busy; polling the queue does not (see report)")
 def test_a_jack_input_keeps_every_message_while_python_is_busy(jack_server) -> None:
     """10,000 CCs a second from another process into our real JACK input while a Python
     thread computes (as the engine and the model worker do): every message, once, in order."""
