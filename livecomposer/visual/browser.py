@@ -37,7 +37,7 @@ class HeadlessChromium:
         if not self.binary:
             raise FileNotFoundError("chromium not found (apt-get install chromium)")
         self.timeout = timeout
-        self._profile = tempfile.TemporaryDirectory(prefix="lc-chromium-")
+        self._profile = tempfile.TemporaryDirectory(prefix="lc-chromium-", ignore_cleanup_errors=True)  # its helpers may still write
         self.process: subprocess.Popen | None = None
         self._ws = None
         self._id = 0
