@@ -7,6 +7,7 @@ import importlib
 import json
 import logging
 import pkgutil
+import sys
 
 from .. import bench
 from ..bench import BenchOptions, Measurement
@@ -45,4 +46,5 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{m.name:<40} n={m.n:<6} median={m.median_us:>9.1f} us  p99={m.p99_us:>9.1f} us  max={m.max_us:>9.1f} us  {m.note}", flush=True)
     if args.json:
         print(json.dumps([m.as_dict() for m in results], indent=1))
+    sys.stdout.flush()  # the figures must reach a file even if a driver crashes at exit
     return 1 if any(m.name.endswith(".error") for m in results) else 0
