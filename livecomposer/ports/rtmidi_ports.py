@@ -127,7 +127,34 @@ POLL_INTERVAL_S = 0.00025
 POLL_PRIORITY = 12
 
 
-class RtMidiInput(InputPort):
+class _Reopenable:
+    """What inputs and outputs share: reopening a dead port under its name, and forgetting
+    our own port's name (so listings never offer it as a source)."""
+
+    def _reopen(self, what: str) -> bool:
+        with self._lock:
+            if self._closed or self._alive:  # closed, or repaired meanwhile by another thread
+                return False
+            old, self._midi = self._midi, None
+            self._forget_own()
+            _close_quietly(old, self.backend)
+            try:
+                self._midi = self._open()
+            except PortError as exc:
+                log.debug("reconnect of %s %r failed: %s", what, self.name, exc)
+                return False
+            self._alive = True
+            self.reconnects += 1
+        log.warning("MIDI %s %r is back", what, self.name)
+        return True
+
+    def _forget_own(self) -> None:
+        if self.own_name:
+            with _own_lock:
+                _own_ports.discard(self.own_name)
+
+
+class RtMidiInput(_Reopenable, InputPort):
     """One rtmidi input connected to one source port (found again by name if it returns)."""
 
     def __init__(self, backend: str, source: str, client: str = f"{DEFAULT_CLIENT}-in") -> None:
@@ -226,26 +253,7 @@ class RtMidiInput(InputPort):
             self.check(view)
         if self._alive or not view.up or _find(view.inputs, self.name) is None:
             return False
-        with self._lock:
-            if self._closed or self._alive:  # closed, or repaired meanwhile by another thread
-                return False
-            old, self._midi = self._midi, None
-            self._forget_own()
-            _close_quietly(old, self.backend)
-            try:
-                self._midi = self._open()
-            except PortError as exc:
-                log.debug("reconnect of %r failed: %s", self.name, exc)
-                return False
-            self._alive = True
-            self.reconnects += 1
-        log.warning("MIDI input %r is back", self.name)
-        return True
-
-    def _forget_own(self) -> None:
-        if self.own_name:
-            with _own_lock:
-                _own_ports.discard(self.own_name)
+        return self._reopen("input")
 
     def close(self) -> None:
         with self._lock:
@@ -301,7 +309,7 @@ def _is_own_client(port: str) -> bool:
 # --------------------------------------------------------------------------- output
 
 
-class RtMidiOutput(OutputPort):
+class RtMidiOutput(_Reopenable, OutputPort):
     """A virtual output port (other programs connect to it) or a connection to an existing port."""
 
     def __init__(self, backend: str, virtual: str | None, target: str | None, client: str) -> None:
@@ -402,26 +410,7 @@ class RtMidiOutput(OutputPort):
             return False
         if self.virtual is None and _find(view.outputs, self.target or "") is None:
             return False
-        with self._lock:
-            if self._closed or self._alive:  # closed, or repaired meanwhile by another thread
-                return False
-            old, self._midi = self._midi, None
-            self._forget_own()
-            _close_quietly(old, self.backend)
-            try:
-                self._midi = self._open()
-            except PortError as exc:
-                log.debug("reconnect of output %r failed: %s", self.name, exc)
-                return False
-            self._alive = True
-            self.reconnects += 1
-        log.warning("MIDI output %r is back", self.name)
-        return True
-
-    def _forget_own(self) -> None:
-        if self.own_name:
-            with _own_lock:
-                _own_ports.discard(self.own_name)
+        return self._reopen("output")
 
     def close(self) -> None:
         """Close after JACK has had a few periods to deliver what was just sent.

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 from ...events import NS_PER_S, Event
 from ...tempo import Tempo
 from ..base import Param
-from .common import ModelPartner, Note, Step, Track, common_params, hear_all, pair_notes
+from .common import ModelPartner, Note, Step, Track, common_params, drop_unstarted, hear_all, pair_notes
 
 NS = NS_PER_S
 CONSONANT_WINDOW_NS = 150_000_000  # a grid note this soon after a performer note sounds against it
@@ -128,13 +128,7 @@ class Accompanist(ModelPartner):
         return int(self.horizon * self.tempo().beat_ns / 2)  # type: ignore[attr-defined]
 
     def _drop_stale(self, now: int) -> None:
-        kept = []
-        for note in self._notes:
-            if note.on > now:
-                self.ctx.cancel(note.tag)  # type: ignore[union-attr]
-            elif note.off > now:
-                kept.append(note)
-        self._notes = kept
+        self._notes = drop_unstarted(self._notes, now, self.ctx.cancel)  # type: ignore[union-attr]
         self._gen += 1
 
     def _plan(self, start: int, now: int, feed) -> None:

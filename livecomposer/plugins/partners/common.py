@@ -444,6 +444,18 @@ class Note:
     tag: int
 
 
+def drop_unstarted(notes: list[Note], now: int, cancel) -> list[Note]:
+    """Cancel (by tag) the planned notes that have not started by ``now``; return those still
+    sounding.  Finished notes are forgotten."""
+    kept = []
+    for note in notes:
+        if note.on > now:
+            cancel(note.tag)
+        elif note.off > now:
+            kept.append(note)
+    return kept
+
+
 class ModelPartner(Plugin):
     """Base of the playing partners: settings, model loading, job plumbing, event output."""
 

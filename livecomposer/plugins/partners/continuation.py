@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from ...events import NS_PER_S, Event
 from ..base import Param
-from .common import ModelPartner, Note, PlanSpec, Step, Track, common_params, hear_all, pair_notes
+from .common import ModelPartner, Note, PlanSpec, Step, Track, common_params, drop_unstarted, hear_all, pair_notes
 
 NS = NS_PER_S
 RETRY_NS = NS // 2  # an empty plan (the model chose silence): ask again this much later
@@ -109,12 +109,7 @@ class Continuation(ModelPartner):
 
     def _drop_stale(self, now: int) -> None:
         """Cancel planned notes that have not started; forget finished ones."""
-        kept = []
-        for note in self._notes:
-            if note.on > now:
-                self.ctx.cancel(note.tag)  # type: ignore[union-attr]
-            elif note.off > now:
-                kept.append(note)
+        kept = drop_unstarted(self._notes, now, self.ctx.cancel)  # type: ignore[union-attr]
         self._notes = kept
         self._plan_end = max([now] + [n.off for n in kept])
         self._gen += 1  # a plan still being sampled is stale too
