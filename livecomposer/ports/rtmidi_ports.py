@@ -38,6 +38,7 @@ from typing import Iterable, Sequence
 from . import jackclient
 from .backends import API_CHOICES, DEFAULT_CLIENT, NO_MIDI_SYSTEM, api_id, midi_in, midi_out, resolve_api, rtmidi
 from ..clock import make_realtime
+from ..rt.jack_midi import JackMidiIn
 from .base import InputPort, InputSink, OutputPort, PortError
 from .monitor import SystemView, monitor
 
@@ -123,6 +124,8 @@ def _describe(ports: Iterable[str]) -> str:
 
 #: How often an input's poller looks into rtmidi's queue: the most a message waits there.
 POLL_INTERVAL_S = 0.00025
+#: JACK inputs wake on a semaphore as events arrive; this bounds a wait when none do.
+JACK_WAIT_S = 0.05
 #: The pollers' SCHED_FIFO priority: above the engine (10), so inputs are stamped on time.
 POLL_PRIORITY = 12
 
@@ -177,7 +180,15 @@ class RtMidiInput(_Reopenable, InputPort):
         monitor().add(self)
 
     def _open(self):
-        midi = midi_in(self.backend, self._client)
+        if self.backend == "jack":
+            # Our own JACK client: rtmidi's JACK input swallows everything after a sysex
+            # that never ends (see livecomposer.rt.jack_midi).
+            try:
+                midi = JackMidiIn(self._client, self.server)
+            except OSError as exc:
+                raise PortError(f"cannot open a jack MIDI client: {exc}") from None
+        else:
+            midi = midi_in(self.backend, self._client)
         # Keep clock and start/stop (the engine follows MIDI clock); drop sysex and active sensing.
         midi.ignore_types(sysex=True, timing=False, active_sense=True)
         ports = midi.get_ports()
@@ -196,13 +207,15 @@ class RtMidiInput(_Reopenable, InputPort):
         return midi
 
     def _poll(self) -> None:
-        """Move messages from rtmidi's queue to the sink, stamped as they are taken.
+        """Move arriving messages to the sink, and nothing else.
 
-        Why not rtmidi's callback: it runs Python on JACK's realtime thread, which must then
-        wait for the GIL; with another Python thread busy (the engine, the model worker) it
-        lost up to 7% of a 10,000/s stream and duplicated hundreds of messages.  Polling
-        leaves JACK's thread alone: messages wait in rtmidi's lock-free queue until we take
-        them, at most POLL_INTERVAL_S later.
+        JACK: our own client's compiled process callback stamps each event with its frame
+        time and posts a semaphore; this thread wakes on it and hands the messages over.
+        Other backends: messages are taken from rtmidi's queue and stamped as they are
+        taken, at most POLL_INTERVAL_S after they arrived.  rtmidi's callback is not used
+        because it runs Python on the driver's thread, which must then wait for the GIL;
+        with another Python thread busy it lost up to 7% of a 10,000/s stream and
+        duplicated hundreds of messages.
         """
         make_realtime(POLL_PRIORITY)
         now = time.monotonic_ns
@@ -212,11 +225,18 @@ class RtMidiInput(_Reopenable, InputPort):
         while not self._closed:
             with lock:
                 midi = self._midi
-                message = midi.get_message() if midi is not None else None
-                while message is not None:
-                    box[0](now(), bytes(message[0]))
+                if isinstance(midi, JackMidiIn):
+                    for stamp, message in midi.take():
+                        box[0](stamp, message)
+                elif midi is not None:
                     message = midi.get_message()
-            sleep(POLL_INTERVAL_S)
+                    while message is not None:
+                        box[0](now(), bytes(message[0]))
+                        message = midi.get_message()
+            if isinstance(midi, JackMidiIn):
+                midi.wait(JACK_WAIT_S)
+            else:
+                sleep(POLL_INTERVAL_S)
 
     def _before_start(self, _time_ns: int, _message: bytes) -> None:
         self.dropped_before_start += 1

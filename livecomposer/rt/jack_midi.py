@@ -1,0 +1,289 @@
+"""A JACK MIDI input whose process callback is compiled: every event reaches us intact.
+
+Why not rtmidi's JACK input: its process callback glues an event that starts a system
+exclusive message (``F0``) but does not end it (no ``F7``) to every following event until
+an ``F7`` arrives, so one truncated sysex on the wire silenced the keyboard.  Here every
+JACK event stays one message; a bad one is dropped by the engine's parser and counted.
+
+The process callback (:func:`_process`, machine code from :func:`numba.cfunc`, no GIL)
+copies each event with its exact time (JACK's frame time turned into microseconds) into a
+lock-free ring (:mod:`.ring`) and posts a semaphore; the reader thread waits on that
+semaphore (a ctypes call, which releases the GIL) and drains the ring.  Nothing on JACK's
+thread ever waits for Python.
+
+:class:`JackMidiIn` offers the small part of ``rtmidi.MidiIn`` that
+:class:`~livecomposer.ports.rtmidi_ports.RtMidiInput` uses (``get_ports``, ``open_port``,
+``close_port``, ``delete``), plus :meth:`JackMidiIn.take` and :meth:`JackMidiIn.wait`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import threading
+import time
+
+import numpy as np
+from numba import carray, cfunc, types
+
+from ..ports import jackclient
+from .ring import HEADER_SIZE, OVERFLOWS, RECORD_HEADER, address_to_voidptr, check_capacity, new_header, record_write, records_take
+
+#: Bytes of ring per input: at 16 + 3 bytes a note, about 27,000 messages, over two
+#: seconds of a 10,000 messages/s flood even if the reader stalls.
+RING_BYTES = 1 << 19
+
+# state: the callback's only argument, an int64 array read by the compiled code.
+CLIENT, PORT, HEADER, DATA, DATA_SIZE, EVENT, SEMAPHORE, CYCLES, EVENTS, STATE_SIZE = range(10)
+
+_PROCESS_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p)
+
+
+def _realtime_functions():
+    """The libjack and libc functions the callback calls, with prototypes numba can type."""
+    lib = jackclient.libjack()
+    if lib is None:
+        raise OSError("libjack is not installed")
+    v, u32 = ctypes.c_void_p, ctypes.c_uint32
+    get_buffer = lib.jack_port_get_buffer
+    get_buffer.argtypes, get_buffer.restype = [v, u32], v
+    event_count = lib.jack_midi_get_event_count
+    event_count.argtypes, event_count.restype = [v], u32
+    event_get = lib.jack_midi_event_get
+    event_get.argtypes, event_get.restype = [v, v, u32], ctypes.c_int
+    last_frame = lib.jack_last_frame_time
+    last_frame.argtypes, last_frame.restype = [v], u32
+    frames_to_time = lib.jack_frames_to_time
+    frames_to_time.argtypes, frames_to_time.restype = [v, u32], ctypes.c_uint64
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    sem_post = libc.sem_post
+    sem_post.argtypes, sem_post.restype = [v], ctypes.c_int
+    return get_buffer, event_count, event_get, last_frame, frames_to_time, sem_post
+
+
+_zombies: list["JackMidiIn"] = []  # clients of a server that died (see close_port)
+_compiled = None
+_compile_lock = threading.Lock()
+
+
+def _process_callback():
+    """Compile the process callback once per process (about a second; cached on disk)."""
+    global _compiled
+    with _compile_lock:
+        if _compiled is not None:
+            return _compiled
+        get_buffer, event_count, event_get, last_frame, frames_to_time, sem_post = _realtime_functions()
+
+        @cfunc(types.int32(types.uint32, types.voidptr), nogil=True)
+        def process(nframes, arg):
+            state = carray(arg, STATE_SIZE, np.int64)
+            state[CYCLES] += 1
+            header = carray(address_to_voidptr(state[HEADER]), HEADER_SIZE, np.int64)
+            data = carray(address_to_voidptr(state[DATA]), state[DATA_SIZE], np.uint8)
+            client = address_to_voidptr(state[CLIENT])
+            buffer = get_buffer(address_to_voidptr(state[PORT]), nframes)
+            count = event_count(buffer)
+            event = carray(address_to_voidptr(state[EVENT]), 3, np.uint64)
+            first_frame = last_frame(client)
+            for i in range(count):
+                if event_get(address_to_voidptr(state[EVENT]), buffer, i) != 0:
+                    continue
+                frame = np.uint32((np.uint64(first_frame) + (event[0] & np.uint64(0xFFFFFFFF))) & np.uint64(0xFFFFFFFF))
+                record_write(header, data, np.int64(frames_to_time(client, frame)), event[2], np.int64(event[1]))
+                state[EVENTS] += 1
+            if count > 0 and state[SEMAPHORE] != 0:
+                sem_post(address_to_voidptr(state[SEMAPHORE]))
+            return 0
+
+        _compiled = process
+        return process
+
+
+def available() -> bool:
+    """True when libjack loads (numba is a dependency, always there)."""
+    return jackclient.libjack() is not None
+
+
+class _Semaphore:
+    """A POSIX semaphore in our own memory: posted from the callback, waited on here."""
+
+    def __init__(self) -> None:
+        self._libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        self.memory = np.zeros(8, dtype=np.int64)  # sem_t is 32 bytes on Linux
+        self.address = self.memory.ctypes.data if self._libc.sem_init(ctypes.c_void_p(self.memory.ctypes.data), 0, 0) == 0 else 0
+        self._timespec = (ctypes.c_long * 2)()
+
+    def wait(self, timeout: float) -> None:
+        if not self.address:
+            time.sleep(min(timeout, 0.00025))  # no unnamed semaphores here (macOS): poll
+            return
+        deadline = time.time() + timeout
+        self._timespec[0] = int(deadline)
+        self._timespec[1] = int((deadline % 1.0) * 1e9)
+        self._libc.sem_timedwait(ctypes.c_void_p(self.address), self._timespec)
+
+    def post(self) -> None:
+        if self.address:
+            self._libc.sem_post(ctypes.c_void_p(self.address))
+
+
+class JackMidiIn:
+    """One JACK client with one MIDI input port, read through a compiled process callback.
+
+    ``JackMidiIn(client_name)`` opens the client (raises ``OSError`` if the server is not
+    running); :meth:`open_port` registers our port, activates the client and connects the
+    source to it.  :meth:`take` returns ``(time_ns, bytes)`` for everything that arrived,
+    stamped on ``time.monotonic_ns``'s base with the event's own frame time.
+    """
+
+    def __init__(self, client_name: str, server: str | None = None) -> None:
+        lib = jackclient.libjack()
+        if lib is None:
+            raise OSError("libjack is not installed")
+        _prototypes(lib)
+        self._lib = lib
+        self._process = _process_callback()
+        status = ctypes.c_int(0)
+        self.server = server or jackclient.current_server()
+        handle = lib.open_named(client_name.encode(), jackclient.JACK_NO_START_SERVER | jackclient.JACK_SERVER_NAME, ctypes.byref(status), self.server.encode())
+        if not handle:
+            raise OSError(f"JACK server {self.server!r} is not running (jack_client_open status 0x{status.value:x})")
+        self._client: int | None = handle
+        self.client_name = lib.jack_get_client_name(handle).decode()
+        self._port: int | None = None
+        self.port_name: str | None = None
+        self.header = new_header()
+        self.data = np.zeros(check_capacity(RING_BYTES), dtype=np.uint8)
+        self._out = np.zeros(RING_BYTES, dtype=np.uint8)
+        self._event = np.zeros(3, dtype=np.uint64)
+        self._semaphore = _Semaphore()
+        self.state = np.zeros(STATE_SIZE, dtype=np.int64)
+        self.state[CLIENT] = handle
+        self.state[HEADER] = self.header.ctypes.data
+        self.state[DATA] = self.data.ctypes.data
+        self.state[DATA_SIZE] = self.data.size
+        self.state[EVENT] = self._event.ctypes.data
+        self.state[SEMAPHORE] = self._semaphore.address
+        # Keep the callback object referenced while JACK may call it.
+        self._callback = _PROCESS_CB(self._process.address)
+        # After the server dies the client is a zombie: closing it may hang, so it is left.
+        self.server_gone = threading.Event()
+        self._shutdown_callback = jackclient._SHUTDOWN_CB(lambda _arg: self.server_gone.set())
+        lib.jack_on_shutdown(handle, self._shutdown_callback, None)
+        # JACK's clock (jack_get_time, microseconds) against ours (time.monotonic_ns),
+        # measured again every second: the two may be different clocks that drift.
+        self._offset_ns = _clock_offset_ns(lib)
+        self._offset_checked = time.monotonic()
+        self._last_stamp = 0
+        self.ignored = 0  # sysex and active sensing, dropped as rtmidi's ignore_types did
+
+    # -- the rtmidi.MidiIn subset ------------------------------------------------------------
+    def get_ports(self) -> list[str]:
+        """MIDI ports we can read from (other clients' outputs), full names."""
+        if self._client is None:
+            return []
+        array = self._lib.jack_get_ports(self._client, None, jackclient.MIDI_TYPE.encode(), jackclient.PORT_IS_OUTPUT)
+        return jackclient._names(self._lib, array)
+
+    def ignore_types(self, **_kinds: bool) -> None:
+        """Accepted for rtmidi compatibility: sysex and active sensing are always dropped."""
+
+    def open_port(self, index: int, name: str = "in") -> None:
+        if self._client is None or self._port is not None:
+            raise OSError("JACK MIDI input is closed or already open")
+        source = self.get_ports()[index]
+        lib = self._lib
+        port = lib.jack_port_register(self._client, name.encode(), jackclient.MIDI_TYPE.encode(), jackclient.PORT_IS_INPUT, 0)
+        if not port:
+            raise OSError(f"cannot register JACK MIDI input port {name!r}")
+        self._port = port
+        self.state[PORT] = port
+        self.port_name = lib.jack_port_name(port).decode()
+        if lib.jack_set_process_callback(self._client, self._callback, ctypes.c_void_p(self.state.ctypes.data)) != 0:
+            raise OSError("cannot set the JACK process callback")
+        if lib.jack_activate(self._client) != 0:
+            raise OSError("cannot activate the JACK MIDI input client")
+        rc = lib.jack_connect(self._client, source.encode(), self.port_name.encode())
+        if rc not in (0, 17):
+            raise OSError(f"cannot connect {source!r} to {self.port_name!r} (error {rc})")
+
+    def close_port(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            if self.server_gone.is_set():
+                _zombies.append(self)  # never called again, but keep its memory anyway
+            else:
+                # Deactivating waits for the running cycle to end: after it, JACK never
+                # calls the callback again and the ring may be freed.
+                self._lib.jack_deactivate(client)
+                self._lib.jack_client_close(client)
+        self._semaphore.post()
+
+    def delete(self) -> None:
+        self.close_port()
+
+    # -- reading -----------------------------------------------------------------------------
+    @property
+    def overflows(self) -> int:
+        """Events the ring had no room for (the reader stalled for seconds)."""
+        return int(self.header[OVERFLOWS])
+
+    def wait(self, timeout: float) -> None:
+        """Block (without the GIL) until events may have arrived, or ``timeout`` seconds."""
+        self._semaphore.wait(timeout)
+
+    def take(self) -> list[tuple[int, bytes]]:
+        """Everything that arrived since the last call: ``(time_ns, message)`` in order."""
+        n = records_take(self.header, self.data, self._out)
+        if n == 0:
+            return []
+        if time.monotonic() - self._offset_checked > 1.0 and self._client is not None:
+            self._offset_ns = _clock_offset_ns(self._lib)
+            self._offset_checked = time.monotonic()
+        raw = self._out[:n].tobytes()
+        messages: list[tuple[int, bytes]] = []
+        offset_ns = self._offset_ns
+        k = 0
+        while k < n:
+            time_us = int.from_bytes(raw[k : k + 8], "little")
+            size = int.from_bytes(raw[k + 8 : k + 16], "little")
+            message = raw[k + RECORD_HEADER : k + RECORD_HEADER + size]
+            k += RECORD_HEADER + size
+            if not message or message[0] in (0xF0, 0xFE):
+                self.ignored += 1
+                continue
+            # Events of one JACK cycle often share a frame (a sender writes them all at
+            # frame 0): keep stamps strictly increasing, or a time-ordered scheduler that
+            # puts note-offs first at equal times would play a note's off before its on.
+            stamp = max(time_us * 1000 + offset_ns, self._last_stamp + 1)
+            self._last_stamp = stamp
+            messages.append((stamp, message))
+        return messages
+
+
+def _prototypes(lib: ctypes.CDLL) -> None:
+    p, c, i = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
+    lib.jack_port_register.argtypes = [p, c, c, ctypes.c_ulong, ctypes.c_ulong]
+    lib.jack_port_register.restype = p
+    lib.jack_set_process_callback.argtypes = [p, _PROCESS_CB, p]
+    lib.jack_set_process_callback.restype = i
+    lib.jack_deactivate.argtypes = [p]
+    lib.jack_deactivate.restype = i
+    lib.jack_get_time.argtypes = []
+    lib.jack_get_time.restype = ctypes.c_uint64
+
+
+def _clock_offset_ns(lib: ctypes.CDLL) -> int:
+    """``time.monotonic_ns() - jack_get_time() * 1000``, the tightest of a few readings.
+
+    JACK 2 on Linux reads CLOCK_MONOTONIC too (offset ~0); elsewhere the clocks may differ.
+    """
+    best: tuple[int, int] | None = None
+    for _ in range(5):
+        before = time.monotonic_ns()
+        jack_us = lib.jack_get_time()
+        after = time.monotonic_ns()
+        if best is None or after - before < best[0]:
+            best = (after - before, (before + after) // 2 - jack_us * 1000)
+    assert best is not None
+    return best[1]
