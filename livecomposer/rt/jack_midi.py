@@ -27,6 +27,7 @@ import numpy as np
 from numba import carray, cfunc, types
 
 from ..ports import jackclient
+from .semaphore import Semaphore
 from .ring import HEADER_SIZE, OVERFLOWS, RECORD_HEADER, address_to_voidptr, check_capacity, new_header, record_write, records_take
 
 #: Bytes of ring per input: at 16 + 3 bytes a note, about 27,000 messages, over two
@@ -104,29 +105,6 @@ def available() -> bool:
     return jackclient.libjack() is not None
 
 
-class _Semaphore:
-    """A POSIX semaphore in our own memory: posted from the callback, waited on here."""
-
-    def __init__(self) -> None:
-        self._libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        self.memory = np.zeros(8, dtype=np.int64)  # sem_t is 32 bytes on Linux
-        self.address = self.memory.ctypes.data if self._libc.sem_init(ctypes.c_void_p(self.memory.ctypes.data), 0, 0) == 0 else 0
-        self._timespec = (ctypes.c_long * 2)()
-
-    def wait(self, timeout: float) -> None:
-        if not self.address:
-            time.sleep(min(timeout, 0.00025))  # no unnamed semaphores here (macOS): poll
-            return
-        deadline = time.time() + timeout
-        self._timespec[0] = int(deadline)
-        self._timespec[1] = int((deadline % 1.0) * 1e9)
-        self._libc.sem_timedwait(ctypes.c_void_p(self.address), self._timespec)
-
-    def post(self) -> None:
-        if self.address:
-            self._libc.sem_post(ctypes.c_void_p(self.address))
-
-
 class JackMidiIn:
     """One JACK client with one MIDI input port, read through a compiled process callback.
 
@@ -156,7 +134,7 @@ class JackMidiIn:
         self.data = np.zeros(check_capacity(RING_BYTES), dtype=np.uint8)
         self._out = np.zeros(RING_BYTES, dtype=np.uint8)
         self._event = np.zeros(3, dtype=np.uint64)
-        self._semaphore = _Semaphore()
+        self._semaphore = Semaphore()
         self.state = np.zeros(STATE_SIZE, dtype=np.int64)
         self.state[CLIENT] = handle
         self.state[HEADER] = self.header.ctypes.data
