@@ -1,14 +1,17 @@
-"""``--monitor``: hear the output through the built-in synth on the sound card (sounddevice).
+"""``--monitor``: hear the output through the built-in synth on the sound card (PortAudio).
 
 :class:`Monitor` is an engine observer.  On the engine thread it only appends the sent note
 and controller events to a deque (an atomic append: no lock, no wait).  A renderer thread
-keeps ``ahead`` blocks rendered, placing each event at a fixed latency after the time it was
-sent, so notes keep their relative timing inside a block instead of all landing on the
-block's first sample.  PortAudio's audio callback (on JACK's realtime thread, needing the
-GIL) only copies a ready block: it holds the GIL for microseconds, where rendering in the
-callback held it for up to a JACK period and caused under-runs.  Under-runs reported by
-PortAudio and gaps (the renderer fell behind) are counted for the status screen and the
-stage benchmark.
+keeps ``ahead`` blocks rendered in a lock-free ring, placing each event at a fixed latency
+after the time it was sent, so notes keep their relative timing inside a block instead of
+all landing on the block's first sample.  PortAudio's audio callback is compiled code
+(:mod:`livecomposer.rt.audio_out`) that copies a block from the ring: it never waits for
+the GIL.  A sounddevice stream's Python callback did, and JACK then reported the monitor's
+client late ("was not finished"): 1 to 36 xruns in 60 s runs on a 64-frame period.
+
+Counted for the status screen and the stage benchmark: ``starved`` (callbacks that found
+the ring short because the renderer fell behind: a gap of silence) and ``underruns``
+(what PortAudio reported; on JACK that is every xrun of the server, whoever caused it).
 
 JACK: PortAudio sees a JACK server only if it was running when PortAudio was initialised,
 so :meth:`Monitor.start` re-initialises it (and names our JACK client).  Stop the monitor
@@ -21,7 +24,6 @@ import collections
 import ctypes
 import ctypes.util
 import logging
-import sys
 import threading
 import time
 from typing import Any, Sequence
@@ -30,14 +32,18 @@ import numpy as np
 
 from ..clock import make_realtime
 from ..events import NS_PER_S, Event, Kind
+from ..rt.audio_out import RingOutputStream
 from .synth import Synth
 
 log = logging.getLogger(__name__)
 
 _AUDIBLE = frozenset({Kind.NOTE_ON, Kind.NOTE_OFF, Kind.CONTROL})
 MAX_BLOCK = 256
-GIL_SWITCH_S = 0.0001
 JACK_CLIENT_NAME = "livecomposer-monitor"
+#: The renderer's SCHED_FIFO priority: below JACK's client threads (the server's priority
+#: minus 5, so 5 under the usual ``jackd -P 10``), which it must never preempt.  At 8 it
+#: did, and JACK reported the monitor's client late hundreds of times a minute.
+RENDER_PRIORITY = 4
 
 
 class MonitorError(RuntimeError):
@@ -164,23 +170,34 @@ class Monitor:
         self.voices = voices
         self.gain = gain
         self.synth: Synth | None = None
+        self._final = (0, 0, 0)  # underruns, starved, blocks of the last closed stream
         self.queue: collections.deque[Event] = collections.deque()
-        self.stream: Any = None
+        self.stream: RingOutputStream | None = None
         self.device_name = ""
         self.jack_ports: list[str] = []  # our JACK output ports, when on JACK
-        self.underruns = 0  # blocks PortAudio reported as output under-flows
-        self.starved = 0  # blocks played as silence because the renderer fell behind
-        self.blocks = 0  # blocks played
         self.rendered = 0  # blocks rendered
         self.ahead = ahead
-        self._ready: collections.deque[np.ndarray] = collections.deque()
-        self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.events_played = 0
         self.callback_ns_max = 0
-        self.callback_ns = np.zeros(8192, dtype=np.int64)  # ring of recent callback durations
-        self._lock = threading.Lock()  # start/close only; never taken in the callback
+        self.callback_ns = np.zeros(8192, dtype=np.int64)  # ring of recent block render times
+        self._lock = threading.Lock()  # start/close only
+
+    @property
+    def underruns(self) -> int:
+        """Under-flows PortAudio reported (on JACK: every server xrun, whoever caused it)."""
+        return self.stream.driver_underflows if self.stream is not None else self._final[0]
+
+    @property
+    def starved(self) -> int:
+        """Callbacks that found too little audio ready (the renderer fell behind)."""
+        return self.stream.short if self.stream is not None else self._final[1]
+
+    @property
+    def blocks(self) -> int:
+        """Audio callbacks so far."""
+        return self.stream.calls if self.stream is not None else self._final[2]
 
     # -- engine side ------------------------------------------------------------------------
     def observe(self, inputs: Sequence[Event], outputs: Sequence[Event], now: int) -> None:
@@ -202,28 +219,22 @@ class Monitor:
             self.synth = Synth(rate, voices=self.voices, gain=self.gain)
             self._block_ns = self.blocksize * NS_PER_S // rate
             self._stop.clear()
-            self._ready.clear()
-            self._ready.append(np.zeros((self.blocksize, 2), dtype=np.float32))
-            self._thread = threading.Thread(target=self._renderer, name="livecomposer-monitor", daemon=True)
-            self._thread.start()
             try:
-                self.stream = sd.OutputStream(
-                    samplerate=rate,
-                    blocksize=self.blocksize,
-                    device=index,
-                    channels=2,
-                    dtype="float32",
-                    latency="low",
-                    callback=self._callback,
-                )
+                latency = float(sd.query_devices(index)["default_low_output_latency"])
+                self.stream = RingOutputStream(_portaudio_lib(), index, rate, 2, self.blocksize, latency)
+                silence = np.zeros((self.blocksize, 2), dtype=np.float32)
+                for _ in range(self.ahead):  # the first callbacks come before the renderer runs
+                    self.stream.write(silence)
                 self.stream.start()
                 global _open_streams
                 _open_streams += 1
             except Exception as exc:
-                self.stream = None
-                self._stop.set()
-                self._wake.set()
+                if self.stream is not None:
+                    self.stream.close()
+                    self.stream = None
                 raise MonitorError(f"cannot open audio output {self.device_name}: {exc}") from None
+            self._thread = threading.Thread(target=self._renderer, name="livecomposer-monitor", daemon=True)
+            self._thread.start()
             if "JACK" in self.device_name:
                 client = jack_client_name()
                 if client:
@@ -233,22 +244,21 @@ class Monitor:
 
     def close(self) -> None:
         with self._lock:
-            stream, self.stream = self.stream, None
+            stream = self.stream
             self._stop.set()
-            self._wake.set()
+            if stream is not None:
+                stream.close()  # waits for a running callback; wakes the renderer
             if self._thread is not None:
                 self._thread.join(1.0)
                 self._thread = None
             if stream is not None:
+                self._final = (stream.driver_underflows, stream.short, stream.calls)
+                self.stream = None
                 global _open_streams
                 _open_streams -= 1
-                try:
-                    stream.stop()
-                finally:
-                    stream.close()
-                    # PortAudio keeps a JACK client open until terminated; if jackd stopped
-                    # under it the process would abort, so let go of JACK entirely.
-                    shutdown_audio()
+                # PortAudio keeps a JACK client open until terminated; if jackd stopped
+                # under it the process would abort, so let go of JACK entirely.
+                shutdown_audio()
 
     def __enter__(self) -> "Monitor":
         return self.start()
@@ -258,7 +268,7 @@ class Monitor:
 
     @property
     def running(self) -> bool:
-        return self.stream is not None and bool(self.stream.active)
+        return self.stream is not None and self.stream.active
 
     # -- audio thread -----------------------------------------------------------------------
     def _render_block(self) -> np.ndarray:
@@ -291,32 +301,16 @@ class Monitor:
         return block
 
     def _renderer(self) -> None:
-        """Keep ``ahead`` blocks ready, so the audio callback only copies (it needs the GIL
-        for microseconds, not for a whole synth block)."""
-        make_realtime(8)  # as the JACK clients' threads are, where the system allows it
-        ready, wake = self._ready, self._wake
+        """Keep ``ahead`` blocks in the ring; wake on each audio callback."""
+        make_realtime(RENDER_PRIORITY)
+        stream = self.stream
+        assert stream is not None
+        target = self.ahead * self.blocksize
         while not self._stop.is_set():
-            # The audio callback waits for the GIL at most one switch interval: keep it at
-            # 0.1 ms (measured: 60 s on a 64-frame JACK period, 4 under-runs at 0.5 ms, 1 at
-            # 0.1 ms).  Checked here because the engine sets its own value when it starts.
-            if sys.getswitchinterval() > GIL_SWITCH_S:
-                sys.setswitchinterval(GIL_SWITCH_S)
-            while len(ready) < self.ahead and not self._stop.is_set():
-                ready.append(self._render_block())
-            wake.wait(0.05)
-            wake.clear()
-
-    def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
-        if status.output_underflow:
-            self.underruns += 1
-        ready = self._ready
-        if ready and frames == self.blocksize:
-            outdata[:] = ready.popleft()
-        else:
-            outdata.fill(0.0)
-            self.starved += 1  # the renderer fell behind: a gap of silence
-        self.blocks += 1
-        self._wake.set()
+            while stream.buffered() < target and not self._stop.is_set():
+                if not stream.write(self._render_block()):
+                    break
+            stream.wait(0.05)
 
     def recent_callback_ns(self) -> np.ndarray:
         """Durations of the most recent audio callbacks (ns), for the benchmark."""

@@ -36,6 +36,7 @@ AUDIO_TYPE = "32 bit float mono audio"
 _SHUTDOWN_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 _REGISTRATION_CB = ctypes.CFUNCTYPE(None, ctypes.c_uint32, ctypes.c_int, ctypes.c_void_p)
 _MESSAGE_CB = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
+_XRUN_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
 
 _lib: ctypes.CDLL | None = None
 _lib_checked = False
@@ -110,6 +111,8 @@ def _prototypes(lib: ctypes.CDLL) -> None:
     lib.jack_connect.restype = i
     lib.jack_disconnect.argtypes = [p, c, c]
     lib.jack_disconnect.restype = i
+    lib.jack_set_xrun_callback.argtypes = [p, _XRUN_CB, p]
+    lib.jack_set_xrun_callback.restype = i
     lib.jack_get_client_name.argtypes = [p]
     lib.jack_get_client_name.restype = c
     lib.jack_set_error_function.argtypes = [_MESSAGE_CB]
@@ -161,6 +164,10 @@ class JackClient:
         self._on_shutdown = on_shutdown
         self._shutdown_cb = _SHUTDOWN_CB(self._shut_down)
         lib.jack_on_shutdown(handle, self._shutdown_cb, None)
+        # Server-wide xruns, counted from JACK's notification thread (not its process cycle).
+        self.xruns = 0
+        self._xrun_cb = _XRUN_CB(self._xrun)
+        lib.jack_set_xrun_callback(handle, self._xrun_cb, None)
         self._on_port = on_port_registered
         self._registration_cb = _REGISTRATION_CB(self._port_registered)
         if on_port_registered is not None:
@@ -175,6 +182,10 @@ class JackClient:
         self._dead.set()
         if self._on_shutdown is not None:
             self._on_shutdown()
+
+    def _xrun(self, _arg) -> int:
+        self.xruns += 1
+        return 0
 
     def _port_registered(self, port_id: int, registered: int, _arg) -> None:
         if not registered or self._on_port is None or self._handle is None:

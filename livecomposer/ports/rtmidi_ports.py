@@ -2,10 +2,14 @@
 
 Entry points: :func:`open_inputs`, :func:`open_output`, :func:`list_ports`, :func:`resolve_api`.
 
-Timing path: an input's poller thread (realtime priority, every 0.25 ms) takes messages from
-rtmidi's queue, stamps ``time.monotonic_ns()`` and calls the sink, nothing else; rtmidi's
-callback is not used, because it runs Python on JACK's thread (see ``RtMidiInput._poll``).
-An output's :meth:`RtMidiOutput.send` is one ``send_message`` call.
+Timing path: an input's reader thread (realtime priority) hands arriving messages to the
+sink, nothing else.  On JACK the messages come from our own client
+(:mod:`livecomposer.rt.jack_midi`, a compiled process callback, stamped with each event's
+frame time, the reader woken by a semaphore); elsewhere from rtmidi's queue, polled every
+0.25 ms and stamped ``time.monotonic_ns()`` when taken.  rtmidi's callback is never used,
+because it runs Python on the driver's thread (see ``RtMidiInput._poll``).  An output's
+:meth:`RtMidiOutput.send` is one ``send_message`` call (rtmidi's JACK output hands bytes
+to its process callback through a C ring buffer, no Python on JACK's thread).
 
 Liveness, off the timing path: the :class:`~.monitor.PortMonitor` thread checks every
 open port about twice a second (and at once when the JACK server shuts down, which rtmidi

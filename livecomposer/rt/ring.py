@@ -147,3 +147,26 @@ def frames_write(header, data, block):
     fence()
     header[WRITE] = write + frames
     return True
+
+
+@njit(nogil=True, cache=True)
+def frames_read(header, data, out):
+    """Fill ``out`` (frames x channels) from the ring (consumer side); what is missing is
+    silence.  Returns the number of frames that were there."""
+    capacity = data.shape[0]
+    mask = capacity - 1
+    write = header[WRITE]
+    fence()
+    read = header[READ]
+    frames = out.shape[0]
+    have = min(frames, write - read)
+    for i in range(have):
+        slot = (read + i) & mask
+        for c in range(out.shape[1]):
+            out[i, c] = data[slot, c]
+    for i in range(have, frames):
+        for c in range(out.shape[1]):
+            out[i, c] = 0.0
+    fence()
+    header[READ] = read + have
+    return have
