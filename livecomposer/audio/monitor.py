@@ -62,7 +62,10 @@ _client_name_buffer: Any = None  # PortAudio keeps the pointer: the buffer must 
 
 
 def _portaudio_lib() -> Any:
-    return ctypes.CDLL(ctypes.util.find_library("portaudio") or "libportaudio.so.2")
+    """The very PortAudio library sounddevice loaded (on macOS and Windows its own bundled
+    copy), so the devices it initialised and lists are the ones our stream opens."""
+    sd = _import_sounddevice()
+    return ctypes.CDLL(getattr(sd, "_libname", None) or ctypes.util.find_library("portaudio") or "libportaudio.so.2")
 
 
 def jack_client_name() -> str | None:

@@ -1,0 +1,111 @@
+"""The realtime layer: lock-free rings, and compiled callbacks that keep running while
+Python is busy (the GIL held by another thread), on real JACK and PortAudio."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import unique
+from livecomposer.rt.ring import OVERFLOWS, READ, RECORD_HEADER, WRITE, frames_read, frames_write, new_header, record_write, records_take
+
+
+def _records(out: np.ndarray, n: int) -> list[tuple[int, bytes]]:
+    raw = out[:n].tobytes()
+    got, k = [], 0
+    while k < n:
+        t = int.from_bytes(raw[k : k + 8], "little")
+        size = int.from_bytes(raw[k + 8 : k + 16], "little")
+        got.append((t, raw[k + RECORD_HEADER : k + RECORD_HEADER + size]))
+        k += RECORD_HEADER + size
+    return got
+
+
+def test_records_keep_order_and_bytes_across_the_wrap_and_count_what_does_not_fit() -> None:
+    header, data, out = new_header(), np.zeros(64, dtype=np.uint8), np.zeros(64, dtype=np.uint8)
+    sent: list[tuple[int, bytes]] = []
+    got: list[tuple[int, bytes]] = []
+    for i in range(40):  # 19-byte records in a 64-byte ring: positions wrap many times
+        payload = np.array([0x90, i, 100], dtype=np.uint8)
+        assert record_write(header, data, 1_000 + i, payload.ctypes.data, 3)
+        sent.append((1_000 + i, bytes(payload)))
+        if i % 3 == 2:
+            got += _records(out, records_take(header, data, out))
+    got += _records(out, records_take(header, data, out))
+    assert got == sent
+    assert header[WRITE] == header[READ] == 40 * (RECORD_HEADER + 3)
+    big = np.zeros(60, dtype=np.uint8)
+    assert not record_write(header, data, 0, big.ctypes.data, big.size), "a record larger than the free space is refused"
+    assert header[OVERFLOWS] == 1
+
+
+def test_frames_ring_plays_what_was_written_then_silence_and_reports_the_shortfall() -> None:
+    header, data = new_header(), np.zeros((8, 2), dtype=np.float32)
+    block = np.arange(12, dtype=np.float32).reshape(6, 2)
+    assert frames_write(header, data, block)
+    assert not frames_write(header, data, block), "no room for a whole second block"
+    out = np.full((4, 2), -1.0, dtype=np.float32)
+    assert frames_read(header, data, out) == 4 and np.array_equal(out, block[:4])
+    assert frames_write(header, data, block[:4])  # wraps around the end
+    out = np.full((8, 2), -1.0, dtype=np.float32)
+    assert frames_read(header, data, out) == 6
+    assert np.array_equal(out[:2], block[4:]) and np.array_equal(out[2:6], block[:4])
+    assert not out[6:].any(), "missing frames are silence"
+
+
+def _hold_the_gil(seconds: float) -> None:
+    """Run pure Python without letting any other Python thread in for ``seconds``."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(seconds * 4)
+    try:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            pass
+    finally:
+        sys.setswitchinterval(interval)
+
+
+@pytest.mark.jack
+def test_jack_midi_input_captures_events_while_python_holds_the_gil(jack_server, midi_sender) -> None:
+    from livecomposer.rt.jack_midi import EVENTS, JackMidiIn
+
+    keyboard = midi_sender()
+    midi = JackMidiIn(unique("lc-rt-in"))
+    try:
+        midi.open_port(midi.get_ports().index(keyboard.port), "in")
+        time.sleep(0.2)
+        # The other process sends while this one is stuck in Python: the compiled process
+        # callback still takes every event off JACK into the ring.
+        keyboard.process.stdin.write("wait 100\nsend 90 3c 64\nsend f0 7d 01\nsend 80 3c 00\n")
+        keyboard.process.stdin.flush()
+        _hold_the_gil(0.6)
+        during = int(midi.state[EVENTS])
+        got = []
+        deadline = time.monotonic() + 2
+        while len(got) < 2 and time.monotonic() < deadline:
+            midi.wait(0.05)
+            got += midi.take()
+    finally:
+        midi.close_port()
+    assert during == 3, "captured on JACK's thread while the GIL was held"
+    assert [m for _, m in got] == [bytes([0x90, 60, 100]), bytes([0x80, 60, 0])], "a cut-short sysex does not swallow what follows"
+    assert midi.ignored == 1 and got[0][0] < got[1][0]
+
+
+@pytest.mark.jack
+def test_monitor_audio_callback_keeps_running_while_python_holds_the_gil(jack_server) -> None:
+    from livecomposer.audio.monitor import Monitor
+
+    monitor = Monitor(blocksize=128).start()
+    try:
+        time.sleep(0.3)
+        before = monitor.blocks
+        _hold_the_gil(0.5)
+        during = monitor.blocks - before
+    finally:
+        monitor.close()
+    # 0.5 s is 187 blocks of 128 frames at 48 kHz; a Python callback would have run none.
+    assert during > 150, f"only {during} audio callbacks ran while the GIL was held"
