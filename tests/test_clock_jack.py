@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from livecomposer.bench import stagekit
+from livecomposer.bench.receiver import JackReceiver
 from livecomposer.events import parse
 from livecomposer.tempo import Tempo
 
@@ -45,7 +46,7 @@ def test_leading_a_daw_through_jack(jack_server):
     from livecomposer.plugins.clock_leader import ClockLeader
 
     output, name = stagekit._jack_output_port()
-    receiver = stagekit.ClockReceiver(f"lc-daw-{uuid.uuid4().hex[:6]}")
+    receiver = JackReceiver(f"lc-daw-{uuid.uuid4().hex[:6]}")
     try:
         jack_server.connect(name, receiver.port)
         time.sleep(0.2)

@@ -2,9 +2,10 @@
 
 A keyboard stand-in (an rtmidi virtual output in this process) plays into the engine's
 rtmidi input; the engine's virtual output is read by a DAW stand-in (an rtmidi input).
-Two figures: what our code adds (input callback stamp -> ``send`` returned, the same
-definition as the in-memory figure), and the whole loop keyboard -> DAW, which includes
-JACK's two period boundaries (64 frames at 48 kHz: 1.33 ms each).
+Two figures: what our code adds (the input's stamp, the JACK time of the cycle that
+carried the message, -> ``send`` returned), and the whole loop keyboard -> DAW (the
+keyboard's send -> the JACK time of the cycle that delivered it to the DAW stand-in, see
+:mod:`.receiver`), which includes JACK's period boundaries (64 frames at 48 kHz: 1.33 ms).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from ..engine import Engine, LatencyRing
 from ..plugins.base import Plugin
 from . import BenchOptions, Measurement, summarize
+from .receiver import JackReceiver
 
 
 class _Thru(Plugin):
@@ -38,21 +40,18 @@ def thru_through_jack(count: int, spacing_s: float = 0.001) -> list[Measurement]
     tag = f"b{os.getpid()}"
     keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=f"kbd-{tag}")
     keyboard.open_virtual_port("out")
-    daw = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=f"daw-{tag}")
     received: list[int] = []
     got_all = threading.Event()
 
-    def on_message(message, _data) -> None:
-        if message[0][0] & 0xF0 in (0x80, 0x90):
-            received.append(time.monotonic_ns())
+    def on_message(stamp: int, message: bytes) -> None:
+        if message[0] & 0xF0 in (0x80, 0x90):
+            received.append(stamp)
             if len(received) >= count:
                 got_all.set()
 
-    daw.set_callback(on_message)
     output = open_output("jack", virtual=f"lc-{tag}")
     inputs = open_inputs("jack", f"kbd-{tag}")
-    daw_ports = daw.get_ports()
-    daw.open_port(next(i for i, p in enumerate(daw_ports) if f"lc-{tag}" in p), "in")
+    daw = JackReceiver(f"daw-{tag}", source=f"lc-{tag}", on_message=on_message)
     engine = Engine(_Thru(), inputs=inputs, output=output)
     engine.stats.latency = LatencyRing(count + 64)
     sent_at: list[int] = []
@@ -67,9 +66,9 @@ def thru_through_jack(count: int, spacing_s: float = 0.001) -> list[Measurement]
             got_all.wait(2.0)
             added = engine.stats.latency.values()
     finally:
-        daw.close_port()
+        daw.close()
         keyboard.close_port()
-        del daw, keyboard
+        del keyboard
     loop = [r - s for r, s in zip(received, sent_at)]
     note = f"{len(received)}/{count} arrived"
     return [summarize("engine.thru.jack.added", added, note), summarize("engine.thru.jack.loop", loop, note + ", keyboard -> DAW incl. JACK periods")]

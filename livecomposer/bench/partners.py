@@ -16,6 +16,7 @@ call and response); a missing model gives a row that says so.
 
 from __future__ import annotations
 
+import bisect
 import os
 import time
 
@@ -27,6 +28,11 @@ from ..plugins.base import Parallel
 from ..ports.memory import MemoryInput, MemoryOutput
 from ..tempo import Tempo
 from . import BenchOptions, Measurement, summarize
+from .receiver import JackReceiver
+
+#: A JACK stamp is the start of the cycle that carried a message: up to a period (64 frames
+#: at 48 kHz) before the keyboard's own reading of when it sent it.
+PERIOD_SLACK_NS = 1_400_000
 
 HARMONY_CHANNEL = 4  # 1-16, as in the presets
 
@@ -102,23 +108,20 @@ def harmonizer_jack(notes: int, model: str = "chorale-harmony", hold_s: float = 
     tag = f"p{os.getpid()}"
     keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=f"kbd-{tag}")
     keyboard.open_virtual_port("out")
-    daw = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=f"daw-{tag}")
     thru_at: list[int] = []
     harmony_at: list[int] = []
     harmony_status = 0x90 | (HARMONY_CHANNEL - 1)
 
-    def on_message(message, _data) -> None:
-        status = message[0][0]
+    def on_message(stamp: int, message: bytes) -> None:
+        status = message[0]
         if status == 0x90:
-            thru_at.append(time.monotonic_ns())
+            thru_at.append(stamp)
         elif status == harmony_status:
-            harmony_at.append(time.monotonic_ns())
+            harmony_at.append(stamp)
 
-    daw.set_callback(on_message)
     output = open_output("jack", virtual=f"lc-{tag}")
     inputs = open_inputs("jack", f"kbd-{tag}")
-    daw_ports = daw.get_ports()
-    daw.open_port(next(i for i, p in enumerate(daw_ports) if f"lc-{tag}" in p), "in")
+    daw = JackReceiver(f"daw-{tag}", source=f"lc-{tag}", on_message=on_message)
     engine = Engine(Parallel([Thru(), _harmonizer(model)]), inputs=inputs, output=output)
     sent_at: list[int] = []
     try:
@@ -133,19 +136,22 @@ def harmonizer_jack(notes: int, model: str = "chorale-harmony", hold_s: float = 
                 time.sleep(gap_s)
             time.sleep(0.2)
     finally:
-        daw.close_port()
+        daw.close()
         keyboard.close_port()
-        del daw, keyboard
+        del keyboard
     loop, added = [], []
-    j = 0
+    harmony_at.sort()
+    thru_at.sort()
     for k, sent in enumerate(sent_at):
-        nxt = sent_at[k + 1] if k + 1 < len(sent_at) else 2**62
-        while j < len(harmony_at) and harmony_at[j] < sent:
-            j += 1
-        if j < len(harmony_at) and harmony_at[j] < nxt:
-            loop.append(harmony_at[j] - sent)
-            if k < len(thru_at):
-                added.append(harmony_at[j] - thru_at[k])
+        # the window of note k; JACK stamps may precede the keyboard's reading by a period
+        start = sent - PERIOD_SLACK_NS
+        end = (sent_at[k + 1] if k + 1 < len(sent_at) else 2**62) - PERIOD_SLACK_NS
+        h = bisect.bisect_left(harmony_at, start)
+        if h < len(harmony_at) and harmony_at[h] < end:
+            loop.append(harmony_at[h] - sent)
+            t = bisect.bisect_left(thru_at, start)
+            if t < len(thru_at) and thru_at[t] < end:
+                added.append(harmony_at[h] - thru_at[t])
     note = f"{len(loop)}/{notes} notes harmonized through JACK; model {model}"
     return [
         summarize("partners.harmonizer.jack", loop, note + "; keyboard send -> DAW receives the harmony (incl. JACK periods)"),

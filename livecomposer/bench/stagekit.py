@@ -31,6 +31,7 @@ import numpy as np
 
 from ..events import NS_PER_MS, NS_PER_S
 from . import BenchOptions, Measurement, summarize
+from .receiver import JackReceiver
 
 
 class StageKitError(RuntimeError):
@@ -164,44 +165,14 @@ def send_clock_main(argv: list[str]) -> int:
     return 0
 
 
-class ClockReceiver:
-    """A JACK MIDI input in this process that stamps clock messages as they arrive."""
-
-    def __init__(self, client: str = "lc-clock-in") -> None:
-        import rtmidi
-
-        self.received: list[tuple[int, bytes]] = []
-        self._lock = threading.Lock()
-        self.midi = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=client)
-        self.midi.ignore_types(sysex=True, timing=False, active_sense=True)
-        self.midi.set_callback(self._callback)
-        self.midi.open_virtual_port("in")
-        self.port = f"{client}:in"
-
-    def _callback(self, message, _data) -> None:
-        t = time.monotonic_ns()
-        with self._lock:
-            self.received.append((t, bytes(message[0])))
-
-    def take(self) -> list[tuple[int, bytes]]:
-        with self._lock:
-            out, self.received = self.received, []
-        return out
-
-    def close(self) -> None:
-        self.midi.cancel_callback()
-        self.midi.close_port()
-        self.midi.delete()
-
-
 def follow_clock_through_jack(bpm: float, seconds: float, drift: float = 0.0, jitter_ms: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray, object]:
-    """Run the clock-sending process against a :class:`ClockReceiver` on the current JACK
+    """Run the clock-sending process against a :class:`~.receiver.JackReceiver` on the current JACK
     server; feed what arrives to a MIDI-following :class:`~livecomposer.tempo.Tempo` in order.
     Returns (estimated BPM after each tick, true BPM of each tick, the Tempo)."""
     from ..events import Kind, parse
     from ..tempo import Tempo
 
-    receiver = ClockReceiver(f"lc-follow-{uuid.uuid4().hex[:6]}")
+    receiver = JackReceiver(f"lc-follow-{uuid.uuid4().hex[:6]}")
     sender = subprocess.Popen(
         [sys.executable, "-m", "livecomposer.bench.stagekit", "send-clock", f"lc-daw-{uuid.uuid4().hex[:6]}",
          "--bpm", str(bpm), "--seconds", str(seconds), "--drift", str(drift), "--jitter", str(jitter_ms), "--seed", str(seed)],
@@ -282,7 +253,7 @@ def measure_clock_send(seconds: float) -> list[Measurement]:
     from ..tempo import Tempo
 
     output, port_name = _jack_output_port()
-    receiver = ClockReceiver(f"lc-send-{uuid.uuid4().hex[:6]}")
+    receiver = JackReceiver(f"lc-send-{uuid.uuid4().hex[:6]}")
     try:
         subprocess.run(["jack_connect", port_name, receiver.port], check=True)
         time.sleep(0.2)

@@ -166,10 +166,16 @@ class JackMidiIn:
     def ignore_types(self, **_kinds: bool) -> None:
         """Accepted for rtmidi compatibility: sysex and active sensing are always dropped."""
 
-    def open_port(self, index: int, name: str = "in") -> None:
+    def open_virtual_port(self, name: str = "in") -> None:
+        """Our port alone, for other clients to connect to."""
+        self.open_port(None, name)
+
+    def open_port(self, index: int | None, name: str = "in") -> None:
+        """Register our port ``name``, start, and connect source ``index`` of
+        :meth:`get_ports` to it (None: no connection)."""
         if self._client is None or self._port is not None:
             raise OSError("JACK MIDI input is closed or already open")
-        source = self.get_ports()[index]
+        source = self.get_ports()[index] if index is not None else None
         lib = self._lib
         port = lib.jack_port_register(self._client, name.encode(), jackclient.MIDI_TYPE.encode(), jackclient.PORT_IS_INPUT, 0)
         if not port:
@@ -181,6 +187,8 @@ class JackMidiIn:
             raise OSError("cannot set the JACK process callback")
         if lib.jack_activate(self._client) != 0:
             raise OSError("cannot activate the JACK MIDI input client")
+        if source is None:
+            return
         rc = lib.jack_connect(self._client, source.encode(), self.port_name.encode())
         if rc not in (0, 17):
             raise OSError(f"cannot connect {source!r} to {self.port_name!r} (error {rc})")
