@@ -103,8 +103,8 @@ def _fuzz(quick: bool) -> list[Measurement]:
         return results
     results.append(_single("stage fuzz: through JACK into a live engine", r.reached_engine, float("nan"),
                            f"{r.generated} generated, {r.refused_by_rtmidi} refused by rtmidi's send, {r.sent} sent, "
-                           f"{r.reached_engine} reached the engine ({100 * r.reached_engine / max(1, r.sent):.1f}%: RtMidi's JACK "
-                           f"input drops everything after an unterminated sysex until an F7), {r.bad} counted bad, "
+                           f"{r.reached_engine} reached the engine ({100 * r.reached_engine / max(1, r.sent):.1f}%; sysex, "
+                           f"whole or cut short, is dropped at the port), {r.bad} counted bad, "
                            f"{r.ignored} ignored; notes after: {'yes' if r.notes_after else 'NO'}; stuck {len(r.stuck)}"))
     return results
 

@@ -389,7 +389,8 @@ class JackFuzzResult:
 
 def fuzz_through_jack(n: int, seed: int = 3) -> JackFuzzResult:
     """``n`` fuzzed messages from an rtmidi JACK output in this process into a live engine's
-    JACK input (thru, to a ledger output); then a lone EOX and a note, which must come out.
+    JACK input (thru, to a ledger output); then a note, which must come out (no EOX first:
+    a sysex the fuzz left unterminated must not swallow it).
     Needs a running JACK server (JACK_DEFAULT_SERVER)."""
     import uuid
 
@@ -421,8 +422,6 @@ def fuzz_through_jack(n: int, seed: int = 3) -> JackFuzzResult:
                 time.sleep(0.3)
             stats = engine.stats
             reached, bad, ignored = stats.messages_in, stats.bad_messages, stats.ignored_messages
-            keyboard.send_message([0xF7])
-            time.sleep(0.05)
             before = out.note_offs
             out.probe(1, 64, time.monotonic_ns())
             keyboard.send_message([0x91, 64, 99])
