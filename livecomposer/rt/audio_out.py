@@ -15,10 +15,11 @@ library instance, so the devices sounddevice lists and initialises are the ones 
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
 import threading
 
 import numpy as np
-from numba import carray, cfunc, types
+from numba import carray, cfunc, njit, types
 
 from .semaphore import Semaphore
 from .ring import HEADER_SIZE, READ, WRITE, address_to_voidptr, check_capacity, frames_read, frames_write, new_header
@@ -55,38 +56,62 @@ _compiled = None
 _compile_lock = threading.Lock()
 
 
+@njit(nogil=True, cache=True)
+def _fill(output, frames, flags, user):
+    """The callback's work: copy from the ring, count; returns the semaphore's address."""
+    state = carray(user, STATE_SIZE, np.int64)
+    channels = state[CHANNELS]
+    header = carray(address_to_voidptr(state[HEADER]), HEADER_SIZE, np.int64)
+    data = carray(address_to_voidptr(state[DATA]), (state[CAPACITY], channels), np.float32)
+    out = carray(output, (frames, channels), np.float32)
+    have = frames_read(header, data, out)
+    state[CALLS] += 1
+    state[LAST_FRAMES] = frames
+    if have < frames:
+        state[SHORT] += 1
+    if flags & PA_OUTPUT_UNDERFLOW:
+        state[DRIVER_UNDERFLOWS] += 1
+    return state[SEMAPHORE]
+
+
 def _stream_callback():
-    """Compile the PortAudio callback once per process."""
+    """Compile the PortAudio callback once per process (it embeds this process's address
+    of ``sem_post``, so it is not cached on disk)."""
     global _compiled
     with _compile_lock:
         if _compiled is not None:
             return _compiled
-        import ctypes.util
+        signature = types.int32(types.voidptr, types.voidptr, types.uint64, types.voidptr, types.uint64, types.voidptr)
+        sem_post = _sem_post()
+        if sem_post is None:  # no POSIX semaphores (Windows): the writer polls
 
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        sem_post = libc.sem_post
-        sem_post.argtypes, sem_post.restype = [ctypes.c_void_p], ctypes.c_int
+            @cfunc(signature, nogil=True)
+            def callback(_input, output, frames, _time_info, flags, user):
+                _fill(output, frames, flags, user)
+                return 0  # paContinue
 
-        @cfunc(types.int32(types.voidptr, types.voidptr, types.uint64, types.voidptr, types.uint64, types.voidptr), nogil=True)
-        def callback(_input, output, frames, _time_info, flags, user):
-            state = carray(user, STATE_SIZE, np.int64)
-            channels = state[CHANNELS]
-            header = carray(address_to_voidptr(state[HEADER]), HEADER_SIZE, np.int64)
-            data = carray(address_to_voidptr(state[DATA]), (state[CAPACITY], channels), np.float32)
-            out = carray(output, (frames, channels), np.float32)
-            have = frames_read(header, data, out)
-            state[CALLS] += 1
-            state[LAST_FRAMES] = frames
-            if have < frames:
-                state[SHORT] += 1
-            if flags & PA_OUTPUT_UNDERFLOW:
-                state[DRIVER_UNDERFLOWS] += 1
-            if state[SEMAPHORE] != 0:
-                sem_post(address_to_voidptr(state[SEMAPHORE]))
-            return 0  # paContinue
+        else:
+
+            @cfunc(signature, nogil=True)
+            def callback(_input, output, frames, _time_info, flags, user):
+                semaphore = _fill(output, frames, flags, user)
+                if semaphore != 0:
+                    sem_post(address_to_voidptr(semaphore))
+                return 0  # paContinue
 
         _compiled = callback
         return callback
+
+
+def _sem_post():
+    """libc's ``sem_post`` with its prototype, or None where there is no libc to load."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        sem_post = libc.sem_post
+    except (OSError, AttributeError):
+        return None
+    sem_post.argtypes, sem_post.restype = [ctypes.c_void_p], ctypes.c_int
+    return sem_post
 
 
 class RingOutputStream:

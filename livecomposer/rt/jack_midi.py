@@ -45,6 +45,9 @@ def _realtime_functions():
     lib = jackclient.libjack()
     if lib is None:
         raise OSError("libjack is not installed")
+    if ctypes.sizeof(ctypes.c_void_p) != 8:
+        # the callback reads jack_midi_event_t as three 64-bit words
+        raise OSError("livecomposer's JACK MIDI input needs a 64-bit system")
     v, u32 = ctypes.c_void_p, ctypes.c_uint32
     get_buffer = lib.jack_port_get_buffer
     get_buffer.argtypes, get_buffer.restype = [v, u32], v
@@ -68,7 +71,8 @@ _compile_lock = threading.Lock()
 
 
 def _process_callback():
-    """Compile the process callback once per process (about a second; cached on disk)."""
+    """Compile the process callback once per process (about half a second: it embeds this
+    process's libjack addresses, so unlike the ring functions it calls it cannot be cached)."""
     global _compiled
     with _compile_lock:
         if _compiled is not None:
@@ -98,11 +102,6 @@ def _process_callback():
 
         _compiled = process
         return process
-
-
-def available() -> bool:
-    """True when libjack loads (numba is a dependency, always there)."""
-    return jackclient.libjack() is not None
 
 
 class JackMidiIn:
