@@ -317,7 +317,7 @@ def _server_xruns(seconds: float) -> int:
     machine's own floor (on a shared VM the dummy driver's timer alone wakes late)."""
     from ..ports.jackclient import JackClient
 
-    watch = JackClient("lc-xrun-floor")
+    watch = JackClient("lc-xrun-floor", count_xruns=True)
     try:
         time.sleep(seconds)
         return watch.xruns
@@ -344,7 +344,7 @@ def measure_monitor(seconds: float, blocksize: int = 256) -> list[Measurement]:
     keyboard = MemoryInput()
     monitor = Monitor(blocksize=blocksize)
     monitor.start()
-    watch = JackClient("lc-xrun-watch")
+    watch = JackClient("lc-xrun-watch", count_xruns=True)
     engine = Engine(Plugin(), inputs=[keyboard], output=MemoryOutput(clock.now), observers=[monitor])
     try:
         with engine:  # closes the monitor on the way out

@@ -23,6 +23,8 @@ import os
 import threading
 from typing import Callable
 
+from numba import cfunc, types
+
 log = logging.getLogger(__name__)
 
 JACK_NO_START_SERVER = 0x01
@@ -59,22 +61,23 @@ def libjack() -> ctypes.CDLL | None:
                 continue
             _prototypes(lib)
             # libjack prints "Cannot connect to server socket..." on stderr for every failed
-            # probe (ours and rtmidi's, which shares the library); send it to the log instead.
-            lib.jack_set_error_function(_log_error)
-            lib.jack_set_info_function(_log_info)
+            # probe (ours and rtmidi's, which shares the library): silence it.
+            lib.jack_set_error_function(_silent)
+            lib.jack_set_info_function(_silent)
             _lib = lib
             break
         return _lib
 
 
-@_MESSAGE_CB
-def _log_error(message: bytes) -> None:
-    log.debug("libjack: %s", message.decode("utf-8", "replace"))
+@cfunc(types.void(types.voidptr), nogil=True, cache=True)
+def _drop_message(_message):
+    """libjack's error and info messages go nowhere.  Not to Python logging: libjack calls
+    this from its own threads, holding its own locks, and a Python callback there (needing
+    the GIL) deadlocked a process whose JACK server was killed while another thread was
+    reopening a client."""
 
 
-@_MESSAGE_CB
-def _log_info(message: bytes) -> None:
-    log.debug("libjack: %s", message.decode("utf-8", "replace"))
+_silent = _MESSAGE_CB(_drop_message.address)
 
 
 def _prototypes(lib: ctypes.CDLL) -> None:
@@ -147,6 +150,7 @@ class JackClient:
         on_port_registered: Callable[[str], None] | None = None,
         on_shutdown: Callable[[], None] | None = None,
         server: str | None = None,
+        count_xruns: bool = False,
     ) -> None:
         lib = libjack()
         if lib is None:
@@ -164,10 +168,12 @@ class JackClient:
         self._on_shutdown = on_shutdown
         self._shutdown_cb = _SHUTDOWN_CB(self._shut_down)
         lib.jack_on_shutdown(handle, self._shutdown_cb, None)
-        # Server-wide xruns, counted from JACK's notification thread (not its process cycle).
+        # Server-wide xruns, counted from JACK's notification thread (not its process
+        # cycle); only for the benchmarks, which ask for it (count_xruns).
         self.xruns = 0
         self._xrun_cb = _XRUN_CB(self._xrun)
-        lib.jack_set_xrun_callback(handle, self._xrun_cb, None)
+        if count_xruns:
+            lib.jack_set_xrun_callback(handle, self._xrun_cb, None)
         self._on_port = on_port_registered
         self._registration_cb = _REGISTRATION_CB(self._port_registered)
         if on_port_registered is not None:
@@ -293,7 +299,7 @@ def close_watches() -> None:
 
 
 def quiet_rtmidi() -> None:
-    """Route the messages of python-rtmidi's own bundled libjack to our log as well.
+    """Silence the messages of python-rtmidi's own bundled libjack as well.
 
     Wheels of python-rtmidi carry a private copy of libjack; without this it prints
     "Cannot connect to server socket" and the like to stderr, e.g. under ``livecomposer ports``.
@@ -312,8 +318,8 @@ def quiet_rtmidi() -> None:
             lib = ctypes.CDLL(path)
             lib.jack_set_error_function.argtypes = [_MESSAGE_CB]
             lib.jack_set_info_function.argtypes = [_MESSAGE_CB]
-            lib.jack_set_error_function(_log_error)
-            lib.jack_set_info_function(_log_info)
+            lib.jack_set_error_function(_silent)
+            lib.jack_set_info_function(_silent)
         except (OSError, AttributeError):
             continue
 

@@ -8,8 +8,9 @@ sink, nothing else.  On JACK the messages come from our own client
 frame time, the reader woken by a semaphore); elsewhere from rtmidi's queue, polled every
 0.25 ms and stamped ``time.monotonic_ns()`` when taken.  rtmidi's callback is never used,
 because it runs Python on the driver's thread (see ``RtMidiInput._poll``).  An output's
-:meth:`RtMidiOutput.send` is one ``send_message`` call (rtmidi's JACK output hands bytes
-to its process callback through a C ring buffer, no Python on JACK's thread).
+:meth:`RtMidiOutput.send` is one ``send_message`` call; on JACK that is our own client
+(:mod:`livecomposer.rt.jack_midi_out`), which writes each message at its own frame one
+period after it was sent, where rtmidi rounded it to the next period.
 
 Liveness, off the timing path: the :class:`~.monitor.PortMonitor` thread checks every
 open port about twice a second (and at once when the JACK server shuts down, which rtmidi
@@ -43,6 +44,7 @@ from . import jackclient
 from .backends import API_CHOICES, DEFAULT_CLIENT, NO_MIDI_SYSTEM, api_id, midi_in, midi_out, resolve_api, rtmidi
 from ..clock import make_realtime
 from ..rt.jack_midi import JackMidiIn
+from ..rt.jack_midi_out import JackMidiOut
 from .base import InputPort, InputSink, OutputPort, PortError
 from .monitor import SystemView, monitor
 
@@ -352,7 +354,15 @@ class RtMidiOutput(_Reopenable, OutputPort):
         monitor().add(self)
 
     def _open(self):
-        midi = midi_out(self.backend, self._client)
+        if self.backend == "jack":
+            # Our own JACK client: each message at its own frame, one period after send
+            # (rtmidi rounds every message to the next period; see livecomposer.rt.jack_midi_out).
+            try:
+                midi = JackMidiOut(self._client, self.server)
+            except OSError as exc:
+                raise PortError(f"cannot open a jack MIDI client: {exc}") from None
+        else:
+            midi = midi_out(self.backend, self._client)
         before = _list_for_probe(self.backend, self.server)
         try:
             if self.virtual is not None:

@@ -21,12 +21,12 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import threading
-import time
 
 import numpy as np
 from numba import carray, cfunc, types
 
 from ..ports import jackclient
+from .jack_base import CLIENT, FIRST_FREE, PORT, CompiledClient, libjack_for_callbacks
 from .semaphore import Semaphore
 from .ring import HEADER_SIZE, OVERFLOWS, RECORD_HEADER, address_to_voidptr, check_capacity, new_header, record_write, records_take
 
@@ -35,19 +35,11 @@ from .ring import HEADER_SIZE, OVERFLOWS, RECORD_HEADER, address_to_voidptr, che
 RING_BYTES = 1 << 19
 
 # state: the callback's only argument, an int64 array read by the compiled code.
-CLIENT, PORT, HEADER, DATA, DATA_SIZE, EVENT, SEMAPHORE, CYCLES, EVENTS, STATE_SIZE = range(10)
-
-_PROCESS_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p)
-
+HEADER, DATA, DATA_SIZE, EVENT, SEMAPHORE, CYCLES, EVENTS, STATE_SIZE = range(FIRST_FREE, FIRST_FREE + 8)
 
 def _realtime_functions():
     """The libjack and libc functions the callback calls, with prototypes numba can type."""
-    lib = jackclient.libjack()
-    if lib is None:
-        raise OSError("libjack is not installed")
-    if ctypes.sizeof(ctypes.c_void_p) != 8:
-        # the callback reads jack_midi_event_t as three 64-bit words
-        raise OSError("livecomposer's JACK MIDI input needs a 64-bit system")
+    lib = libjack_for_callbacks()
     v, u32 = ctypes.c_void_p, ctypes.c_uint32
     get_buffer = lib.jack_port_get_buffer
     get_buffer.argtypes, get_buffer.restype = [v, u32], v
@@ -65,7 +57,6 @@ def _realtime_functions():
     return get_buffer, event_count, event_get, last_frame, frames_to_time, sem_post
 
 
-_zombies: list["JackMidiIn"] = []  # clients of a server that died (see close_port)
 _compiled = None
 _compile_lock = threading.Lock()
 
@@ -104,7 +95,7 @@ def _process_callback():
         return process
 
 
-class JackMidiIn:
+class JackMidiIn(CompiledClient):
     """One JACK client with one MIDI input port, read through a compiled process callback.
 
     ``JackMidiIn(client_name)`` opens the client (raises ``OSError`` if the server is not
@@ -113,99 +104,32 @@ class JackMidiIn:
     stamped on ``time.monotonic_ns``'s base with the event's own frame time.
     """
 
+    PORT_FLAGS = jackclient.PORT_IS_INPUT
+
     def __init__(self, client_name: str, server: str | None = None) -> None:
-        lib = jackclient.libjack()
-        if lib is None:
-            raise OSError("libjack is not installed")
-        _prototypes(lib)
-        self._lib = lib
-        self._process = _process_callback()
-        status = ctypes.c_int(0)
-        self.server = server or jackclient.current_server()
-        handle = lib.open_named(client_name.encode(), jackclient.JACK_NO_START_SERVER | jackclient.JACK_SERVER_NAME, ctypes.byref(status), self.server.encode())
-        if not handle:
-            raise OSError(f"JACK server {self.server!r} is not running (jack_client_open status 0x{status.value:x})")
-        self._client: int | None = handle
-        self.client_name = lib.jack_get_client_name(handle).decode()
-        self._port: int | None = None
-        self.port_name: str | None = None
+        super().__init__(client_name, server, _process_callback(), STATE_SIZE)
         self.header = new_header()
         self.data = np.zeros(check_capacity(RING_BYTES), dtype=np.uint8)
         self._out = np.zeros(RING_BYTES, dtype=np.uint8)
         self._event = np.zeros(3, dtype=np.uint64)
         self._semaphore = Semaphore()
-        self.state = np.zeros(STATE_SIZE, dtype=np.int64)
-        self.state[CLIENT] = handle
         self.state[HEADER] = self.header.ctypes.data
         self.state[DATA] = self.data.ctypes.data
         self.state[DATA_SIZE] = self.data.size
         self.state[EVENT] = self._event.ctypes.data
         self.state[SEMAPHORE] = self._semaphore.address
-        # Keep the callback object referenced while JACK may call it.
-        self._callback = _PROCESS_CB(self._process.address)
-        # After the server dies the client is a zombie: closing it may hang, so it is left.
-        self.server_gone = threading.Event()
-        self._shutdown_callback = jackclient._SHUTDOWN_CB(lambda _arg: self.server_gone.set())
-        lib.jack_on_shutdown(handle, self._shutdown_callback, None)
-        # JACK's clock (jack_get_time, microseconds) against ours (time.monotonic_ns),
-        # measured again every second: the two may be different clocks that drift.
-        self._offset_ns = _clock_offset_ns(lib)
-        self._offset_checked = time.monotonic()
         self._last_stamp = 0
         self.ignored = 0  # sysex and active sensing, dropped as rtmidi's ignore_types did
-
-    # -- the rtmidi.MidiIn subset ------------------------------------------------------------
-    def get_ports(self) -> list[str]:
-        """MIDI ports we can read from (other clients' outputs), full names."""
-        if self._client is None:
-            return []
-        array = self._lib.jack_get_ports(self._client, None, jackclient.MIDI_TYPE.encode(), jackclient.PORT_IS_OUTPUT)
-        return jackclient._names(self._lib, array)
 
     def ignore_types(self, **_kinds: bool) -> None:
         """Accepted for rtmidi compatibility: sysex and active sensing are always dropped."""
 
-    def open_virtual_port(self, name: str = "in") -> None:
-        """Our port alone, for other clients to connect to."""
-        self.open_port(None, name)
-
     def open_port(self, index: int | None, name: str = "in") -> None:
-        """Register our port ``name``, start, and connect source ``index`` of
-        :meth:`get_ports` to it (None: no connection)."""
-        if self._client is None or self._port is not None:
-            raise OSError("JACK MIDI input is closed or already open")
-        source = self.get_ports()[index] if index is not None else None
-        lib = self._lib
-        port = lib.jack_port_register(self._client, name.encode(), jackclient.MIDI_TYPE.encode(), jackclient.PORT_IS_INPUT, 0)
-        if not port:
-            raise OSError(f"cannot register JACK MIDI input port {name!r}")
-        self._port = port
-        self.state[PORT] = port
-        self.port_name = lib.jack_port_name(port).decode()
-        if lib.jack_set_process_callback(self._client, self._callback, ctypes.c_void_p(self.state.ctypes.data)) != 0:
-            raise OSError("cannot set the JACK process callback")
-        if lib.jack_activate(self._client) != 0:
-            raise OSError("cannot activate the JACK MIDI input client")
-        if source is None:
-            return
-        rc = lib.jack_connect(self._client, source.encode(), self.port_name.encode())
-        if rc not in (0, 17):
-            raise OSError(f"cannot connect {source!r} to {self.port_name!r} (error {rc})")
+        super().open_port(index, name)
 
     def close_port(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            if self.server_gone.is_set():
-                _zombies.append(self)  # never called again, but keep its memory anyway
-            else:
-                # Deactivating waits for the running cycle to end: after it, JACK never
-                # calls the callback again and the ring may be freed.
-                self._lib.jack_deactivate(client)
-                self._lib.jack_client_close(client)
+        super().close_port()
         self._semaphore.post()
-
-    def delete(self) -> None:
-        self.close_port()
 
     # -- reading -----------------------------------------------------------------------------
     @property
@@ -222,12 +146,9 @@ class JackMidiIn:
         n = records_take(self.header, self.data, self._out)
         if n == 0:
             return []
-        if time.monotonic() - self._offset_checked > 1.0 and self._client is not None:
-            self._offset_ns = _clock_offset_ns(self._lib)
-            self._offset_checked = time.monotonic()
         raw = self._out[:n].tobytes()
         messages: list[tuple[int, bytes]] = []
-        offset_ns = self._offset_ns
+        offset_ns = self.offset_ns()
         k = 0
         while k < n:
             time_us = int.from_bytes(raw[k : k + 8], "little")
@@ -244,31 +165,3 @@ class JackMidiIn:
             self._last_stamp = stamp
             messages.append((stamp, message))
         return messages
-
-
-def _prototypes(lib: ctypes.CDLL) -> None:
-    p, c, i = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
-    lib.jack_port_register.argtypes = [p, c, c, ctypes.c_ulong, ctypes.c_ulong]
-    lib.jack_port_register.restype = p
-    lib.jack_set_process_callback.argtypes = [p, _PROCESS_CB, p]
-    lib.jack_set_process_callback.restype = i
-    lib.jack_deactivate.argtypes = [p]
-    lib.jack_deactivate.restype = i
-    lib.jack_get_time.argtypes = []
-    lib.jack_get_time.restype = ctypes.c_uint64
-
-
-def _clock_offset_ns(lib: ctypes.CDLL) -> int:
-    """``time.monotonic_ns() - jack_get_time() * 1000``, the tightest of a few readings.
-
-    JACK 2 on Linux reads CLOCK_MONOTONIC too (offset ~0); elsewhere the clocks may differ.
-    """
-    best: tuple[int, int] | None = None
-    for _ in range(5):
-        before = time.monotonic_ns()
-        jack_us = lib.jack_get_time()
-        after = time.monotonic_ns()
-        if best is None or after - before < best[0]:
-            best = (after - before, (before + after) // 2 - jack_us * 1000)
-    assert best is not None
-    return best[1]

@@ -170,3 +170,27 @@ def frames_read(header, data, out):
     fence()
     header[READ] = read + have
     return have
+
+
+@njit(nogil=True, cache=True)
+def record_peek(header, data, scratch):
+    """The oldest record's (time, size), its bytes copied into ``scratch`` (consumer side,
+    nothing freed); size -1 when the ring is empty.  Free it with :func:`record_drop`."""
+    mask = data.size - 1
+    write = header[WRITE]
+    fence()
+    read = header[READ]
+    if read >= write:
+        return 0, -1
+    time = get_u64(data, mask, read)
+    size = get_u64(data, mask, read + 8)
+    for k in range(min(size, scratch.size)):
+        scratch[k] = data[(read + RECORD_HEADER + k) & mask]
+    return time, size
+
+
+@njit(nogil=True, cache=True)
+def record_drop(header, size):
+    """Free the oldest record (of ``size`` bytes), after :func:`record_peek`."""
+    fence()
+    header[READ] = header[READ] + RECORD_HEADER + size

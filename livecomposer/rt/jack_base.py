@@ -1,0 +1,161 @@
+"""What our compiled JACK MIDI clients share: opening, the process callback, ports, clocks.
+
+A :class:`CompiledClient` is one JACK client with one MIDI port whose process callback is
+machine code (:func:`numba.cfunc`) taking one argument, the address of an int64 ``state``
+array (slot 0 the client, slot 1 the port; the rest is the subclass's).  Subclasses are
+:class:`~.jack_midi.JackMidiIn` and :class:`~.jack_midi_out.JackMidiOut`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+
+import numpy as np
+from numba import carray, cfunc, types
+
+from ..ports import jackclient
+
+#: state slots every client has; a subclass's own slots start at FIRST_FREE
+CLIENT, PORT, GONE, FIRST_FREE = 0, 1, 2, 3
+PROCESS_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p)
+SHUTDOWN_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+
+
+@cfunc(types.void(types.voidptr), nogil=True, cache=True)
+def _on_shutdown(arg):
+    """JACK's shutdown notice: mark the state.  Compiled, because a Python callback here
+    waited for a lock while libjack's thread held its own, and a reconnecting thread in
+    ``jack_client_open`` waited for that: the process hung when jackd was killed."""
+    state = carray(arg, FIRST_FREE, np.int64)
+    state[GONE] = 1
+
+_zombies: list["CompiledClient"] = []  # clients of a server that died (see close_port)
+
+
+def libjack_for_callbacks() -> ctypes.CDLL:
+    """libjack with the prototypes the clients need; OSError where it cannot serve them."""
+    lib = jackclient.libjack()
+    if lib is None:
+        raise OSError("libjack is not installed")
+    if ctypes.sizeof(ctypes.c_void_p) != 8:
+        # the callbacks read jack_midi_event_t as three 64-bit words
+        raise OSError("livecomposer's JACK MIDI ports need a 64-bit system")
+    p, c, i = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
+    lib.jack_port_register.argtypes = [p, c, c, ctypes.c_ulong, ctypes.c_ulong]
+    lib.jack_port_register.restype = p
+    lib.jack_set_process_callback.argtypes = [p, PROCESS_CB, p]
+    lib.jack_set_process_callback.restype = i
+    lib.jack_deactivate.argtypes = [p]
+    lib.jack_deactivate.restype = i
+    lib.jack_get_time.argtypes = []
+    lib.jack_get_time.restype = ctypes.c_uint64
+    return lib
+
+
+def clock_offset_ns(lib: ctypes.CDLL) -> int:
+    """``time.monotonic_ns() - jack_get_time() * 1000``, the tightest of a few readings.
+
+    JACK 2 keeps its own microsecond clock (64 ms apart from CLOCK_MONOTONIC here); the
+    clients measure the offset again every second in case the two drift.
+    """
+    best: tuple[int, int] | None = None
+    for _ in range(5):
+        before = time.monotonic_ns()
+        jack_us = lib.jack_get_time()
+        after = time.monotonic_ns()
+        if best is None or after - before < best[0]:
+            best = (after - before, (before + after) // 2 - jack_us * 1000)
+    assert best is not None
+    return best[1]
+
+
+class CompiledClient:
+    """One JACK client, one MIDI port, a compiled process callback (see the module notes)."""
+
+    #: JackPortIsInput or JackPortIsOutput: the direction of our own port.
+    PORT_FLAGS = 0
+
+    def __init__(self, client_name: str, server: str | None, process, state_size: int) -> None:
+        lib = libjack_for_callbacks()
+        self._lib = lib
+        status = ctypes.c_int(0)
+        self.server = server or jackclient.current_server()
+        flags = jackclient.JACK_NO_START_SERVER | jackclient.JACK_SERVER_NAME
+        handle = lib.open_named(client_name.encode(), flags, ctypes.byref(status), self.server.encode())
+        if not handle:
+            raise OSError(f"JACK server {self.server!r} is not running (jack_client_open status 0x{status.value:x})")
+        self._client: int | None = handle
+        self.client_name = lib.jack_get_client_name(handle).decode()
+        self._port: int | None = None
+        self.port_name: str | None = None
+        self.state = np.zeros(state_size, dtype=np.int64)
+        self.state[CLIENT] = handle
+        self._callback = PROCESS_CB(process.address)  # referenced while JACK may call it
+        # After the server dies the client is a zombie: closing it may hang, so it is left.
+        self._shutdown_callback = SHUTDOWN_CB(_on_shutdown.address)
+        lib.jack_on_shutdown(handle, self._shutdown_callback, ctypes.c_void_p(self.state.ctypes.data))
+        self._offset_ns = clock_offset_ns(lib)
+        self._offset_checked = time.monotonic()
+
+    @property
+    def server_gone(self) -> bool:
+        """True once JACK has told us the server shut down."""
+        return bool(self.state[GONE])
+
+    def offset_ns(self) -> int:
+        """JACK's clock to ours (ns to add to JACK microseconds x 1000), fresh each second."""
+        if time.monotonic() - self._offset_checked > 1.0 and self._client is not None:
+            self._offset_ns = clock_offset_ns(self._lib)
+            self._offset_checked = time.monotonic()
+        return self._offset_ns
+
+    def get_ports(self) -> list[str]:
+        """Other clients' MIDI ports ours can connect to, full names."""
+        if self._client is None:
+            return []
+        other = jackclient.PORT_IS_OUTPUT if self.PORT_FLAGS == jackclient.PORT_IS_INPUT else jackclient.PORT_IS_INPUT
+        array = self._lib.jack_get_ports(self._client, None, jackclient.MIDI_TYPE.encode(), other)
+        return jackclient._names(self._lib, array)
+
+    def open_virtual_port(self, name: str) -> None:
+        """Our port alone, for other clients to connect to."""
+        self.open_port(None, name)
+
+    def open_port(self, index: int | None, name: str) -> None:
+        """Register our port ``name``, start, and connect it with port ``index`` of
+        :meth:`get_ports` (None: no connection)."""
+        if self._client is None or self._port is not None:
+            raise OSError("JACK MIDI port is closed or already open")
+        other = self.get_ports()[index] if index is not None else None
+        lib = self._lib
+        port = lib.jack_port_register(self._client, name.encode(), jackclient.MIDI_TYPE.encode(), self.PORT_FLAGS, 0)
+        if not port:
+            raise OSError(f"cannot register JACK MIDI port {name!r}")
+        self._port = port
+        self.state[PORT] = port
+        self.port_name = lib.jack_port_name(port).decode()
+        if lib.jack_set_process_callback(self._client, self._callback, ctypes.c_void_p(self.state.ctypes.data)) != 0:
+            raise OSError("cannot set the JACK process callback")
+        if lib.jack_activate(self._client) != 0:
+            raise OSError("cannot activate the JACK MIDI client")
+        if other is None:
+            return
+        source, destination = (other, self.port_name) if self.PORT_FLAGS == jackclient.PORT_IS_INPUT else (self.port_name, other)
+        rc = lib.jack_connect(self._client, source.encode(), destination.encode())
+        if rc not in (0, 17):
+            raise OSError(f"cannot connect {source!r} to {destination!r} (error {rc})")
+
+    def close_port(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            if self.server_gone:
+                _zombies.append(self)  # never called again, but keep its memory anyway
+            else:
+                # Deactivating waits for the running cycle to end: after it, JACK never
+                # calls the callback again and the ring may be freed.
+                self._lib.jack_deactivate(client)
+                self._lib.jack_client_close(client)
+
+    def delete(self) -> None:
+        self.close_port()

@@ -1,0 +1,153 @@
+"""A JACK MIDI output that places every message at its own frame: notes leave on time.
+
+rtmidi's JACK output writes every message at frame 0 of the next cycle, so a note's
+timing at the receiver is rounded to the period: up to 1.33 ms of jitter at 64 frames,
+10.7 ms at 512, and MIDI clock sent through it arrived with 0.5 ms median interval error.
+Here :meth:`JackMidiOut.send_message` stamps the message (JACK's microsecond clock) into
+a lock-free ring, and the compiled process callback (:func:`_process`, no GIL) writes each
+message at the frame exactly one period after it was sent.  The latency is constant (one
+period); its jitter is a frame.
+
+A message the callback finds due later than this cycle waits for the next; one that is
+stamped far from now (the server's clock restarted) is written at once rather than held.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from typing import Sequence
+
+import numpy as np
+from numba import carray, cfunc, types
+
+from ..ports import jackclient
+from .jack_base import CLIENT, FIRST_FREE, PORT, CompiledClient, libjack_for_callbacks
+from .ring import HEADER_SIZE, OVERFLOWS, address_to_voidptr, check_capacity, new_header, record_drop, record_peek, record_write
+
+#: Ring bytes per output: about 27,000 short messages, seconds of the densest playing.
+RING_BYTES = 1 << 19
+#: The longest message we send (the delivery probe is 9 bytes; notes and CCs are 3).
+MAX_MESSAGE = 256
+#: Farther from now than this many periods, a stamp is not trusted: write it at once.
+TRUST_PERIODS = 8
+
+HEADER, DATA, DATA_SIZE, SCRATCH, WRITTEN, LATE, FULL, STATE_SIZE = range(FIRST_FREE, FIRST_FREE + 8)
+
+_compiled = None
+_compile_lock = threading.Lock()
+
+
+def _realtime_functions():
+    lib = libjack_for_callbacks()
+    v, u32 = ctypes.c_void_p, ctypes.c_uint32
+    get_buffer = lib.jack_port_get_buffer
+    get_buffer.argtypes, get_buffer.restype = [v, u32], v
+    clear = lib.jack_midi_clear_buffer
+    clear.argtypes, clear.restype = [v], None
+    write = lib.jack_midi_event_write
+    write.argtypes, write.restype = [v, u32, v, ctypes.c_size_t], ctypes.c_int
+    last_frame = lib.jack_last_frame_time
+    last_frame.argtypes, last_frame.restype = [v], u32
+    time_to_frames = lib.jack_time_to_frames
+    time_to_frames.argtypes, time_to_frames.restype = [v, ctypes.c_uint64], u32
+    return get_buffer, clear, write, last_frame, time_to_frames
+
+
+def _process_callback():
+    """Compile the process callback once per process (it embeds libjack's addresses)."""
+    global _compiled
+    with _compile_lock:
+        if _compiled is not None:
+            return _compiled
+        get_buffer, clear, write, last_frame, time_to_frames = _realtime_functions()
+
+        @cfunc(types.int32(types.uint32, types.voidptr), nogil=True)
+        def process(nframes, arg):
+            state = carray(arg, STATE_SIZE, np.int64)
+            header = carray(address_to_voidptr(state[HEADER]), HEADER_SIZE, np.int64)
+            data = carray(address_to_voidptr(state[DATA]), state[DATA_SIZE], np.uint8)
+            scratch = carray(address_to_voidptr(state[SCRATCH]), MAX_MESSAGE, np.uint8)
+            client = address_to_voidptr(state[CLIENT])
+            buffer = get_buffer(address_to_voidptr(state[PORT]), nframes)
+            clear(buffer)
+            first = np.int64(last_frame(client))
+            n = np.int64(nframes)
+            floor = np.int64(0)  # frames must not go backwards within a cycle
+            while True:
+                stamp, size = record_peek(header, data, scratch)
+                if size < 0:
+                    break
+                # the frame one period after the stamp, relative to this cycle (wrap-safe)
+                frame = (np.int64(time_to_frames(client, np.uint64(stamp))) + n - first) & np.int64(0xFFFFFFFF)
+                if frame >= np.int64(0x80000000):
+                    frame -= np.int64(0x100000000)
+                if frame >= n and frame < TRUST_PERIODS * n:
+                    break  # due in a later cycle
+                if frame < 0 or frame >= n:
+                    frame = floor if frame < 0 else n - 1
+                    state[LATE] += 1
+                if frame < floor:
+                    frame = floor
+                if write(buffer, np.uint32(frame), scratch.ctypes.data, size) != 0:
+                    state[FULL] += 1  # the port buffer is full: the rest waits a cycle
+                    break
+                floor = frame
+                record_drop(header, size)
+                state[WRITTEN] += 1
+            return 0
+
+        _compiled = process
+        return process
+
+
+class JackMidiOut(CompiledClient):
+    """One JACK client with one MIDI output port and frame-accurate delivery.
+
+    The subset of ``rtmidi.MidiOut`` that :class:`~livecomposer.ports.rtmidi_ports.RtMidiOutput`
+    uses: ``get_ports``, ``open_port``, ``open_virtual_port``, ``send_message``,
+    ``close_port``, ``delete``.  ``send_message`` may be called from any thread (a lock
+    keeps the ring single-producer).
+    """
+
+    PORT_FLAGS = jackclient.PORT_IS_OUTPUT
+
+    def __init__(self, client_name: str, server: str | None = None) -> None:
+        super().__init__(client_name, server, _process_callback(), STATE_SIZE)
+        self.header = new_header()
+        self.data = np.zeros(check_capacity(RING_BYTES), dtype=np.uint8)
+        self._scratch = np.zeros(MAX_MESSAGE, dtype=np.uint8)
+        self._message = np.zeros(MAX_MESSAGE, dtype=np.uint8)
+        self.state[HEADER] = self.header.ctypes.data
+        self.state[DATA] = self.data.ctypes.data
+        self.state[DATA_SIZE] = self.data.size
+        self.state[SCRATCH] = self._scratch.ctypes.data
+        self._lock = threading.Lock()
+
+    def open_port(self, index: int | None, name: str = "out") -> None:
+        super().open_port(index, name)
+
+    def send_message(self, message: Sequence[int]) -> None:
+        """Queue one complete message, stamped now; it leaves one JACK period later."""
+        size = len(message)
+        if not 0 < size <= MAX_MESSAGE:
+            raise ValueError(f"MIDI message of {size} bytes: 1..{MAX_MESSAGE} can be sent")
+        with self._lock:
+            self._message[:size] = message
+            stamp_us = self._lib.jack_get_time()
+            if not record_write(self.header, self.data, stamp_us, self._message.ctypes.data, size):
+                raise OSError("JACK MIDI output ring is full (the server stopped taking messages)")
+
+    @property
+    def written(self) -> int:
+        """Messages handed to JACK."""
+        return int(self.state[WRITTEN])
+
+    @property
+    def late(self) -> int:
+        """Messages written at a cycle's edge because their frame had passed (or was unknown)."""
+        return int(self.state[LATE])
+
+    @property
+    def overflows(self) -> int:
+        return int(self.header[OVERFLOWS])
