@@ -21,7 +21,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -281,19 +280,16 @@ def measure_clock_send(seconds: float) -> list[Measurement]:
 
 
 def _jack_output_port():
-    """An rtmidi JACK virtual output wrapped as an OutputPort (until the engine's ports are used)."""
-    import rtmidi
-
+    """A JACK virtual output (our frame-accurate client) wrapped as an OutputPort that also
+    notes when each message was sent."""
     from ..ports.base import OutputPort
-
-    client = f"lc-out-{uuid.uuid4().hex[:6]}"
+    from ..rt.jack_midi_out import JackMidiOut
 
     class JackOut(OutputPort):
-        name = f"{client}:out"
-
         def __init__(self) -> None:
-            self.midi = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client)
+            self.midi = JackMidiOut(f"lc-out-{uuid.uuid4().hex[:6]}")
             self.midi.open_virtual_port("out")
+            self.name = self.midi.port_name or ""
             self.stamps: list[tuple[int, list[int]]] = []
 
         def send(self, message) -> None:
@@ -301,12 +297,8 @@ def _jack_output_port():
             self.stamps.append((time.monotonic_ns(), list(message)))
 
         def close(self) -> None:
-            # RtMidi's JACK output hands messages to the next process cycle; closing the
-            # port at once delivers the last burst corrupted (seen here: 16 x CC 123 after a
-            # STOP arrived as 17 STOPs).  Let a few periods pass first.
-            time.sleep(0.03)
+            time.sleep(0.03)  # messages leave a period after send: let the last ones go
             self.midi.close_port()
-            self.midi.delete()
 
     port = JackOut()
     return port, port.name

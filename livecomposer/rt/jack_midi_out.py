@@ -23,7 +23,7 @@ from numba import carray, cfunc, types
 
 from ..ports import jackclient
 from .jack_base import CLIENT, FIRST_FREE, PORT, CompiledClient, libjack_for_callbacks
-from .ring import HEADER_SIZE, OVERFLOWS, address_to_voidptr, check_capacity, new_header, record_drop, record_peek, record_write
+from .ring import HEADER_SIZE, OVERFLOWS, address_to_voidptr, check_capacity, new_header, record_drop, record_peek, record_write_from
 
 #: Ring bytes per output: about 27,000 short messages, seconds of the densest playing.
 RING_BYTES = 1 << 19
@@ -51,16 +51,32 @@ def _realtime_functions():
     last_frame.argtypes, last_frame.restype = [v], u32
     time_to_frames = lib.jack_time_to_frames
     time_to_frames.argtypes, time_to_frames.restype = [v, ctypes.c_uint64], u32
-    return get_buffer, clear, write, last_frame, time_to_frames
+    get_time = lib.jack_get_time
+    get_time.argtypes, get_time.restype = [], ctypes.c_uint64
+    return get_buffer, clear, write, last_frame, time_to_frames, get_time
 
 
-def _process_callback():
-    """Compile the process callback once per process (it embeds libjack's addresses)."""
+#: ``send(state, payload, size)``: stamp now and append (False: the ring is full).
+_SEND = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int64)
+
+
+def _compile():
+    """Compile the process callback and the sender once per process (they embed libjack's
+    addresses, so they are not cached on disk): ``(process, send)``."""
     global _compiled
     with _compile_lock:
         if _compiled is not None:
             return _compiled
-        get_buffer, clear, write, last_frame, time_to_frames = _realtime_functions()
+        get_buffer, clear, write, last_frame, time_to_frames, get_time = _realtime_functions()
+
+        @cfunc(types.int32(types.voidptr, types.voidptr, types.int64), nogil=True)
+        def send(arg, payload, size):
+            # One ctypes call per message: a numba dispatch from Python cost 5 us, p99 56.
+            state = carray(arg, STATE_SIZE, np.int64)
+            header = carray(address_to_voidptr(state[HEADER]), HEADER_SIZE, np.int64)
+            data = carray(address_to_voidptr(state[DATA]), state[DATA_SIZE], np.uint8)
+            stamp = np.int64(get_time())
+            return 1 if record_write_from(header, data, stamp, payload, size) else 0
 
         @cfunc(types.int32(types.uint32, types.voidptr), nogil=True)
         def process(nframes, arg):
@@ -97,8 +113,8 @@ def _process_callback():
                 state[WRITTEN] += 1
             return 0
 
-        _compiled = process
-        return process
+        _compiled = (process, send)
+        return _compiled
 
 
 class JackMidiOut(CompiledClient):
@@ -113,29 +129,30 @@ class JackMidiOut(CompiledClient):
     PORT_FLAGS = jackclient.PORT_IS_OUTPUT
 
     def __init__(self, client_name: str, server: str | None = None) -> None:
-        super().__init__(client_name, server, _process_callback(), STATE_SIZE)
+        process, send = _compile()
+        super().__init__(client_name, server, process, STATE_SIZE)
+        self._send = _SEND(send.address)
         self.header = new_header()
         self.data = np.zeros(check_capacity(RING_BYTES), dtype=np.uint8)
         self._scratch = np.zeros(MAX_MESSAGE, dtype=np.uint8)
-        self._message = np.zeros(MAX_MESSAGE, dtype=np.uint8)
         self.state[HEADER] = self.header.ctypes.data
         self.state[DATA] = self.data.ctypes.data
         self.state[DATA_SIZE] = self.data.size
         self.state[SCRATCH] = self._scratch.ctypes.data
         self._lock = threading.Lock()
+        self._state_address = ctypes.c_void_p(self.state.ctypes.data)
 
     def open_port(self, index: int | None, name: str = "out") -> None:
         super().open_port(index, name)
 
     def send_message(self, message: Sequence[int]) -> None:
         """Queue one complete message, stamped now; it leaves one JACK period later."""
-        size = len(message)
+        payload = bytes(message)
+        size = len(payload)
         if not 0 < size <= MAX_MESSAGE:
             raise ValueError(f"MIDI message of {size} bytes: 1..{MAX_MESSAGE} can be sent")
         with self._lock:
-            self._message[:size] = message
-            stamp_us = self._lib.jack_get_time()
-            if not record_write(self.header, self.data, stamp_us, self._message.ctypes.data, size):
+            if not self._send(self._state_address, payload, size):
                 raise OSError("JACK MIDI output ring is full (the server stopped taking messages)")
 
     @property

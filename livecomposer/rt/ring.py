@@ -77,6 +77,12 @@ def get_u64(data, mask, position):
 def record_write(header, data, time, payload_address, size):
     """Append one record whose bytes are at ``payload_address`` (producer side).  False,
     and the overflow counted, when it does not fit: a realtime producer never waits."""
+    return record_write_from(header, data, time, address_to_voidptr(payload_address), size)
+
+
+@njit(nogil=True, cache=True)
+def record_write_from(header, data, time, payload, size):
+    """:func:`record_write` for bytes at a ``void *``."""
     mask = data.size - 1
     write = header[WRITE]
     read = header[READ]
@@ -87,17 +93,12 @@ def record_write(header, data, time, payload_address, size):
         return False
     put_u64(data, mask, write, time)
     put_u64(data, mask, write + 8, size)
-    payload = carray_u8(payload_address, size)
+    source = carray(payload, size, np.uint8)
     for k in range(size):
-        data[(write + RECORD_HEADER + k) & mask] = payload[k]
+        data[(write + RECORD_HEADER + k) & mask] = source[k]
     fence()
     header[WRITE] = write + need
     return True
-
-
-@njit(nogil=True, cache=True)
-def carray_u8(address, size):
-    return carray(address_to_voidptr(address), size, np.uint8)
 
 
 @njit(nogil=True, cache=True)
