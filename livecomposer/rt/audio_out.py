@@ -56,7 +56,7 @@ _compiled = None
 _compile_lock = threading.Lock()
 
 
-@njit(nogil=True, cache=True)
+@njit(cache=True)
 def _fill(output, frames, flags, user):
     """The callback's work: copy from the ring, count; returns the semaphore's address."""
     state = carray(user, STATE_SIZE, np.int64)

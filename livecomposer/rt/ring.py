@@ -7,9 +7,11 @@ the write position, fences, reads the data, fences, then publishes the new read 
 The fences (LLVM ``fence seq_cst``) keep both the compiler and weakly ordered CPUs (ARM)
 from reordering the data accesses past the position that publishes them.
 
-Every function here is numba-compiled with ``nogil``: the same code runs inside the
-drivers' callbacks (:mod:`.jack_midi`, :mod:`.audio_out`) and, called from Python, on the
-other side, without taking the GIL for the copy.
+Every function here is numba-compiled: the same code runs inside the drivers' callbacks
+(:mod:`.jack_midi`, :mod:`.jack_midi_out`, :mod:`.audio_out`), where there is no GIL,
+and, called from Python, on the other side.  There they keep the GIL: each call takes
+microseconds, and releasing the GIL mid-tick let another thread take it for up to a
+switch interval (0.5 ms) before the engine got it back.
 """
 
 from __future__ import annotations
@@ -59,13 +61,13 @@ def check_capacity(capacity: int) -> int:
 RECORD_HEADER = 16
 
 
-@njit(nogil=True, cache=True)
+@njit(cache=True)
 def put_u64(data, mask, position, value):
     for k in range(8):
         data[(position + k) & mask] = (value >> (8 * k)) & 0xFF
 
 
-@njit(nogil=True, cache=True)
+@njit(cache=True)
 def get_u64(data, mask, position):
     value = 0
     for k in range(8):
@@ -73,14 +75,14 @@ def get_u64(data, mask, position):
     return value
 
 
-@njit(nogil=True, cache=True)
+@njit(cache=True)
 def record_write(header, data, time, payload_address, size):
     """Append one record whose bytes are at ``payload_address`` (producer side).  False,
     and the overflow counted, when it does not fit: a realtime producer never waits."""
     return record_write_from(header, data, time, address_to_voidptr(payload_address), size)
 
 
-@njit(nogil=True, cache=True)
+@njit(cache=True)
 def record_write_from(header, data, time, payload, size):
     """:func:`record_write` for bytes at a ``void *``."""
     mask = data.size - 1
@@ -101,7 +103,7 @@ def record_write_from(header, data, time, payload, size):
     return True
 
 
-@njit(nogil=True, cache=True)
+@njit(cache=True)
 def records_take(header, data, out):
     """Copy whole records into ``out`` (consumer side) and free their space; returns the
     number of bytes copied (records are laid out in ``out`` as in the ring)."""
@@ -125,12 +127,12 @@ def records_take(header, data, out):
 
 
 # -- stereo float frames (audio) ----------------------------------------------------------
-@njit(nogil=True, cache=True)
+@njit(cache=True)
 def frames_free(header, data):
     return data.shape[0] - (header[WRITE] - header[READ])
 
 
-@njit(nogil=True, cache=True)
+@njit(cache=True)
 def frames_write(header, data, block):
     """Append ``block`` (frames x channels) if it fits whole (producer side); True if written."""
     capacity = data.shape[0]
@@ -150,7 +152,7 @@ def frames_write(header, data, block):
     return True
 
 
-@njit(nogil=True, cache=True)
+@njit(cache=True)
 def frames_read(header, data, out):
     """Fill ``out`` (frames x channels) from the ring (consumer side); what is missing is
     silence.  Returns the number of frames that were there."""
@@ -173,7 +175,7 @@ def frames_read(header, data, out):
     return have
 
 
-@njit(nogil=True, cache=True)
+@njit(cache=True)
 def record_peek(header, data, scratch):
     """The oldest record's (time, size), its bytes copied into ``scratch`` (consumer side,
     nothing freed); size -1 when the ring is empty.  Free it with :func:`record_drop`."""
@@ -190,7 +192,7 @@ def record_peek(header, data, scratch):
     return time, size
 
 
-@njit(nogil=True, cache=True)
+@njit(cache=True)
 def record_drop(header, size):
     """Free the oldest record (of ``size`` bytes), after :func:`record_peek`."""
     fence()
