@@ -189,10 +189,7 @@ class RtMidiInput(_Reopenable, InputPort):
         if self.backend == "jack":
             # Our own JACK client: rtmidi's JACK input swallows everything after a sysex
             # that never ends (see livecomposer.rt.jack_midi).
-            try:
-                midi = JackMidiIn(self._client, self.server)
-            except OSError as exc:
-                raise PortError(f"cannot open a jack MIDI client: {exc}") from None
+            midi = _jack_client(JackMidiIn, self._client, self.server)
         else:
             midi = midi_in(self.backend, self._client)
         # Keep clock and start/stop (the engine follows MIDI clock); drop sysex and active sensing.
@@ -357,10 +354,7 @@ class RtMidiOutput(_Reopenable, OutputPort):
         if self.backend == "jack":
             # Our own JACK client: each message at its own frame, one period after send
             # (rtmidi rounds every message to the next period; see livecomposer.rt.jack_midi_out).
-            try:
-                midi = JackMidiOut(self._client, self.server)
-            except OSError as exc:
-                raise PortError(f"cannot open a jack MIDI client: {exc}") from None
+            midi = _jack_client(JackMidiOut, self._client, self.server)
         else:
             midi = midi_out(self.backend, self._client)
         before = _list_for_probe(self.backend, self.server)
@@ -507,6 +501,14 @@ def open_output(
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _jack_client(kind, client: str, server: str):
+    """One of our compiled JACK clients (JackMidiIn or JackMidiOut), or a PortError."""
+    try:
+        return kind(client, server)
+    except OSError as exc:
+        raise PortError(f"cannot open a jack MIDI client: {exc}") from None
 
 
 def _close_quietly(midi, backend: str) -> None:

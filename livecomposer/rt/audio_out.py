@@ -15,13 +15,12 @@ library instance, so the devices sounddevice lists and initialises are the ones 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import threading
 
 import numpy as np
 from numba import carray, cfunc, njit, types
 
-from .semaphore import Semaphore
+from .semaphore import Semaphore, sem_post_function
 from .ring import HEADER_SIZE, READ, WRITE, address_to_voidptr, check_capacity, frames_read, frames_write, new_header
 
 PA_FLOAT32 = 0x00000001
@@ -82,7 +81,7 @@ def _stream_callback():
         if _compiled is not None:
             return _compiled
         signature = types.int32(types.voidptr, types.voidptr, types.uint64, types.voidptr, types.uint64, types.voidptr)
-        sem_post = _sem_post()
+        sem_post = sem_post_function()
         if sem_post is None:  # no POSIX semaphores (Windows): the writer polls
 
             @cfunc(signature, nogil=True)
@@ -101,17 +100,6 @@ def _stream_callback():
 
         _compiled = callback
         return callback
-
-
-def _sem_post():
-    """libc's ``sem_post`` with its prototype, or None where there is no libc to load."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        sem_post = libc.sem_post
-    except (OSError, AttributeError):
-        return None
-    sem_post.argtypes, sem_post.restype = [ctypes.c_void_p], ctypes.c_int
-    return sem_post
 
 
 class RingOutputStream:

@@ -53,6 +53,13 @@ def libjack_for_callbacks() -> ctypes.CDLL:
     return lib
 
 
+def typed(lib: ctypes.CDLL, name: str, argtypes: list, restype):
+    """A libjack function with its prototype set (for calls from compiled code)."""
+    function = getattr(lib, name)
+    function.argtypes, function.restype = argtypes, restype
+    return function
+
+
 def clock_offset_ns(lib: ctypes.CDLL) -> int:
     """``time.monotonic_ns() - jack_get_time() * 1000``, the tightest of a few readings.
 

@@ -19,15 +19,14 @@ thread ever waits for Python.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import threading
 
 import numpy as np
 from numba import carray, cfunc, types
 
 from ..ports import jackclient
-from .jack_base import CLIENT, FIRST_FREE, PORT, CompiledClient, libjack_for_callbacks
-from .semaphore import Semaphore
+from .jack_base import CLIENT, FIRST_FREE, PORT, CompiledClient, libjack_for_callbacks, typed
+from .semaphore import Semaphore, sem_post_function
 from .ring import HEADER_SIZE, OVERFLOWS, RECORD_HEADER, address_to_voidptr, check_capacity, new_header, record_write, records_take
 
 #: Bytes of ring per input: at 16 + 3 bytes a note, about 27,000 messages, over two
@@ -37,23 +36,19 @@ RING_BYTES = 1 << 19
 # state: the callback's only argument, an int64 array read by the compiled code.
 HEADER, DATA, DATA_SIZE, EVENT, SEMAPHORE, CYCLES, EVENTS, STATE_SIZE = range(FIRST_FREE, FIRST_FREE + 8)
 
+
 def _realtime_functions():
     """The libjack and libc functions the callback calls, with prototypes numba can type."""
     lib = libjack_for_callbacks()
     v, u32 = ctypes.c_void_p, ctypes.c_uint32
-    get_buffer = lib.jack_port_get_buffer
-    get_buffer.argtypes, get_buffer.restype = [v, u32], v
-    event_count = lib.jack_midi_get_event_count
-    event_count.argtypes, event_count.restype = [v], u32
-    event_get = lib.jack_midi_event_get
-    event_get.argtypes, event_get.restype = [v, v, u32], ctypes.c_int
-    last_frame = lib.jack_last_frame_time
-    last_frame.argtypes, last_frame.restype = [v], u32
-    frames_to_time = lib.jack_frames_to_time
-    frames_to_time.argtypes, frames_to_time.restype = [v, u32], ctypes.c_uint64
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    sem_post = libc.sem_post
-    sem_post.argtypes, sem_post.restype = [v], ctypes.c_int
+    get_buffer = typed(lib, "jack_port_get_buffer", [v, u32], v)
+    event_count = typed(lib, "jack_midi_get_event_count", [v], u32)
+    event_get = typed(lib, "jack_midi_event_get", [v, v, u32], ctypes.c_int)
+    last_frame = typed(lib, "jack_last_frame_time", [v], u32)
+    frames_to_time = typed(lib, "jack_frames_to_time", [v, u32], ctypes.c_uint64)
+    sem_post = sem_post_function()
+    if sem_post is None:
+        raise OSError("no libc to load for sem_post")
     return get_buffer, event_count, event_get, last_frame, frames_to_time, sem_post
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from numba import carray, cfunc, types
 
 from ..ports import jackclient
-from .jack_base import CLIENT, FIRST_FREE, PORT, CompiledClient, libjack_for_callbacks
+from .jack_base import CLIENT, FIRST_FREE, PORT, CompiledClient, libjack_for_callbacks, typed
 from .ring import HEADER_SIZE, OVERFLOWS, address_to_voidptr, check_capacity, new_header, record_drop, record_peek, record_write_from
 
 #: Ring bytes per output: about 27,000 short messages, seconds of the densest playing.
@@ -41,18 +41,12 @@ _compile_lock = threading.Lock()
 def _realtime_functions():
     lib = libjack_for_callbacks()
     v, u32 = ctypes.c_void_p, ctypes.c_uint32
-    get_buffer = lib.jack_port_get_buffer
-    get_buffer.argtypes, get_buffer.restype = [v, u32], v
-    clear = lib.jack_midi_clear_buffer
-    clear.argtypes, clear.restype = [v], None
-    write = lib.jack_midi_event_write
-    write.argtypes, write.restype = [v, u32, v, ctypes.c_size_t], ctypes.c_int
-    last_frame = lib.jack_last_frame_time
-    last_frame.argtypes, last_frame.restype = [v], u32
-    time_to_frames = lib.jack_time_to_frames
-    time_to_frames.argtypes, time_to_frames.restype = [v, ctypes.c_uint64], u32
-    get_time = lib.jack_get_time
-    get_time.argtypes, get_time.restype = [], ctypes.c_uint64
+    get_buffer = typed(lib, "jack_port_get_buffer", [v, u32], v)
+    clear = typed(lib, "jack_midi_clear_buffer", [v], None)
+    write = typed(lib, "jack_midi_event_write", [v, u32, v, ctypes.c_size_t], ctypes.c_int)
+    last_frame = typed(lib, "jack_last_frame_time", [v], u32)
+    time_to_frames = typed(lib, "jack_time_to_frames", [v, ctypes.c_uint64], u32)
+    get_time = typed(lib, "jack_get_time", [], ctypes.c_uint64)
     return get_buffer, clear, write, last_frame, time_to_frames, get_time
 
 

@@ -40,3 +40,15 @@ class Semaphore:
     def post(self) -> None:
         if self.address:
             self._libc.sem_post(ctypes.c_void_p(self.address))
+
+
+def sem_post_function():
+    """libc's ``sem_post`` with its prototype, for compiled callbacks to call; None where
+    there is no libc to load (Windows)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        sem_post = libc.sem_post
+    except (OSError, AttributeError):
+        return None
+    sem_post.argtypes, sem_post.restype = [ctypes.c_void_p], ctypes.c_int
+    return sem_post
