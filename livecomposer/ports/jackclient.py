@@ -9,8 +9,10 @@ realtime cycle) that
 * lists ports and checks that a port still exists, and
 * connects ports (used to re-attach an input whose source came back, and by tests).
 
-Everything here runs on ordinary threads; nothing is called from MIDI callbacks.  When
-``libjack`` is missing the functions report that JACK is unavailable rather than raising.
+Everything here runs on ordinary threads; nothing is called from MIDI callbacks.  What
+libjack itself calls back on its own threads (the shutdown notice, its error and info
+messages) is compiled code that never waits for the GIL.  When ``libjack`` is missing the
+functions report that JACK is unavailable rather than raising.
 """
 
 from __future__ import annotations
@@ -21,9 +23,13 @@ import ctypes.util
 import logging
 import os
 import threading
-from typing import Callable
+from typing import TYPE_CHECKING
 
-from numba import cfunc, types
+import numpy as np
+from numba import carray, cfunc, types
+
+if TYPE_CHECKING:
+    from ..rt.semaphore import Semaphore
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +42,6 @@ MIDI_TYPE = "8 bit raw midi"
 AUDIO_TYPE = "32 bit float mono audio"
 
 _SHUTDOWN_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
-_REGISTRATION_CB = ctypes.CFUNCTYPE(None, ctypes.c_uint32, ctypes.c_int, ctypes.c_void_p)
 _MESSAGE_CB = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
 _XRUN_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
 
@@ -96,8 +101,6 @@ def _prototypes(lib: ctypes.CDLL) -> None:
     lib.jack_activate.restype = i
     lib.jack_on_shutdown.argtypes = [p, _SHUTDOWN_CB, p]
     lib.jack_on_shutdown.restype = None
-    lib.jack_set_port_registration_callback.argtypes = [p, _REGISTRATION_CB, p]
-    lib.jack_set_port_registration_callback.restype = i
     lib.jack_get_ports.argtypes = [p, c, c, ctypes.c_ulong]
     lib.jack_get_ports.restype = ctypes.POINTER(c)
     lib.jack_free.argtypes = [p]
@@ -137,18 +140,54 @@ def _names(lib: ctypes.CDLL, array) -> list[str]:
     return out
 
 
+_shutdown_notice = None
+_shutdown_lock = threading.Lock()
+
+
+def _shutdown_callback():
+    """The compiled shutdown notice: set ``state[0]``, post the semaphore at ``state[1]``.
+
+    Compiled, not Python: libjack calls it on its own thread holding its own locks, and a
+    Python callback there (waiting for the GIL or a lock) deadlocked a process whose server
+    was killed.  It embeds libc's ``sem_post`` address, so it is compiled once per process.
+    """
+    global _shutdown_notice
+    with _shutdown_lock:
+        if _shutdown_notice is None:
+            from ..rt.ring import address_to_voidptr
+            from ..rt.semaphore import sem_post_function
+
+            sem_post = sem_post_function()
+            if sem_post is None:
+
+                @cfunc(types.void(types.voidptr), nogil=True)
+                def notice(arg):
+                    carray(arg, 2, np.int64)[0] = 1
+
+            else:
+
+                @cfunc(types.void(types.voidptr), nogil=True)
+                def notice(arg):
+                    state = carray(arg, 2, np.int64)
+                    state[0] = 1
+                    if state[1] != 0:
+                        sem_post(address_to_voidptr(state[1]))
+
+            _shutdown_notice = _SHUTDOWN_CB(notice.address)
+        return _shutdown_notice
+
+
 class JackClient:
     """A passive JACK client: knows whether the server lives, lists and connects ports.
 
-    ``on_port_registered(name)`` (optional) is called from JACK's notification thread
-    whenever a port appears; keep it short.
+    ``wake`` (optional, a :class:`~livecomposer.rt.semaphore.Semaphore`) is posted the
+    moment the server shuts down.
     """
 
     def __init__(
         self,
         name: str = "lc-watch",
-        on_port_registered: Callable[[str], None] | None = None,
-        on_shutdown: Callable[[], None] | None = None,
+        wake: "Semaphore | None" = None,
         server: str | None = None,
         count_xruns: bool = False,
     ) -> None:
@@ -162,51 +201,36 @@ class JackClient:
         if not handle:
             raise OSError(f"JACK server {self.server!r} is not running (jack_client_open status 0x{status.value:x})")
         self._handle: int | None = handle
-        self._dead = threading.Event()
         self._lock = threading.Lock()
-        # Keep the ctypes callbacks referenced for the life of the client.
-        self._on_shutdown = on_shutdown
-        self._shutdown_cb = _SHUTDOWN_CB(self._shut_down)
-        lib.jack_on_shutdown(handle, self._shutdown_cb, None)
+        # state[0]: the server shut down; state[1]: the semaphore to post then.
+        self._state = np.zeros(2, dtype=np.int64)
+        self._wake = wake  # referenced while JACK may post it
+        self._state[1] = wake.address if wake is not None else 0
+        lib.jack_on_shutdown(handle, _shutdown_callback(), ctypes.c_void_p(self._state.ctypes.data))
         # Server-wide xruns, counted from JACK's notification thread (not its process
         # cycle); only for the benchmarks, which ask for it (count_xruns).
         self.xruns = 0
         self._xrun_cb = _XRUN_CB(self._xrun)
         if count_xruns:
             lib.jack_set_xrun_callback(handle, self._xrun_cb, None)
-        self._on_port = on_port_registered
-        self._registration_cb = _REGISTRATION_CB(self._port_registered)
-        if on_port_registered is not None:
-            lib.jack_set_port_registration_callback(handle, self._registration_cb, None)
         if lib.jack_activate(handle) != 0:
             lib.jack_client_close(handle)
             self._handle = None
             raise OSError("could not activate the JACK watch client")
         self.name = lib.jack_get_client_name(handle).decode()
 
-    def _shut_down(self, _arg) -> None:
-        self._dead.set()
-        if self._on_shutdown is not None:
-            self._on_shutdown()
-
     def _xrun(self, _arg) -> int:
         self.xruns += 1
         return 0
 
-    def _port_registered(self, port_id: int, registered: int, _arg) -> None:
-        if not registered or self._on_port is None or self._handle is None:
-            return
-        port = self._lib.jack_port_by_id(self._handle, port_id)
-        if port:
-            self._on_port(self._lib.jack_port_name(port).decode("utf-8", "replace"))
+    @property
+    def _dead(self) -> bool:
+        return bool(self._state[0])
 
     @property
     def alive(self) -> bool:
-        """False once the server has shut down (set from JACK's shutdown callback)."""
-        return self._handle is not None and not self._dead.is_set()
-
-    def wait_dead(self, timeout: float | None = None) -> bool:
-        return self._dead.wait(timeout)
+        """False once the server has shut down (set by JACK's shutdown notice)."""
+        return self._handle is not None and not self._dead
 
     def ports(self, pattern: str = "", type_pattern: str = MIDI_TYPE, flags: int = 0) -> list[str]:
         """Full port names (``client:port``) matching a regex, a type and flags."""
@@ -244,7 +268,7 @@ class JackClient:
     def close(self) -> None:
         with self._lock:
             handle, self._handle = self._handle, None
-            if handle is not None and not self._dead.is_set():
+            if handle is not None and not self._dead:
                 self._lib.jack_client_close(handle)
             # After a server shutdown the handle is a zombie: closing it can hang, leak it.
 
@@ -268,11 +292,11 @@ _watches: dict[str, JackClient] = {}
 _watch_lock = threading.Lock()
 
 
-def watch(server: str | None = None, on_shutdown: Callable[[], None] | None = None) -> JackClient | None:
+def watch(server: str | None = None, wake: "Semaphore | None" = None) -> JackClient | None:
     """The process-wide watch client of a server, reopened if the server died and came back.
 
-    None while the server is not running.  ``on_shutdown`` is used only when a new client
-    has to be opened.
+    None while the server is not running.  ``wake`` is used only when a new client has to
+    be opened.
     """
     server = server or current_server()
     with _watch_lock:
@@ -283,7 +307,7 @@ def watch(server: str | None = None, on_shutdown: Callable[[], None] | None = No
             client.close()
             del _watches[server]
         try:
-            client = _watches[server] = JackClient("lc-watch", on_shutdown=on_shutdown, server=server)
+            client = _watches[server] = JackClient("lc-watch", wake=wake, server=server)
         except OSError:
             return None
         return client

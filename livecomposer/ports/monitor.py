@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass
 
 from . import jackclient
+from ..rt.semaphore import Semaphore
 from .backends import DEFAULT_CLIENT, midi_in, midi_out
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class SystemView:
     @classmethod
     def take(cls, backend: str, server: str = "", listers: dict | None = None) -> "SystemView":
         if backend == "jack":
-            client = jackclient.watch(server, monitor().wake)
+            client = jackclient.watch(server, monitor().semaphore)
             if client is None or not client.alive:
                 return cls(backend, server, False, [], [])
             inputs = client.ports(flags=jackclient.PORT_IS_OUTPUT)
@@ -62,7 +63,8 @@ class PortMonitor:
     def __init__(self) -> None:
         self._ports: list = []
         self._lock = threading.Lock()
-        self._wake = threading.Event()
+        # Posted by JACK's (compiled) shutdown notice, or by wake(): run a round now.
+        self.semaphore = Semaphore()
         self._thread: threading.Thread | None = None
         self._listers: dict = {}
         self.auto_reconnect = True
@@ -80,8 +82,8 @@ class PortMonitor:
                 self._ports.remove(port)
 
     def wake(self) -> None:
-        """Run a round now (called from JACK's shutdown callback)."""
-        self._wake.set()
+        """Run a round now."""
+        self.semaphore.post()
 
     def run_once(self) -> None:
         with self._lock:
@@ -102,8 +104,7 @@ class PortMonitor:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(self.interval)
-            self._wake.clear()
+            self.semaphore.wait(self.interval)
             with self._lock:
                 if not self._ports:
                     continue

@@ -526,7 +526,7 @@ def _close_quietly(midi, backend: str) -> None:
 
 
 def _jack_ports(server: str) -> set[str] | None:
-    client = jackclient.watch(server, monitor().wake)
+    client = jackclient.watch(server, monitor().semaphore)
     return set(client.ports()) if client is not None else None
 
 
