@@ -216,6 +216,16 @@ def jack_server() -> Iterator[JackServer]:
                 os.environ[key] = value
 
 
+def wait_until(predicate, timeout: float = 5.0) -> bool:
+    """Poll ``predicate`` every 5 ms until it holds or ``timeout`` seconds pass; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return bool(predicate())
+
+
 def unique(prefix: str) -> str:
     """A JACK client name no other test (or parallel run) uses."""
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
@@ -253,6 +263,23 @@ class _Lines:
             return list(self.lines)
 
 
+def _stop_child(process: subprocess.Popen, farewell: str = "") -> None:
+    """End a helper process: ``farewell`` and EOF on its stdin, then kill it after 5 s."""
+    if process.poll() is not None:
+        return
+    try:
+        if farewell:
+            process.stdin.write(farewell)
+        process.stdin.close()
+    except OSError:
+        pass
+    try:
+        process.wait(5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class MidiSender:
     """A keyboard stand-in in another process, with a JACK virtual output port."""
 
@@ -283,17 +310,7 @@ class MidiSender:
         return [int(l.split()[1]) for l in lines if l.startswith("sent")][start:want]
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            try:
-                self.process.stdin.write("quit\n")
-                self.process.stdin.close()
-            except OSError:
-                pass
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _stop_child(self.process, "quit\n")
 
 
 class MidiReceiver:
@@ -332,16 +349,7 @@ class MidiReceiver:
         return self.wait_for(lambda got: len(got) >= n, timeout)
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            try:
-                self.process.stdin.close()
-            except OSError:
-                pass
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _stop_child(self.process)
 
 
 @pytest.fixture

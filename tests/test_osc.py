@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pythonosc.udp_client import SimpleUDPClient
 
+from conftest import wait_until
 from livecomposer.clock import MonotonicClock
 from livecomposer.engine import Engine
 from livecomposer.osc import OscError, OscServer
@@ -18,13 +19,6 @@ from livecomposer.tempo import Tempo
 PRESETS = Path(__file__).resolve().parents[1] / "presets"
 
 
-def wait_until(predicate, timeout=3.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import JackServer, _Lines, unique
+from conftest import JackServer, _Lines, unique, wait_until
 from test_partners import CHORALE, MELODY, chorale, models_for, shipped_models  # noqa: F401  (model checks)
 from livecomposer.engine import Engine
 from livecomposer.plugins.base import Parallel
@@ -23,13 +23,6 @@ from livecomposer.ports.memory import MemoryInput, MemoryOutput
 ALL_NOTES_OFF = 123
 
 
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 def hanging(sent: list[tuple[int, list[int]]], channel: int) -> set[int]:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import HELPERS, REPO, JackServer, _Lines, start_jackd, stop_jackd, unique
+from conftest import HELPERS, JackServer, REPO, _Lines, start_jackd, stop_jackd, unique, wait_until
 from livecomposer.ports.base import PortError
 from livecomposer.ports.rtmidi_ports import PortGone, list_ports, open_inputs, open_output, resolve_api
 
@@ -36,13 +36,6 @@ class Collect:
         return list(self.got)
 
 
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def test_auto_picks_jack_without_an_alsa_sequencer(jack_server: JackServer) -> None:

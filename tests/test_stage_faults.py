@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from conftest import unique
+from conftest import unique, wait_until
 from livecomposer.engine import Engine
 from livecomposer.events import NS_PER_MS
 from livecomposer.plugins.base import Parallel, PluginContext
@@ -28,13 +28,6 @@ from livecomposer.stage.ledger import stuck_notes
 pytestmark = pytest.mark.jack
 
 
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
 
 
 def heard(daw) -> list[list[int]]:

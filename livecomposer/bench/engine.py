@@ -8,10 +8,12 @@ stamps a message to the moment the output port's ``send`` returns.  The JACK var
 
 from __future__ import annotations
 
+import threading
 import time
 
+from ..clock import make_realtime
 from ..engine import Engine
-from ..events import Kind, note_off, note_on
+from ..events import note_off, note_on
 from ..plugins.base import Plugin
 from ..ports.memory import MemoryInput, MemoryOutput
 from . import BenchOptions, Measurement, summarize
@@ -45,24 +47,43 @@ class _Metronome(Plugin):
         return None if self.planned >= self.count else self.start + self.planned * self.spacing - 4_000_000
 
 
-def thru_latency(count: int, spacing_s: float = 0.0005) -> Measurement:
-    """Input callback stamp -> output send returned, for ``count`` note messages."""
+def thru_samples(count: int, observers=(), spacing_s: float = 0.0005, realtime_feeder: bool = False) -> tuple[list[int], int]:
+    """Input stamp -> output send returned (ns) for ``count`` note messages through a thru
+    engine with ``observers``; and the engine's plugin failures.  ``realtime_feeder``: feed
+    from a thread at realtime priority where allowed, as JACK's MIDI thread would, so the
+    figure is the engine's and not the feeding thread's wait for a busy core."""
     inp = MemoryInput("bench-in")
     out = MemoryOutput(time.monotonic_ns, "bench-out")
     stamps: list[int] = []
-    with Engine(_Thru(), inputs=[inp], output=out) as engine:
-        time.sleep(0.05)
+
+    def feed() -> None:
+        if realtime_feeder:
+            make_realtime(20)
         for i in range(count):
             note = 36 + (i // 2) % 48
             t = time.monotonic_ns()
             stamps.append(t)
             inp.feed([0x90, note, 100] if i % 2 == 0 else [0x80, note, 0], t)
             time.sleep(spacing_s)
+
+    with Engine(_Thru(), inputs=[inp], output=out, observers=list(observers)) as engine:
+        time.sleep(0.05)
+        if realtime_feeder:
+            feeder = threading.Thread(target=feed, name="bench-feeder")
+            feeder.start()
+            feeder.join()
+        else:
+            feed()
         time.sleep(0.05)
         failures = engine.stats.plugin_failures
     sent = [t for t, m in out.sent if m[0] & 0xF0 in (0x80, 0x90)][:count]
-    samples = [s - t for s, t in zip(sent, stamps)]
-    return summarize("engine.thru.memory", samples, f"{len(sent)}/{count} delivered, {failures} plugin failures")
+    return [s - t for s, t in zip(sent, stamps)], failures
+
+
+def thru_latency(count: int, spacing_s: float = 0.0005) -> Measurement:
+    """Input callback stamp -> output send returned, for ``count`` note messages."""
+    samples, failures = thru_samples(count, spacing_s=spacing_s)
+    return summarize("engine.thru.memory", samples, f"{len(samples)}/{count} delivered, {failures} plugin failures")
 
 
 def scheduled_lateness(count: int, spacing_ns: int = 500_000) -> Measurement:

@@ -19,14 +19,8 @@ import time
 
 import numpy as np
 
-from ..engine import Engine
-from ..plugins.base import Plugin
-from ..ports.memory import MemoryInput, MemoryOutput
 from . import BenchOptions, Measurement, summarize
-
-
-class _Thru(Plugin):
-    name = "bench_visual_thru"
+from .engine import thru_samples
 
 
 def generator_frames(count: int) -> list[Measurement]:
@@ -84,35 +78,9 @@ def browser_frames(seconds: float) -> list[Measurement]:
                       f"{fps:.1f} fps drawn in Chromium (renderer {status.fps:.0f} fps, {status.frame_ms:.1f} ms/frame)")]
 
 
-def thru_latency(count: int, observers=(), spacing_s: float = 0.0005) -> list[int]:
-    """Engine thru latency; the notes are fed from a thread at realtime priority where
-    allowed, as JACK's MIDI thread calls the input callback, so the figure is the engine's
-    and not the feeding thread's wait for a busy core."""
-    import threading
-
-    from ..clock import make_realtime
-
-    inp = MemoryInput("bench-in")
-    out = MemoryOutput(time.monotonic_ns, "bench-out")
-    stamps: list[int] = []
-
-    def feed() -> None:
-        make_realtime(20)
-        for i in range(count):
-            note = 36 + (i // 2) % 48
-            t = time.monotonic_ns()
-            stamps.append(t)
-            inp.feed([0x90, note, 100] if i % 2 == 0 else [0x80, note, 0], t)
-            time.sleep(spacing_s)
-
-    with Engine(_Thru(), inputs=[inp], output=out, observers=list(observers)):
-        time.sleep(0.05)
-        feeder = threading.Thread(target=feed, name="bench-feeder")
-        feeder.start()
-        feeder.join()
-        time.sleep(0.05)
-    sent = [t for t, m in out.sent if m[0] & 0xF0 in (0x80, 0x90)][:count]
-    return [s - t for s, t in zip(sent, stamps)]
+def thru_latency(count: int, observers=()) -> list[int]:
+    """Engine thru latency (ns), the notes fed from a realtime thread (see thru_samples)."""
+    return thru_samples(count, observers, realtime_feeder=True)[0]
 
 
 class _Keep:

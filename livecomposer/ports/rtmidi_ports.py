@@ -186,12 +186,9 @@ class RtMidiInput(_Reopenable, InputPort):
         monitor().add(self)
 
     def _open(self):
-        if self.backend == "jack":
-            # Our own JACK client: rtmidi's JACK input swallows everything after a sysex
-            # that never ends (see livecomposer.rt.jack_midi).
-            midi = _jack_client(JackMidiIn, self._client, self.server)
-        else:
-            midi = midi_in(self.backend, self._client)
+        # JACK: our own client, as rtmidi's JACK input swallows everything after a sysex
+        # that never ends (see livecomposer.rt.jack_midi).
+        midi = _client(self.backend, self._client, self.server, JackMidiIn, midi_in)
         # Keep clock and start/stop (the engine follows MIDI clock); drop sysex and active sensing.
         midi.ignore_types(sysex=True, timing=False, active_sense=True)
         ports = midi.get_ports()
@@ -351,12 +348,9 @@ class RtMidiOutput(_Reopenable, OutputPort):
         monitor().add(self)
 
     def _open(self):
-        if self.backend == "jack":
-            # Our own JACK client: each message at its own frame, one period after send
-            # (rtmidi rounds every message to the next period; see livecomposer.rt.jack_midi_out).
-            midi = _jack_client(JackMidiOut, self._client, self.server)
-        else:
-            midi = midi_out(self.backend, self._client)
+        # JACK: our own client, each message at its own frame one period after send, as
+        # rtmidi rounds every message to the next period (see livecomposer.rt.jack_midi_out).
+        midi = _client(self.backend, self._client, self.server, JackMidiOut, midi_out)
         before = _list_for_probe(self.backend, self.server)
         try:
             if self.virtual is not None:
@@ -503,10 +497,13 @@ def open_output(
 # --------------------------------------------------------------------------- helpers
 
 
-def _jack_client(kind, client: str, server: str):
-    """One of our compiled JACK clients (JackMidiIn or JackMidiOut), or a PortError."""
+def _client(backend: str, client: str, server: str, jack_kind, rtmidi_kind):
+    """A MIDI client for a port: on JACK one of our compiled clients (``jack_kind``:
+    JackMidiIn or JackMidiOut), elsewhere rtmidi's (``rtmidi_kind``: midi_in or midi_out)."""
+    if backend != "jack":
+        return rtmidi_kind(backend, client)
     try:
-        return kind(client, server)
+        return jack_kind(client, server)
     except OSError as exc:
         raise PortError(f"cannot open a jack MIDI client: {exc}") from None
 

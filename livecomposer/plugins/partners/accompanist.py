@@ -20,7 +20,7 @@ from typing import Any, Sequence
 from ...events import NS_PER_S, Event
 from ...tempo import Tempo
 from ..base import Param
-from .common import ModelPartner, Note, Step, Track, common_params, drop_unstarted, hear_all, pair_notes
+from .common import ModelPartner, Note, Step, Track, common_params, drop_unstarted, hear_all
 
 NS = NS_PER_S
 CONSONANT_WINDOW_NS = 150_000_000  # a grid note this soon after a performer note sounds against it
@@ -160,12 +160,7 @@ class Accompanist(ModelPartner):
 
         def done(steps: list[Step]) -> None:
             self._requested = False
-            ctx = self.ctx
-            assert ctx is not None
-            for on, off in pair_notes(steps):
-                tag = ctx.new_tag()
-                self._notes.append(Note(on.time, off.time, on.pitch, tag))
-                self._pending += [self.note_event(on, tag), self.note_event(off, tag)]
+            self._notes += self.queue_plan(steps)
 
         self.submit(work, done)
 

@@ -33,13 +33,14 @@ from ...events import NS_PER_S, Event, Kind, PERFORMER
 from ...model.api import MACHINE_VOICE, PERFORMER_VOICE, Constraints, ModelEvent
 from ...theory import _MAJOR_PROFILE as MAJOR_PROFILE
 from ...theory import _MINOR_PROFILE as MINOR_PROFILE
-from ...theory import SCALES, TheoryError, normalize_scale, parse_note, scale_pitch_classes, split_key
+from ...theory import PITCH_CLASS_NAMES, SCALES, TheoryError, normalize_scale, parse_note, scale_pitch_classes, split_key
 from ..base import OptionError, Param, Plugin, PluginContext
+from ..effects import KeyParam
 
 log = logging.getLogger(__name__)
 
 NS = NS_PER_S
-TONICS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+TONICS = PITCH_CLASS_NAMES
 KEY_MODES = ("auto", "none")
 
 
@@ -62,7 +63,7 @@ class NoteParam(Param):
 
 
 @dataclass(frozen=True)
-class PartnerKeyParam(Param):
+class PartnerKeyParam(KeyParam):
     """``auto`` (follow the performer's key), ``none`` (no key), or a key like ``D`` / ``D minor``.
     A CC sweeps the twelve tonics."""
 
@@ -71,14 +72,7 @@ class PartnerKeyParam(Param):
             raise ValueError(f"must be auto, none, or a key like 'D' or 'D minor'; got {value!r}")
         if value.strip().lower() in KEY_MODES:
             return value.strip().lower()
-        try:
-            split_key(value)
-        except TheoryError as exc:
-            raise ValueError(str(exc)) from None
-        return value
-
-    def clamp(self, value: float) -> Any:
-        return TONICS[int(round(max(0.0, min(1.0, float(value))) * 11))]
+        return super().coerce(value)
 
 
 @dataclass(frozen=True)
@@ -592,6 +586,18 @@ class ModelPartner(Plugin):
     def note_event(self, step: Step, tag: int) -> Event:
         kind = Kind.NOTE_ON if step.velocity > 0 else Kind.NOTE_OFF
         return Event(kind, step.time, self.channel - 1, step.pitch, step.velocity, voice=self.voice, tag=tag)  # type: ignore[attr-defined]
+
+    def queue_plan(self, steps: Sequence[Step]) -> list[Note]:
+        """Queue the note-ons and note-offs of a planned phrase, each note under its own tag
+        (so one can be cancelled alone); returns the notes."""
+        ctx = self.ctx
+        assert ctx is not None
+        notes: list[Note] = []
+        for on, off in pair_notes(steps):
+            tag = ctx.new_tag()
+            notes.append(Note(on.time, off.time, on.pitch, tag))
+            self._pending += [self.note_event(on, tag), self.note_event(off, tag)]
+        return notes
 
     def take_pending(self) -> list[Event]:
         out, self._pending = self._pending, []

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from ...events import NS_PER_S, Event
 from ..base import Param
-from .common import ModelPartner, Note, PlanSpec, Step, Track, common_params, drop_unstarted, hear_all, pair_notes
+from .common import ModelPartner, Note, PlanSpec, Step, Track, common_params, drop_unstarted, hear_all
 
 NS = NS_PER_S
 RETRY_NS = NS // 2  # an empty plan (the model chose silence): ask again this much later
@@ -123,12 +123,7 @@ class Continuation(ModelPartner):
             if not steps:
                 self._retry_at = now + RETRY_NS
                 return
-            ctx = self.ctx
-            assert ctx is not None
-            for on, off in pair_notes(steps):
-                tag = ctx.new_tag()
-                self._notes.append(Note(on.time, off.time, on.pitch, tag))
-                self._pending += [self.note_event(on, tag), self.note_event(off, tag)]
+            self._notes += self.queue_plan(steps)
             self._plan_end = max(self._plan_end, steps[-1].time)
 
         self.submit(work, done)
