@@ -38,8 +38,6 @@ MIN_WAKEUP_NS = 100_000
 MAX_BATCH = 2048
 #: Backlog bound: beyond this many queued raw messages, the oldest non-note traffic is dropped.
 MAX_BACKLOG = 20_000
-#: Wait before closing the output after the final note-offs (a few JACK periods).
-OUTPUT_DRAIN_S = 0.03
 #: Beyond MAX_BATCH queued messages, those this much older than the newest are shed the same
 #: way, so that latency recovers within about a second after a flood the graph cannot keep up
 #: with (a count bound alone let a slow graph lag seconds behind).
@@ -346,11 +344,8 @@ class Engine:
 
     def _shutdown(self) -> None:
         try:
+            # The release burst: the output port delivers what it queued before it closes.
             self._send_now(self.scheduler.release_all(self.clock.now()))
-            if not self.manual and self.output is not None:
-                # Let the driver deliver the release burst before the port goes: closing an
-                # rtmidi JACK output at once lost all but the first message of the burst.
-                time.sleep(OUTPUT_DRAIN_S)
         finally:
             if self._worker is not None:
                 self._worker.close()

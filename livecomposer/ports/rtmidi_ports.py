@@ -60,8 +60,6 @@ __all__ = [
 PROBE_PREFIX = (0xF0, 0x7D, 0x6C, 0x63)  # F0 7D 'l' 'c'
 
 
-#: How long an output waits before closing, so JACK delivers what was just sent.
-CLOSE_DRAIN_S = 0.03
 
 
 class PortGone(OSError):
@@ -435,14 +433,8 @@ class RtMidiOutput(_Reopenable, OutputPort):
         return self._reopen("output")
 
     def close(self) -> None:
-        """Close after JACK has had a few periods to deliver what was just sent.
-
-        rtmidi hands JACK messages through a ring buffer that the next process cycle
-        empties; a burst (the final note-offs and CC 123) closed at once was seen to arrive
-        incomplete.  30 ms covers several periods at usual sizes; closing is rare.
-        """
-        if self.backend == "jack" and self._midi is not None and self._alive:
-            time.sleep(CLOSE_DRAIN_S)
+        """Close; on JACK our client first lets the server take what is still queued (the
+        final note-offs and CC 123 of a stop), see ``JackMidiOut.close_port``."""
         with self._lock:
             self._closed = True
             old, self._midi = self._midi, None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
+import time
 from typing import Sequence
 
 import numpy as np
@@ -23,12 +24,14 @@ from numba import carray, cfunc, types
 
 from ..ports import jackclient
 from .jack_base import CLIENT, FIRST_FREE, PORT, CompiledClient, libjack_for_callbacks, typed
-from .ring import HEADER_SIZE, OVERFLOWS, address_to_voidptr, check_capacity, new_header, record_drop, record_peek, record_write_from
+from .ring import HEADER_SIZE, OVERFLOWS, READ, WRITE, address_to_voidptr, check_capacity, new_header, record_drop, record_peek, record_write_from
 
 #: Ring bytes per output: about 27,000 short messages, seconds of the densest playing.
 RING_BYTES = 1 << 19
 #: The longest message we send (the delivery probe is 9 bytes; notes and CCs are 3).
 MAX_MESSAGE = 256
+#: The longest a closing port waits for JACK to take what is queued.
+DRAIN_TIMEOUT_S = 0.5
 #: Farther from now than this many periods, a stamp is not trusted: write it at once.
 TRUST_PERIODS = 8
 
@@ -140,6 +143,17 @@ class JackMidiOut(CompiledClient):
 
     def open_port(self, index: int | None, name: str = "out") -> None:
         super().open_port(index, name)
+
+    def close_port(self) -> None:
+        """Close once JACK has taken every queued message (the last note-offs and CC 123 of
+        a stop wait a period; at 2048 frames that is 43 ms), or after DRAIN_TIMEOUT_S."""
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while (
+            self._port is not None and not self.server_gone and self.header[WRITE] != self.header[READ]
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.001)
+        super().close_port()
 
     def send_message(self, message: Sequence[int]) -> None:
         """Queue one complete message, stamped now; it leaves one JACK period later."""
