@@ -48,6 +48,8 @@ def libjack_for_callbacks() -> ctypes.CDLL:
     lib.jack_set_process_callback.restype = i
     lib.jack_deactivate.argtypes = [p]
     lib.jack_deactivate.restype = i
+    lib.jack_get_sample_rate.argtypes = [p]
+    lib.jack_get_sample_rate.restype = ctypes.c_uint32
     lib.jack_get_time.argtypes = []
     lib.jack_get_time.restype = ctypes.c_uint64
     return lib

@@ -20,21 +20,27 @@ from __future__ import annotations
 
 import ctypes
 import threading
+import time
 
 import numpy as np
 from numba import carray, cfunc, types
 
+from ..events import NS_PER_S
 from ..ports import jackclient
 from .jack_base import CLIENT, FIRST_FREE, PORT, CompiledClient, libjack_for_callbacks, typed
 from .semaphore import Semaphore, sem_post_function
 from .ring import HEADER_SIZE, OVERFLOWS, RECORD_HEADER, address_to_voidptr, check_capacity, new_header, record_write, records_take
 
+#: How far a frame-time stamp may lie before / beyond (after a period) the moment the
+#: reader takes the message; outside that it is not trusted (see JackMidiIn.take).
+PLAUSIBLE_PAST_NS = 4_000_000
+PLAUSIBLE_FUTURE_NS = 1_000_000
 #: Bytes of ring per input: at 16 + 3 bytes a note, about 27,000 messages, over two
 #: seconds of a 10,000 messages/s flood even if the reader stalls.
 RING_BYTES = 1 << 19
 
 # state: the callback's only argument, an int64 array read by the compiled code.
-HEADER, DATA, DATA_SIZE, EVENT, SEMAPHORE, CYCLES, EVENTS, STATE_SIZE = range(FIRST_FREE, FIRST_FREE + 8)
+HEADER, DATA, DATA_SIZE, EVENT, SEMAPHORE, CYCLES, EVENTS, NFRAMES, STATE_SIZE = range(FIRST_FREE, FIRST_FREE + 9)
 
 
 def _realtime_functions():
@@ -69,6 +75,7 @@ def _process_callback():
         def process(nframes, arg):
             state = carray(arg, STATE_SIZE, np.int64)
             state[CYCLES] += 1
+            state[NFRAMES] = nframes
             header = carray(address_to_voidptr(state[HEADER]), HEADER_SIZE, np.int64)
             data = carray(address_to_voidptr(state[DATA]), state[DATA_SIZE], np.uint8)
             client = address_to_voidptr(state[CLIENT])
@@ -114,6 +121,8 @@ class JackMidiIn(CompiledClient):
         self.state[EVENT] = self._event.ctypes.data
         self.state[SEMAPHORE] = self._semaphore.address
         self._last_stamp = 0
+        self._rate = int(self._lib.jack_get_sample_rate(self._client))
+        self.restamped = 0  # frame times found implausible, replaced by the time taken
         self.ignored = 0  # sysex and active sensing, dropped as rtmidi's ignore_types did
 
     def ignore_types(self, **_kinds: bool) -> None:
@@ -144,6 +153,12 @@ class JackMidiIn(CompiledClient):
         raw = self._out[:n].tobytes()
         messages: list[tuple[int, bytes]] = []
         offset_ns = self.offset_ns()
+        # JACK's frame times come from its clock filter, which can jump (an xrun restarts
+        # it; seen once in CI: a MIDI clock tick 9 ms off).  A plausible stamp lies between
+        # a few ms before now (the reader may have been late) and a period ahead.
+        now = time.monotonic_ns()
+        period_ns = int(self.state[NFRAMES]) * NS_PER_S // max(1, self._rate)
+        earliest, latest = now - PLAUSIBLE_PAST_NS, now + period_ns + PLAUSIBLE_FUTURE_NS
         k = 0
         while k < n:
             time_us = int.from_bytes(raw[k : k + 8], "little")
@@ -156,7 +171,11 @@ class JackMidiIn(CompiledClient):
             # Events of one JACK cycle often share a frame (a sender writes them all at
             # frame 0): keep stamps strictly increasing, or a time-ordered scheduler that
             # puts note-offs first at equal times would play a note's off before its on.
-            stamp = max(time_us * 1000 + offset_ns, self._last_stamp + 1)
+            stamp = time_us * 1000 + offset_ns
+            if not earliest <= stamp <= latest:
+                stamp = now
+                self.restamped += 1
+            stamp = max(stamp, self._last_stamp + 1)
             self._last_stamp = stamp
             messages.append((stamp, message))
         return messages
