@@ -270,3 +270,61 @@ def parse_range(value: Sequence[str | int]) -> tuple[int, int]:
     if low > high:
         raise TheoryError(f"range goes down: {note_name(low)} is above {note_name(high)}")
     return low, high
+
+
+def degree_step(note: int, steps: int, scale: Sequence[int] | None) -> int:
+    """The note ``steps`` scale degrees above (below, if negative) ``note`` in the pitch
+    classes ``scale`` (semitones when ``scale`` is None); a note outside the scale counts
+    from the scale note just below it.  Motif variations move in degrees so a sequence or
+    an inversion stays in the key: a third stays a third, major or minor as the key says."""
+    if not scale:
+        return note + steps
+    pcs = frozenset(scale)
+    n = note
+    while n % 12 not in pcs:
+        n -= 1
+    step = 1 if steps > 0 else -1
+    for _ in range(abs(steps)):
+        n += step
+        while n % 12 not in pcs:
+            n += step
+    return n
+
+
+def degree_interval(a: int, b: int, scale: Sequence[int] | None) -> int:
+    """How many scale degrees ``b`` lies above ``a`` (negative: below); semitones without a scale."""
+    if not scale:
+        return b - a
+    pcs = frozenset(scale)
+    lo, hi = min(a, b), max(a, b)
+    count = sum(1 for n in range(lo + 1, hi + 1) if n % 12 in pcs)
+    return count if b >= a else -count
+
+
+CHORD_TEMPLATES: dict[str, tuple[int, ...]] = {
+    "maj": (0, 4, 7),
+    "min": (0, 3, 7),
+    "dim": (0, 3, 6),
+    "7": (0, 4, 7, 10),
+    "maj7": (0, 4, 7, 11),
+    "min7": (0, 3, 7, 10),
+}
+"""Chord quality -> semitones above the root (triads and sevenths)."""
+
+
+def chord_table() -> tuple[list[tuple[int, str]], list[frozenset[int]], list[list[float]]]:
+    """Every (root, quality), its pitch classes and a template row for matching a
+    pitch-class histogram: +1 on chord tones, -1/2 elsewhere, sevenths slightly below
+    triads so a triad wins unless its seventh is really there."""
+    names, sets, rows = [], [], []
+    for quality, steps in CHORD_TEMPLATES.items():
+        for root in range(12):
+            pcs = frozenset((root + s) % 12 for s in steps)
+            row = [1.0 if pc in pcs else -0.5 for pc in range(12)]
+            row[root] += 0.25  # the root weighs most: C-E-G is C, not E minor with a flat 6th
+            if len(steps) == 4:
+                row = [x * 0.92 for x in row]
+            names.append((root, quality))
+            sets.append(pcs)
+            rows.append(row)
+    return names, sets, rows

@@ -51,6 +51,10 @@ class Constraints:
     dt: float | None = None
     velocity: int | None = None
     exclude_pitches: frozenset[int] = field(default_factory=frozenset)
+    # Steering the pitch head (note-ons only; see livecomposer.model.sampling):
+    repeat_penalty: float = 0.0  # subtracted from the logit of the voice's last note-on pitch
+    pitch_bias: np.ndarray | None = field(default=None, compare=False)  # 128 logit offsets (a motif's target)
+    pitch_mix: tuple[float, np.ndarray] | None = field(default=None, compare=False)  # (weight, 128 probabilities) mixed in
 
 
 class IncrementalModel(Protocol):

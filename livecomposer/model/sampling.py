@@ -10,6 +10,18 @@ constraints and the held notes, then temperature and top-p.  Rules:
   be released);
 * ``max_polyphony`` counts the notes the asked voice holds;
 * if nothing satisfies the constraints, :class:`ValueError` says so.
+
+Steering a note-on's pitch (what partners use to develop a motif and to learn the player):
+
+* ``repeat_penalty`` is subtracted from the logit of the voice's last note-on pitch (the
+  folk model, left alone, repeats a note about half again as often as the tunes it learnt);
+* ``pitch_bias`` (128 logit offsets) is added before temperature: a soft target, e.g. the
+  pitch a motif's variation asks for, among which the model still chooses;
+* ``pitch_mix = (m, q)`` mixes an outside distribution ``q`` over pitches in **linear**
+  space after temperature and the masks: p = (1 - m) p_net + m q (q renormalised over the
+  allowed pitches; ignored where it gives them nothing), then top-p on the mixture.  Linear,
+  not log-linear: a lick the player repeats gets probability ``m`` even where the network
+  thinks it unlikely, and the network keeps ``1 - m`` where the memory knows nothing.
 """
 
 from __future__ import annotations
@@ -47,6 +59,32 @@ def draw(logits: np.ndarray, mask: np.ndarray | None, temperature: float, top_p:
     if temperature <= 1e-4:
         return i
     p = np.exp((l - l[i]) * (1.0 / temperature))
+    if top_p < 1.0:
+        order = p.argsort()[::-1]
+        c = p[order].cumsum()
+        k = int(c.searchsorted(top_p * c[-1])) + 1
+        j = int(c[:k].searchsorted(u * c[k - 1], "right"))
+        return int(order[min(j, k - 1)])
+    c = p.cumsum()
+    j = min(int(c.searchsorted(u * c[-1], "right")), len(c) - 1)
+    return j if p[j] > 0.0 else i
+
+
+def draw_mixed(logits: np.ndarray, mask: np.ndarray, temperature: float, top_p: float, u: float,
+               weight: float, q: np.ndarray) -> int:
+    """As :func:`draw`, from (1 - weight) softmax(logits / temperature) + weight q, both
+    over the allowed values (``mask``); plain :func:`draw` where q gives them nothing."""
+    qm = np.where(mask, q, 0.0)
+    total = float(qm.sum())
+    if total <= 0.0 or weight <= 0.0:
+        return draw(logits, mask, temperature, top_p, u)
+    l = np.where(mask, logits, _NEG)
+    i = int(l.argmax())
+    if l[i] <= _NEG / 2:
+        raise ValueError("no value satisfies the constraints")
+    p = np.exp((l - l[i]) * (1.0 / max(temperature, 1e-4)))
+    p *= (1.0 - weight) / p.sum()
+    p += qm * (weight / total)
     if top_p < 1.0:
         order = p.argsort()[::-1]
         c = p[order].cumsum()
@@ -137,11 +175,26 @@ class Sampler:
             if k == PITCH and m.relative:
                 logits += m.rel_logits(a, voice)
             try:
-                known[k] = draw(logits, mask, c.temperature, c.top_p, u[k])
+                if k == PITCH and known[V] != 0:
+                    known[k] = self._draw_pitch(c, logits, mask, voice, u[k])
+                else:
+                    known[k] = draw(logits, mask, c.temperature, c.top_p, u[k])
             except ValueError:
                 what = ("note-on/off", "pitch", "time")[k]
                 raise ValueError(f"no event satisfies the constraints ({what}; voice {voice} holds {sorted(held)}; {c})") from None
         return ModelEvent(self._dt_value(c, known[DT], u[3]), known[PITCH], self._velocity_value(c, known[V], u[4]), c.voice)
+
+    def _draw_pitch(self, c: Constraints, logits: np.ndarray, mask: np.ndarray, voice: int, u: float) -> int:
+        """A note-on's pitch, steered by the repetition penalty, the bias and the mixture."""
+        if c.repeat_penalty:
+            last = self.m._last[voice]
+            if last >= 0:
+                logits[last] -= c.repeat_penalty
+        if c.pitch_bias is not None:
+            logits += c.pitch_bias
+        if c.pitch_mix is not None:
+            return draw_mixed(logits, mask, c.temperature, c.top_p, u, c.pitch_mix[0], c.pitch_mix[1])
+        return draw(logits, mask, c.temperature, c.top_p, u)
 
     def _v_mask(self, c: Constraints, held, held_mask: np.ndarray, pitch: int | None) -> np.ndarray:
         can_off = c.note_on is not True and bool(held) and (pitch is None or pitch in held)

@@ -20,16 +20,17 @@ from typing import Any, Sequence
 from ...events import NS_PER_S, Event
 from ...tempo import Tempo
 from ..base import Param
-from .common import ModelPartner, Note, Step, Track, common_params, drop_unstarted, hear_all
+from .common import LinePartner, Note, common_params, drop_unstarted, melodic_params
+from .track import Step, Track, hear_all
 
 NS = NS_PER_S
 CONSONANT_WINDOW_NS = 150_000_000  # a grid note this soon after a performer note sounds against it
 
 
-class Accompanist(ModelPartner):
+class Accompanist(LinePartner):
     name = "accompanist"
     summary = "a second voice (bass or counter-melody) on the tempo grid, steered by the performer"
-    params = common_params("chorale-harmony", channel=5, low="C2", high="G3", temperature=0.8) + (
+    params = common_params("chorale-harmony", channel=5, low="C2", high="G3", temperature=0.8) + melodic_params(0.5) + (
         Param("grid", 1.0, min=0.125, max=8.0, doc="beats between the voice's notes"),
         Param("legato", 0.9, min=0.1, max=1.0, doc="how much of the gap each note is held"),
         Param("density", 1.0, min=0.0, max=1.0, doc="share of grid points that get a note"),

@@ -21,7 +21,8 @@ from typing import Any, Sequence
 
 from ...events import NS_PER_S, Event, Kind, PERFORMER
 from ..base import Param
-from .common import ModelPartner, PlanSpec, Step, Track, common_params, hear_all
+from .common import LinePartner, common_params, melodic_params
+from .track import PlanSpec, Step, Track, hear_all
 
 NS = NS_PER_S
 BAR_LISTEN_NS = 40_000_000  # after a bar line, listen this long for a late downbeat before answering
@@ -30,10 +31,10 @@ SUSTAIN = 64
 FIRST_NOTES = 2  # notes of the answer planned in the first, quick job
 
 
-class CallResponse(ModelPartner):
+class CallResponse(LinePartner):
     name = "call_response"
     summary = "answer each phrase the performer plays, from a model that heard it"
-    params = common_params("folk-melody", channel=2, low="C4", high="C6") + (
+    params = common_params("folk-melody", channel=2, low="C4", high="C6") + melodic_params() + (
         Param("trigger", "silence", choices=("silence", "bar", "cc"), doc="what ends a call: a pause, the next bar line, or only the trigger CC"),
         Param("silence", 0.5, min=0.05, max=10.0, doc="seconds without a note that end a call"),
         Param("trigger_cc", 0, min=0, max=127, doc="a CC that ends the call and starts the answer at once (0: none)"),

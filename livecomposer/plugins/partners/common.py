@@ -1,20 +1,11 @@
-"""What the four playing partners share: their settings, the model track, and the plumbing
-between the engine thread and the inference worker.
+"""What the four playing partners share: their settings, and the engine-thread half.
 
-Two halves, on two threads:
-
-* :class:`Track` lives on the **inference worker**.  It is this partner's view of the duet
-  as the model heard it: every performer event and every machine event that was scheduled
-  to sound, fed one network step each, in time order.  Machine events that are planned but
-  still in the future wait in ``future`` and are fed when time passes them, so when the
-  performer interrupts, the model's history holds exactly what sounded (never re-primed
-  from scratch).  Planning looks ahead from the committed state (feeds its own samples)
-  and restores the state afterwards.  Only jobs submitted through ``ctx.submit`` touch it,
-  and the worker runs jobs one at a time, in order.
-* :class:`ModelPartner` (a :class:`Plugin`) lives on the **engine thread**: it reads the
-  performer's events, decides when to ask the model for something, and turns the answers
-  into timed MIDI events.  It never waits for the model: results come back through
-  ``done()`` and are returned from the next :meth:`process` (``next_wakeup`` asks for it).
+:class:`ModelPartner` (a :class:`Plugin`) lives on the **engine thread**: it reads the
+performer's events, decides when to ask the model for something, and turns the answers
+into timed MIDI events.  It never waits for the model: work goes to the inference worker
+as jobs on the partner's :class:`~.track.Track` (the worker half: model history, session
+memory, planning), results come back through ``done()`` and are returned from the next
+:meth:`process` (``next_wakeup`` asks for it).
 
 Several partners may share one loaded model (the engine caches models by name): each
 :class:`Track` keeps its own snapshot and restores it at the start of every job.
@@ -30,12 +21,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ...events import NS_PER_S, Event, Kind, PERFORMER
-from ...model.api import MACHINE_VOICE, PERFORMER_VOICE, Constraints, ModelEvent
+from ...model.api import MACHINE_VOICE, Constraints
 from ...theory import _MAJOR_PROFILE as MAJOR_PROFILE
 from ...theory import _MINOR_PROFILE as MINOR_PROFILE
 from ...theory import PITCH_CLASS_NAMES, SCALES, TheoryError, normalize_scale, parse_note, scale_pitch_classes, split_key
 from ..base import OptionError, Param, Plugin, PluginContext
 from ..effects import KeyParam
+from .track import Step, Track
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +82,8 @@ class ScaleParam(Param):
         return names[int(round(max(0.0, min(1.0, float(value))) * (len(names) - 1)))]
 
 
-def common_params(model: str, channel: int, low: int | str, high: int | str, temperature: float = 0.9) -> tuple[Param, ...]:
+def common_params(model: str, channel: int, low: int | str, high: int | str, temperature: float = 0.9,
+                  memory: float = 0.0) -> tuple[Param, ...]:
     """The settings every partner has (each mode adds its own)."""
     return (
         Param("model", model, doc="shipped model name or checkpoint folder (loaded when the preset starts)", live=False),
@@ -102,6 +95,15 @@ def common_params(model: str, channel: int, low: int | str, high: int | str, tem
         ScaleParam("scale", "major", doc="scale on the key's tonic (when the key names none)"),
         Param("temperature", temperature, min=0.05, max=2.0, doc="randomness: low is safe, high is adventurous"),
         Param("top_p", 0.95, min=0.05, max=1.0, doc="sample only from the most likely choices covering this probability"),
+        Param("memory", memory, min=0.0, max=1.0, doc="how much the machine plays back what it learnt from you this session (0: the model alone)"),
+    )
+
+
+def melodic_params(repeat_penalty: float = 1.0) -> tuple[Param, ...]:
+    """Settings of the partners that play a line (not the harmonizer's chords)."""
+    return (
+        Param("repeat_penalty", repeat_penalty, min=0.0, max=4.0, doc="how much the machine avoids repeating its last pitch (logits)"),
+        Param("max_run", 2, min=1, max=8, doc="most times in a row the machine plays one pitch"),
     )
 
 
@@ -162,266 +164,26 @@ class KeyFollower:
         if norm == 0:  # every pitch class alike: no key to follow
             return None
         scores = self._table() @ (h / norm)
+        row = self._best_row(best, scores)
+        return None if row is None else self._SETS[self._KEY_SET[row]]
+
+    def _best_row(self, best: np.ndarray, scores: np.ndarray) -> int | None:
         for row in np.argsort(-scores, kind="stable"):
             if best[self._KEY_SET[row]]:
-                return self._SETS[self._KEY_SET[row]]
+                return int(row)
         return None  # unreachable: every set is some key's
 
-
-# --------------------------------------------------------------------------------------
-# The worker side.
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """A machine event the model planned: absolute time (ns), pitch, velocity (0: note-off)."""
-
-    time: int
-    pitch: int
-    velocity: int
-
-
-@dataclass(frozen=True)
-class PlanSpec:
-    """How far and how to sample a plan.
-
-    ``start``: the first event is a note-on exactly then.  ``until``: nothing starts at or
-    after it, and held notes end there.  ``horizon``: stop starting notes once the plan
-    reaches it (held notes are still finished by the model; a note-on beyond it is left to
-    a later plan, except the plan's first).  ``max_notes``: stop after
-    this many note-ons.  ``density`` scales the model's time gaps (2: twice as busy).
-    """
-
-    constraints: Constraints
-    start: int | None = None
-    until: int | None = None
-    horizon: int | None = None
-    max_notes: int | None = None
-    density: float = 1.0
-    max_note_ns: int = 2 * NS
-    max_events: int = 400
-    pause_after: int | None = None  # stop right after this many note-ons, notes left open (a later plan goes on)
-    not_before: int | None = None  # no event before this (the plan starts from an older event)
-
-
-class Track:
-    """One partner's model history (inference worker only; see the module docstring)."""
-
-    def __init__(self, model: Any, rng: np.random.Generator) -> None:
-        self.model = model
-        self.rng = rng
-        self.state: Any = None
-        self.t_last: int | None = None  # time of the last event fed into ``state``
-        self.held: dict[int, int] = {}  # machine pitch -> note-on time, in ``state``
-        self.future: deque[Step] = deque()  # planned machine events not yet fed (time order)
-        self.fed = 0  # events fed into the committed state (for tests and status)
-        self.paused = False  # the last plan stopped at ``pause_after`` with notes open
-
-    # -- one job --------------------------------------------------------------------------
-    def run(self, work: Callable[["Track"], Any]) -> Any:
-        """Run ``work`` with the shared model holding this track's state; keep the new state."""
-        m = self.model
-        if self.state is None:
-            m.reset()
-        else:
-            m.set_state(self.state)
-        try:
-            return work(self)
-        finally:
-            self.state = m.get_state()
-
-    def _feed(self, t: int, pitch: int, velocity: int, voice: int) -> None:
-        dt = 0.0 if self.t_last is None else max(0, t - self.t_last) / NS
-        self.model.feed(ModelEvent(dt, int(pitch), int(velocity), voice))
-        self.t_last = t if self.t_last is None else max(self.t_last, t)
-        self.fed += 1
-        if voice == MACHINE_VOICE:
-            if velocity > 0:
-                self.held[pitch] = t
-            else:
-                self.held.pop(pitch, None)
-
-    # -- history --------------------------------------------------------------------------
-    def advance(self, t: int) -> None:
-        """Feed the planned machine events that have sounded by ``t``."""
-        future = self.future
-        while future and future[0].time <= t:
-            s = future.popleft()
-            self._feed(s.time, s.pitch, s.velocity, MACHINE_VOICE)
-
-    def hear(self, t: int, pitch: int, velocity: int) -> None:
-        """A performer note-on (velocity > 0) or note-off at ``t``."""
-        self.advance(t)
-        self._feed(t, pitch, velocity, PERFORMER_VOICE)
-
-    def play(self, t: int, pitch: int, velocity: int) -> None:
-        """A machine event that sounds now (harmonizer): straight into the history."""
-        self.advance(t)
-        self._feed(t, pitch, velocity, MACHINE_VOICE)
-
-    def cut(self, t: int, keep_sounding: bool = False) -> None:
-        """The plan after ``t`` is dropped.  Notes already sounding either keep their planned
-        note-off (``keep_sounding``) or end at ``t`` (the engine sent their note-offs)."""
-        self.advance(t)
-        if keep_sounding:
-            need = set(self.held)
-            kept = deque()
-            for s in self.future:
-                if s.velocity == 0 and s.pitch in need:
-                    kept.append(s)
-                    need.discard(s.pitch)
-            self.future = kept
-            for pitch in sorted(need):
-                self._feed(t, pitch, 0, MACHINE_VOICE)
-        else:
-            self.future = deque()
-            for pitch in sorted(self.held):
-                self._feed(t, pitch, 0, MACHINE_VOICE)
-
-    def end_time(self) -> int | None:
-        """When the last planned (or fed) event happens."""
-        return self.future[-1].time if self.future else self.t_last
-
-    # -- planning -------------------------------------------------------------------------
-    def _lookahead(self) -> tuple[Any, int, dict[int, int]]:
-        """Feed the planned future on top of the committed state; returns what to restore."""
-        m = self.model
-        snapshot = m.get_state()
-        t = self.t_last if self.t_last is not None else 0
-        held = dict(self.held)
-        for s in self.future:
-            m.feed(ModelEvent(max(0, s.time - t) / NS, s.pitch, s.velocity, MACHINE_VOICE))
-            t = max(t, s.time)
-            if s.velocity > 0:
-                held[s.pitch] = s.time
-            else:
-                held.pop(s.pitch, None)
-        return snapshot, t, held
-
-    def plan(self, spec: PlanSpec) -> list[Step]:
-        """Sample machine events after everything heard and planned so far; they join the future."""
-        m = self.model
-        snapshot, t, held = self._lookahead()
-        out: list[Step] = []
-        c0 = spec.constraints
-        rng = self.rng
-        notes = 0
-        first = spec.start is not None
-        finishing = False
-        paused = False
-
-        def emit(time: int, pitch: int, velocity: int) -> None:
-            nonlocal t
-            m.feed(ModelEvent(max(0, time - t) / NS, pitch, velocity, MACHINE_VOICE))
-            t = max(t, time)
-            out.append(Step(time, pitch, velocity))
-            if velocity > 0:
-                held[pitch] = time
-            else:
-                held.pop(pitch, None)
-
-        def close_all(time: int) -> None:
-            for pitch in sorted(held, key=lambda p: held[p]):
-                emit(max(time, t), pitch, 0)
-
-        try:
-            for _ in range(spec.max_events):
-                if spec.max_notes is not None and notes >= spec.max_notes:
-                    finishing = True
-                if finishing and not held:
-                    break
-                fixed_dt: int | None = None
-                if first:
-                    fixed_dt = max(0, spec.start - t)  # type: ignore[operator]
-                    c = replace(c0, note_on=True, dt=fixed_dt / NS)
-                elif finishing:
-                    c = replace(c0, note_on=False)
-                else:
-                    c = c0
-                if spec.not_before is not None and t < spec.not_before and fixed_dt is None:
-                    # Time has passed since the last event: only what can still happen.
-                    c = replace(c, dt_range=(min(8.0, (spec.not_before - t) / NS * spec.density), 1e9))
-                try:
-                    ev = m.sample(c, rng)
-                except ValueError:
-                    if held:  # nothing fits (e.g. range moved): end what sounds, then try again
-                        oldest = min(held, key=lambda p: held[p])
-                        emit(t + NS // 10, oldest, 0)
-                        continue
-                    break
-                tn = t + (fixed_dt if fixed_dt is not None else int(ev.dt * NS / spec.density))
-                if spec.not_before is not None:
-                    tn = max(tn, spec.not_before)
-                pitch, velocity = ev.pitch, ev.velocity
-                if held:  # a note held too long ends first
-                    oldest = min(held, key=lambda p: held[p])
-                    limit = held[oldest] + spec.max_note_ns
-                    if limit < tn:
-                        if spec.until is not None and limit >= spec.until:
-                            close_all(spec.until)
-                            break
-                        emit(max(t, limit), oldest, 0)
-                        continue
-                if spec.until is not None and tn >= spec.until:
-                    close_all(spec.until)
-                    break
-                if spec.horizon is not None and velocity > 0 and tn > spec.horizon and notes:
-                    finishing = True  # a note beyond the horizon: left for a later plan to decide
-                    continue
-                emit(tn, pitch, velocity)
-                if velocity > 0:
-                    notes += 1
-                    first = False
-                    if spec.pause_after is not None and notes >= spec.pause_after and not finishing:
-                        paused = True
-                        break
-                if spec.horizon is not None and tn >= spec.horizon:
-                    finishing = True
-            if not paused:
-                close_all(t + NS // 4)  # out of steps: nothing may hang
-        finally:
-            m.set_state(snapshot)
-        self.paused = paused
-        self.future.extend(out)
-        return out
-
-    def plan_grid(self, onsets: Sequence[int], ends: Sequence[int], constraints: Constraints, density: float,
-                  first: Constraints | None = None) -> list[Step]:
-        """Notes at fixed times (a tempo grid): the model picks each pitch and velocity.
-
-        ``onsets[i]`` gets a note with probability ``density`` (the model is asked for a
-        note-on at exactly that time), held until ``ends[i]``; ``first`` (if given) replaces
-        the constraints of the first one (falling back to ``constraints`` if nothing fits).
-        """
-        m = self.model
-        snapshot, t, held = self._lookahead()
-        out: list[Step] = []
-        try:
-            for on, end in zip(onsets, ends):
-                if on < t or (density < 1.0 and self.rng.random() >= density):
-                    continue
-                for pitch in sorted(held):  # monophonic grid voice: anything left ends first
-                    m.feed(ModelEvent(max(0, on - t) / NS, pitch, 0, MACHINE_VOICE))
-                    out.append(Step(max(on, t), pitch, 0))
-                    t = max(t, on)
-                held.clear()
-                ev = None
-                for c in ((first, constraints) if first is not None and not out else (constraints,)):
-                    try:
-                        ev = m.sample(replace(c, note_on=True, dt=(on - t) / NS), self.rng)
-                        break
-                    except ValueError:
-                        continue
-                if ev is None:
-                    continue
-                m.feed(ModelEvent((on - t) / NS, ev.pitch, ev.velocity, MACHINE_VOICE))
-                m.feed(ModelEvent((end - on) / NS, ev.pitch, 0, MACHINE_VOICE))
-                out += [Step(on, ev.pitch, ev.velocity), Step(end, ev.pitch, 0)]
-                t = end
-        finally:
-            m.set_state(snapshot)
-        self.future.extend(out)
-        return out
+    def key(self) -> tuple[int, str] | None:
+        """(tonic, "major" or "minor") of the key :meth:`pitch_classes` chose (for cadences)."""
+        if not self.notes:
+            return None
+        coverage = self._MASK @ self.hist
+        h = self.hist - self.hist.mean()
+        norm = np.linalg.norm(h)
+        if norm == 0:
+            return None
+        row = self._best_row(coverage >= coverage.max() - 1e-9, self._table() @ (h / norm))
+        return None if row is None else (row // 2, ("major", "minor")[row % 2])
 
 
 # --------------------------------------------------------------------------------------
@@ -544,8 +306,10 @@ class ModelPartner(Plugin):
         assert self.ctx is not None and self._track is not None, "prepare() first"
         track = self._track
         gen = self._gen
+        steer = self.steering()
 
         def job() -> Any:
+            track.memory_weight, track.repeat_penalty, track.max_run = steer
             result = track.run(work)
             return result, track.model.hidden_features() if self.publish_hidden else None
 
@@ -564,6 +328,10 @@ class ModelPartner(Plugin):
             done(result)
 
         self.ctx.submit(job, finished)
+
+    def steering(self) -> tuple[float, float, int | None]:
+        """(memory weight, repetition penalty, run limit) for the jobs submitted now."""
+        return (self.memory, 0.0, None)  # type: ignore[attr-defined]
 
     def hear_events(self, events: Sequence[Event]) -> list[tuple[int, int, int]]:
         """The performer's note events this plugin listens to, as (time, pitch, velocity)."""
@@ -619,11 +387,10 @@ def pair_notes(steps: Sequence[Step]) -> list[tuple[Step, Step]]:
     return pairs
 
 
-def hear_all(heard: Sequence[tuple[int, int, int]]) -> Callable[[Track], None]:
-    """A job that feeds performer events in order."""
+class LinePartner(ModelPartner):
+    """A partner that plays a line (with :func:`melodic_params`): its note-ons also pay the
+    repetition penalty and respect the run limit."""
 
-    def work(track: Track) -> None:
-        for t, pitch, velocity in heard:
-            track.hear(t, pitch, velocity)
+    def steering(self) -> tuple[float, float, int | None]:
+        return (self.memory, self.repeat_penalty, self.max_run)  # type: ignore[attr-defined]
 
-    return work

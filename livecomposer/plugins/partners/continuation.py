@@ -18,16 +18,17 @@ from typing import Any, Sequence
 
 from ...events import NS_PER_S, Event
 from ..base import Param
-from .common import ModelPartner, Note, PlanSpec, Step, Track, common_params, drop_unstarted, hear_all
+from .common import LinePartner, Note, common_params, drop_unstarted, melodic_params
+from .track import PlanSpec, Step, Track, hear_all
 
 NS = NS_PER_S
 RETRY_NS = NS // 2  # an empty plan (the model chose silence): ask again this much later
 
 
-class Continuation(ModelPartner):
+class Continuation(LinePartner):
     name = "continuation"
     summary = "play on continuously from what the performer plays; every new note re-steers the plan"
-    params = common_params("folk-melody", channel=3, low="G3", high="C6") + (
+    params = common_params("folk-melody", channel=3, low="G3", high="C6") + melodic_params() + (
         Param("horizon", 1.5, min=0.2, max=10.0, doc="seconds of music kept planned ahead"),
         Param("autostart", False, doc="start playing at once instead of at the performer's first note"),
         Param("stop_after", 0.0, min=0.0, max=600.0, doc="stop after this many seconds without the performer (0: never)"),

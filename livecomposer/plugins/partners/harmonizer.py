@@ -24,7 +24,8 @@ import numpy as np
 from ...events import Event, note_off, note_on
 from ..base import Param, PluginContext
 from ...model.api import MACHINE_VOICE, Constraints
-from .common import ModelPartner, Track, common_params
+from .common import ModelPartner, common_params
+from .track import Track
 
 
 CONSONANT = frozenset({3, 4, 5, 7, 8, 9})  # thirds, sixths, fourths, fifths (no seconds, sevenths, tritones)
