@@ -162,7 +162,7 @@ def test_visual_model_names_cannot_escape_the_models_folder(tmp_path, monkeypatc
 
     models = tmp_path / "lib" / "models"
     models.mkdir(parents=True)
-    monkeypatch.setattr(renderer, "MODELS_DIR", models)
+    monkeypatch.setenv("LIVECOMPOSER_MODELS", str(models))
     (tmp_path / "lib" / "evil.safetensors").write_bytes(b"x")
     (tmp_path / "lib" / "evil.json").write_text("{}")
     elsewhere = tmp_path / "a" / "b"

@@ -20,10 +20,11 @@ from livecomposer.visual.config import VisualConfig, parse_visual
 from livecomposer.visual.gan import GanConfig, Generator, load_generator, save_generator
 from livecomposer.visual.mailbox import SeqlockBox
 from livecomposer.visual.mapping import LatentMapper
-from livecomposer.visual.renderer import MODELS_DIR, resolve_model
+from livecomposer.paths import shipped_dir
+from livecomposer.visual.renderer import resolve_model
 
 S = 1_000_000_000
-MODEL = MODELS_DIR / "clipart-gan.safetensors"
+MODEL = shipped_dir("models") / "clipart-gan.safetensors"
 
 
 # -- preset section -----------------------------------------------------------------------------
@@ -177,7 +178,7 @@ def test_generator_round_trips_through_safetensors_and_json(tmp_path):
 
 def test_shipped_generator_paints_256px_frames():
     path = resolve_model("clipart-gan")
-    assert path == MODEL
+    assert path.resolve() == MODEL.resolve()
     g = load_generator(path)
     with torch.inference_mode():
         x = g(torch.randn(2, g.cfg.z_dim))

@@ -12,25 +12,29 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..cli import CommandError
+from ..cli import CommandError, preset_arg
 
 log = logging.getLogger(__name__)
 
-PRESETS_DIR = Path(__file__).resolve().parents[2] / "presets"
-DEFAULT_PRESETS = ("duet.yaml", "thru.yaml")
+DEFAULT_PRESETS = ("duet", "thru")
 
 
 def default_preset() -> Path:
+    """The shipped duet preset (thru if it is missing), found as ``run`` finds a name."""
+    from ..paths import find_preset, preset_dirs
+
     for name in DEFAULT_PRESETS:
-        if (PRESETS_DIR / name).exists():
-            return PRESETS_DIR / name
-    raise CommandError(f"no default preset found in {PRESETS_DIR}", 2)
+        try:
+            return find_preset(name)
+        except FileNotFoundError:
+            continue
+    raise CommandError(f"no default preset found in {', '.join(map(str, preset_dirs()))}", 2)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="play the bundled phrase through the default preset and write the result")
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default out/demo)")
-    p.add_argument("--preset", type=Path, help="preset to demo (default presets/duet.yaml)")
+    p.add_argument("--preset", type=preset_arg, help="preset file or name to demo (default: duet)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--no-wav", action="store_true", help="skip the audio")
     p.add_argument("--no-visual", action="store_true", help="skip the contact sheet")

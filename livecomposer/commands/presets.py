@@ -1,5 +1,7 @@
 """``livecomposer presets check FILE...`` and ``livecomposer presets list [DIR]``.
 
+``list`` shows the name ``livecomposer run NAME`` takes, what the preset does, and its file.
+
 ``check`` validates without opening a port: YAML, keys, plugin names, options (by building
 the graph; no model loads), control targets, bank files.  It prints one line per file and
 exits with 2 if any file is wrong, so it can guard a commit hook or CI.
@@ -11,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..paths import list_presets, preset_dirs
 from ..presets import PresetError, check_preset
 
 
@@ -21,8 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     check.add_argument("files", nargs="+", metavar="FILE")
     check.add_argument("--bank", action="store_true", help="also check the presets each file's bank names")
     check.set_defaults(func=run_check)
-    listing = verbs.add_parser("list", help="list the presets in a folder (default: presets)")
-    listing.add_argument("folder", nargs="?", default="presets")
+    listing = verbs.add_parser("list", help="list the presets `run NAME` finds (or those in FOLDER)")
+    listing.add_argument("folder", nargs="?", type=Path, help="a folder of presets (default: $LIVECOMPOSER_PRESETS, ./presets, the shipped presets)")
     listing.set_defaults(func=run_list)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -55,10 +58,14 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    folder = Path(args.folder)
-    files = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
+    if args.folder is not None:
+        files = sorted(args.folder.glob("*.yaml")) + sorted(args.folder.glob("*.yml"))
+        where = str(args.folder)
+    else:
+        files = list_presets()
+        where = ", ".join(str(d) for d in preset_dirs())
     if not files:
-        print(f"no presets in {folder}", file=sys.stderr)
+        print(f"no presets in {where}", file=sys.stderr)
         return 1
     failed = 0
     for path in files:
@@ -66,7 +73,7 @@ def run_list(args: argparse.Namespace) -> int:
             preset = check_preset(path)
         except PresetError as exc:
             failed += 1
-            print(f"{path}  (broken: {exc.reason})")
+            print(f"{path.stem:<14} (broken: {exc.reason})  ({path})")
             continue
-        print(f"{path}  {preset.description or preset.describe()}")
+        print(f"{path.stem:<14} {preset.description or preset.describe()}  ({path})")
     return 2 if failed else 0

@@ -1,8 +1,8 @@
 """The music model: a streaming event RNN with constrained sampling.
 
-``load_model("folk-melody")`` finds a shipped checkpoint in ``models/`` (or
-``$LIVECOMPOSER_MODELS``); a path to a checkpoint folder works too.  The result implements
-:class:`livecomposer.model.api.IncrementalModel`.
+``load_model("folk-melody")`` finds a checkpoint by name in ``$LIVECOMPOSER_MODELS``,
+``./models`` or the shipped models (:mod:`livecomposer.paths`); a path to a checkpoint
+folder works too.  The result implements :class:`livecomposer.model.api.IncrementalModel`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .. import paths
 from .api import MACHINE_VOICE, PERFORMER_VOICE, Constraints, IncrementalModel, ModelEvent
 from .checkpoint import CheckpointError
 
@@ -20,14 +21,8 @@ __all__ = [
 
 
 def model_dirs() -> list[Path]:
-    """Where named models are looked up: $LIVECOMPOSER_MODELS, ./models, then the repository's models/."""
-    dirs = []
-    env = os.environ.get("LIVECOMPOSER_MODELS")
-    if env:
-        dirs += [Path(p) for p in env.split(os.pathsep) if p]
-    dirs.append(Path("models"))
-    dirs.append(Path(__file__).resolve().parents[2] / "models")
-    return dirs
+    """Where named models are looked up: $LIVECOMPOSER_MODELS, ./models, then the shipped models."""
+    return paths.model_dirs()
 
 
 def resolve(name_or_path: str | os.PathLike) -> Path:
@@ -35,21 +30,21 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
     p = Path(name_or_path)
     if p.exists():
         return p
-    tried = []
-    for d in model_dirs():
-        q = d / str(name_or_path)
-        tried.append(str(q))
-        if q.exists():
-            if not q.resolve().is_relative_to(d.resolve()):  # a name like ../../x: never outside
-                raise CheckpointError(f"model name {str(name_or_path)!r} leads outside the model folder {d}")
-            return q
-    raise CheckpointError(f"model {str(name_or_path)!r} not found (tried {', '.join(tried)})")
+    dirs = model_dirs()
+    try:
+        found = paths.find_in(dirs, str(name_or_path))
+    except ValueError:  # a name like ../../x: never outside
+        raise CheckpointError(f"model name {str(name_or_path)!r} leads outside the model folders") from None
+    if found is None:
+        tried = ", ".join(str(d / str(name_or_path)) for d in dirs)
+        raise CheckpointError(f"model {str(name_or_path)!r} not found (tried {tried})")
+    return found
 
 
 def shipped_models() -> list[str]:
-    """Names of the checkpoints in the repository's models/ folder."""
-    d = Path(__file__).resolve().parents[2] / "models"
-    return sorted(p.name for p in d.iterdir() if (p / "config.json").is_file()) if d.is_dir() else []
+    """Names of the checkpoints that ship with livecomposer."""
+    d = paths.shipped_dir("models")
+    return sorted(p.name for p in d.iterdir() if (p / "config.json").is_file()) if d else []
 
 
 def load_network(name_or_path: str | os.PathLike):

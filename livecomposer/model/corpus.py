@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import paths
+
 log = logging.getLogger(__name__)
 
 FOLK_DIRS = ("oneills1850", "ryansMammoth", "airdsAirs", "miscFolk")
@@ -203,8 +205,9 @@ def load_corpus(name: str, rebuild: bool = False) -> NoteSet:
     path = cache_dir() / f"{name}.npz"
     if path.exists() and not rebuild:
         return dedupe(NoteSet.load(path))
-    shipped = Path(__file__).resolve().parents[2] / "models" / "corpus" / f"{name}.npz"
-    if shipped.exists() and not rebuild:  # parsed here once and committed: saves 20 CPU-minutes
+    models = paths.shipped_dir("models")
+    shipped = models / "corpus" / f"{name}.npz" if models else None
+    if shipped is not None and shipped.exists() and not rebuild:  # parsed here once and committed: saves 20 CPU-minutes
         return dedupe(NoteSet.load(shipped))
     log.warning("parsing the %s corpus with music21 (several CPU-minutes, once; cached in %s)", name, path)
     ns = parse_folk() if name == "folk" else parse_chorales()

@@ -1,10 +1,12 @@
 """Painting frames: the generator driven by the latent mapper, live (in its own process) or offline.
 
-:class:`FramePainter` turns (faded) features into one RGB frame; it is the same code for
-the live renderer and for offline renders, which makes offline renders a faithful preview.
-:func:`renderer_main` is the entry point of the visualizer process (started with
-``spawn``): one torch thread, a frame loop at the configured rate that reads only the
-newest features from the mailbox, and the web server thread that pushes JPEG frames.
+:class:`FramePainter` turns (faded) features into one RGB frame: the generator's picture,
+the stage look over it (:mod:`.look`), and the notes overlay when it is on
+(:mod:`.overlay`).  It is the same code for the live renderer and for offline renders,
+which makes offline renders a faithful preview.  :func:`renderer_main` is the entry point
+of the visualizer process (started with ``spawn``): one torch thread, a frame loop at the
+configured rate that reads only the newest features, look and notes from their
+mailboxes, and the web server thread that pushes JPEG frames.
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import paths
 from . import features as F
+from . import notes as N
 from .config import VisualConfig
+from .look import VECTOR_SIZE as LOOK_SIZE
+from .look import LookConfig
 from .mailbox import SeqlockBox
 
 log = logging.getLogger(__name__)
-
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
 # -- status box layout (written by the renderer, read by the engine side) -------------------
 ST_READY, ST_PORT, ST_FRAMES, ST_FPS, ST_FRAME_MS, ST_PID, ST_LAST_NS, ST_CLIENTS, ST_SENT, ST_FAILED = range(10)
@@ -32,16 +36,22 @@ RENDERER_NICE = 5
 
 
 def resolve_model(name: str) -> Path:
-    """A model name (``clipart-gan``: models/clipart-gan.safetensors) or a path."""
+    """A model name (``clipart-gan``: ``clipart-gan.safetensors`` in $LIVECOMPOSER_MODELS,
+    ./models or the shipped models) or a path; the generator needs its JSON beside it."""
     path = Path(name)
     candidates = [path, path.with_suffix(".safetensors")] if path.suffix != ".safetensors" else [path]
-    named = MODELS_DIR / f"{name}.safetensors"
-    if named.resolve().is_relative_to(MODELS_DIR.resolve()):  # a name may not climb out of models/
+    file = name if name.endswith(".safetensors") else f"{name}.safetensors"
+    try:
+        named = paths.find_in(paths.model_dirs(), file)
+    except ValueError:  # a name may not climb out of its models folder
+        named = None
+    if named is not None:
         candidates.append(named)
     for candidate in candidates:
         if candidate.suffix == ".safetensors" and candidate.is_file() and candidate.with_suffix(".json").is_file():
             return candidate
-    raise FileNotFoundError(f"visual model {name!r} not found (looked for {MODELS_DIR / (name + '.safetensors')}; train one with `livecomposer train-visual`)")
+    tried = ", ".join(str(d) for d in paths.model_dirs())
+    raise FileNotFoundError(f"visual model {name!r} not found (looked for {file} in {tried}; train one with `livecomposer train-visual`)")
 
 
 class FramePainter:
@@ -51,26 +61,41 @@ class FramePainter:
         import torch
 
         from .gan import load_generator
+        from .look import Look
         from .mapping import LatentMapper
+        from .overlay import Overlay
 
         self.torch = torch
         self.cfg = cfg
         self.generator = load_generator(resolve_model(cfg.model)).to(memory_format=torch.channels_last)
         self.mapper = LatentMapper(cfg, self.generator.cfg.z_dim)
         self.tau = F.time_constants(cfg)
+        self.look = Look(cfg.look, cfg.size)
+        self.overlay = Overlay()
+        self.clock_s = 0.0  # frame clock when the caller gives no time
 
-    def paint(self, feats: np.ndarray, dt: float) -> np.ndarray:
-        return self.render(self.mapper.step(feats, dt))
+    def paint(self, feats: np.ndarray, dt: float, now_s: float | None = None, notes: np.ndarray | None = None) -> np.ndarray:
+        """The next frame: ``feats`` faded to ``now_s`` (seconds, monotonic; default: a frame
+        clock advanced by ``dt``), ``notes`` the note table for the overlay."""
+        return self.compose(self.mapper.step(feats, dt), feats, dt, now_s, notes)
 
-    def render(self, z: np.ndarray) -> np.ndarray:
-        """The frame for latent ``z`` (brightness from the mapper's current state)."""
+    def compose(self, z: np.ndarray, feats: np.ndarray, dt: float, now_s: float | None = None, notes: np.ndarray | None = None) -> np.ndarray:
+        """The frame for latent ``z``: generator, brightness, stage look, overlay."""
         torch = self.torch
+        if now_s is None:
+            self.clock_s += dt
+            now_s = self.clock_s
         with torch.inference_mode():
             x = self.generator(torch.from_numpy(z)[None])
             if x.shape[-1] != self.cfg.size:
                 x = torch.nn.functional.interpolate(x, size=(self.cfg.size, self.cfg.size), mode="bilinear", align_corners=False, antialias=x.shape[-1] > self.cfg.size)
-            x = ((x[0] + 1.0) * (127.5 * self.mapper.brightness)).clamp_(0, 255).to(torch.uint8)
-            return x.permute(1, 2, 0).contiguous().numpy()
+            x = ((x[0] + 1.0) * (0.5 * self.mapper.brightness)).clamp_(0, 1)
+            x = self.look.apply(x, feats, dt, now_s)
+            frame = (x * 255.0 + 0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+        look = self.look.cfg
+        if look.overlay and notes is not None:
+            self.overlay.draw(frame, notes.reshape(N.CAPACITY, N.COLUMNS), now_s, look.overlay_s, dt)
+        return frame
 
 
 def encode_jpeg(frame: np.ndarray, quality: int) -> bytes:
@@ -81,7 +106,7 @@ def encode_jpeg(frame: np.ndarray, quality: int) -> bytes:
     return out.getvalue()
 
 
-def renderer_main(config: dict, features_name: str, status_name: str, control_name: str) -> None:
+def renderer_main(config: dict, features_name: str, status_name: str, control_name: str, look_name: str, notes_name: str) -> None:
     """The visualizer process: paint at ``fps`` until told to stop (or orphaned)."""
     import signal
 
@@ -101,6 +126,8 @@ def renderer_main(config: dict, features_name: str, status_name: str, control_na
     features_box = SeqlockBox(F.SIZE, features_name)
     status_box = SeqlockBox(STATUS_SIZE, status_name)
     control = SeqlockBox(1, control_name)
+    look_box = SeqlockBox(1 + LOOK_SIZE, look_name)  # [scene, look...]: knobs, OSC, preset changes
+    notes_box = SeqlockBox(N.SIZE, notes_name)
     status = np.zeros(STATUS_SIZE)
     status[ST_PID] = os.getpid()
     parent = os.getppid()
@@ -131,12 +158,19 @@ def renderer_main(config: dict, features_name: str, status_name: str, control_na
     frame_ms: list[float] = []
     stamps: list[int] = []
     n = 0
+    look_seq = look_box.sequence
+    scene = 0.0
     try:
         while control.read()[0] == 0:
             now = time.monotonic_ns()
             feats = F.decayed(features_box.read(), now, painter.tau)
             t0 = time.perf_counter()
-            frame = painter.paint(feats, (now - last_ns) / 1e9)
+            if look_box.sequence != look_seq:
+                look_seq = look_box.sequence
+                values = look_box.read()
+                painter.look.configure(LookConfig.from_vector(values[1:]), crossfade=values[0] != scene)
+                scene = values[0]
+            frame = painter.paint(feats, (now - last_ns) / 1e9, now / 1e9, notes_box.read() if painter.look.cfg.overlay else None)
             server.publish(encode_jpeg(frame, cfg.jpeg_quality))
             frame_ms.append((time.perf_counter() - t0) * 1000)
             last_ns = now
