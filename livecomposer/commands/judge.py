@@ -1,0 +1,65 @@
+"""``livecomposer judge PRESET FILES...``: how musical a preset's partner is, beside human music."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("judge", help="render MIDI files through a preset and compare what the machine played with the human music in them",
+                       description="Renders each file (the first part is the performer) through PRESET on the offline engine and "
+                                   "prints the same figures for the machine's notes and for the human music in the files: "
+                                   "the tune's next phrase for call and response, the other parts for the accompanist and "
+                                   "the harmonizer. Tempo and beat come from each file.")
+    p.add_argument("preset", type=Path)
+    p.add_argument("files", nargs="+", type=Path, help="MIDI files (or folders of them)")
+    p.add_argument("--json", action="store_true", help="print JSON (figures with machine and human values, files, mode)")
+    p.add_argument("--seeds", type=int, default=1, metavar="N", help="render each file with N seeds (the preset's and the next ones; default 1)")
+    p.add_argument("--phrases", type=float, metavar="BEATS",
+                   help="cut each file into calls of BEATS beats, each followed by a pause to answer in (call and response, continuation)")
+    p.add_argument("--wav", type=Path, metavar="DIR", help="also write each file's first render as DIR/NAME.wav (built-in synth)")
+    p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..cli import CommandError
+    from ..judge.figures import figures
+    from ..judge.report import as_json, markdown, table
+    from ..judge.run import JudgeError, gather
+    from ..model.midi import midi_files
+    from ..presets import PresetError
+
+    if args.seeds < 1:
+        raise CommandError("--seeds must be at least 1", 2)
+    if args.phrases is not None and args.phrases <= 0:
+        raise CommandError("--phrases must be a positive number of beats", 2)
+    files: list[Path] = []
+    for f in args.files:
+        if f.is_dir():
+            files += midi_files(f)
+        elif f.exists():
+            files.append(f)
+        else:
+            raise CommandError(f"{f}: no such file", 2)
+    try:
+        g = gather(args.preset, files, args.phrases, args.seeds, wav=args.wav)
+    except (PresetError, JudgeError) as exc:
+        raise CommandError(str(exc), 2) from None
+    if not g.files:
+        raise CommandError("no file could be judged: " + "; ".join(g.skipped), 2)
+    rows, machine, human = figures(g)
+    if args.json:
+        print(json.dumps({"preset": str(args.preset), "mode": g.mode, "files": g.files, "skipped": g.skipped,
+                          "calls": g.calls, "seeds": args.seeds, "phrases": args.phrases,
+                          "figures": as_json(rows, machine, human)}, indent=2))
+        return 0
+    unit = f"calls of {args.phrases:g} beats" if args.phrases else "whole files"
+    title = (f"{args.preset} judged as {g.mode}: {len(g.files)} files, {g.calls} {unit.split(' ')[0] if args.phrases else 'renders'}"
+             f" ({unit}), {args.seeds} seed{'s' if args.seeds > 1 else ''}")
+    print(markdown(rows, machine, human) if args.markdown else table(title, rows, machine, human))
+    for s in g.skipped:
+        print(f"skipped: {s}")
+    return 0

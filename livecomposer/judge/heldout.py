@@ -1,0 +1,62 @@
+"""Writing the judge's held-out tunes: test-split pieces at a steady, stated tempo.
+
+The judge needs the beat: phrases are cut in beats and rhythms compared on the eighth-note
+grid.  The model's held-out files are played at a random tempo with the file saying 120,
+so the beat cannot be read from them; these are the same test-split pieces (never trained
+on: the split is fixed by its seed) with the tempo written in the file, light timing
+jitter, articulation and synthesized velocities, so they still sound played.
+
+    python -m livecomposer.judge.heldout folk models/heldout/folk-timed --bpm 100
+    python -m livecomposer.judge.heldout chorales models/heldout/chorales-timed --bpm 80
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+
+def export_timed(data: str, folder: Path, count: int, bpm: float, seed: int = 11) -> list[Path]:
+    """Write ``count`` test-split pieces of ``data`` (folk or chorales) as MIDI at ``bpm``:
+    the first track is the performer (the tune, or the chorale's top part), the second the
+    other parts.  Returns the paths, named after the pieces."""
+    from ..model.data import load_dataset, split
+    from ..model.midi import write_events
+    from ..model.tokens import humanize
+    from ..model.train import default_augment
+
+    ds = load_dataset(data)
+    _train, _val, test = split(len(ds.notes))
+    # The same pieces the model's held-out files use: spread across the collections.
+    pick = test[np.linspace(0, len(test) - 1, min(count, len(test))).astype(int)]
+    aug = replace(default_augment(data), transpose=0, bpm=(bpm, bpm), jitter_s=0.008, articulation=(0.75, 1.0),
+                  call_response_p=0.0)
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in pick:
+        on, du, pi, pa, ve = ds.piece(int(i))
+        ev = humanize(on, du, pi, pa, ve, ds.notes.unit, rng, aug, performer_part=0)
+        name = ds.notes.names[int(i)].replace("/", "_").replace("#", "_").replace(".abc", "").replace(".mxl", "")
+        path = folder / f"{name}.mid"
+        write_events(path, ev, tempo_bpm=bpm)
+        out.append(path)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("data", choices=("folk", "chorales"))
+    p.add_argument("folder", type=Path)
+    p.add_argument("--count", type=int, default=10)
+    p.add_argument("--bpm", type=float, default=100.0)
+    args = p.parse_args(argv)
+    for path in export_timed(args.data, args.folder, args.count, args.bpm):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
