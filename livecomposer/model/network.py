@@ -30,6 +30,7 @@ class NetConfig:
     embed: int = 128  # input embedding size
     head: int = 128  # width of each head's hidden layer
     relative: bool = False  # interval-from-last-note input and interval-relative pitch logits
+    dropout: float = 0.0  # training only (GRU input and output): long GPU runs see each tune hundreds of times
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -46,6 +47,7 @@ class EventRNN(nn.Module):
         self.in_voice = nn.Embedding(N_VOICE, E)
         self.gru = nn.GRU(E, H, batch_first=True)
         self.h0 = nn.Parameter(torch.zeros(H))
+        self.drop = nn.Dropout(cfg.dropout)  # no weights: checkpoints and the streaming model do not change
         # Head k: hidden -> D, plus the asked voice, plus known-field embeddings (index N = unknown).
         self.head_in = nn.ModuleList(nn.Linear(H, D) for _ in range(3))
         self.head_voice = nn.ModuleList(nn.Embedding(N_VOICE, D) for _ in range(3))
@@ -77,7 +79,7 @@ class EventRNN(nn.Module):
         ``last``: each event's voice's previous note-on pitch (-1 none), for the interval input.
         """
         B, T = v.shape
-        x = self.embed(v, pitch, dt, voice, last)
+        x = self.drop(self.embed(v, pitch, dt, voice, last))
         h_init = self.h0.expand(1, B, -1).contiguous() if h is None else h
         out, h_last = self.gru(x, h_init)
         before = torch.cat([h_init.transpose(0, 1), out[:, :-1]], dim=1)
@@ -115,6 +117,7 @@ class EventRNN(nn.Module):
         the sampler does.
         """
         hb, _ = self.run(v, pitch, dt, voice, last)
+        hb = self.drop(hb)
         if order is None:
             order = torch.argsort(torch.rand(*v.shape, 3, device=v.device), dim=-1)
         allowed = self._allowed(v, pitch, mask, held, order) if held is not None else (None, None)
