@@ -7,6 +7,12 @@ note (``trigger: silence``), at the first bar line after the last note ends (``t
 bar``, on the shared tempo: the answer starts 40 ms after the bar line, once no late
 downbeat note came), or when the ``trigger_cc`` button is pressed (any mode).
 
+With ``develop`` above 0 the answer develops the call (:mod:`.motif`): the call's rhythm
+and metre, its motif repeated, sequenced, inverted or displaced, the model choosing every
+pitch under a pull toward the variation's next note, and a cadence on a tonic-triad tone
+at the end; ``develop`` 0 is the model's free answer, 1 a close variation.  Either way no
+pitch comes more than ``max_run`` times in a row unless the call had such a run.
+
 The whole answer is planned at once (the model feeds its own samples, then rolls back) and
 scheduled as future-timed events under one tag; its first note sounds at the trigger.  When
 the performer plays again, the rest of the answer is cancelled (sounding notes get their
@@ -17,12 +23,15 @@ was played.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
+
+import numpy as np
 
 from ...events import NS_PER_S, Event, Kind, PERFORMER
-from ..base import Param
+from ..base import Param, PluginContext
 from .common import LinePartner, common_params, melodic_params
-from .track import PlanSpec, Step, Track, hear_all
+from .motif import CallNotes, vary
+from .track import PlanSpec, Step, Track, hear_all, plan_motif
 
 NS = NS_PER_S
 BAR_LISTEN_NS = 40_000_000  # after a bar line, listen this long for a late downbeat before answering
@@ -45,12 +54,24 @@ class CallResponse(LinePartner):
         Param("polyphony", 1, min=1, max=8, doc="most notes the answer holds at once"),
         Param("max_note", 2.0, min=0.05, max=30.0, doc="longest note of the answer, in seconds"),
         Param("pedal", True, doc="a held sustain pedal (CC 64) keeps the call going; the pause counts from its release"),
+        Param("develop", 0.7, min=0.0, max=1.0, doc="0: the model's free answer; 1: a close variation of your motif (rhythm, shape, cadence)"),
     )
 
     def __init__(self, id: str | None = None, **options: Any) -> None:
         super().__init__(id=id, **options)
         self.answers: list[tuple[int, int]] = []  # (trigger time, first note time), for bench and tests
+        self.variations: list[list[str]] = []  # the transformations each developed answer used
+        self._call = CallNotes()
+        self._vary_rng = np.random.default_rng(0)
         self.forget()
+
+    def prepare(self, ctx: PluginContext) -> None:
+        super().prepare(ctx)
+        self._vary_rng = np.random.default_rng(int(ctx.rng.integers(0, 2**63 - 1)))
+
+    def steering(self) -> tuple[float, float, int | None]:
+        """The run limit gives way to a longer run the call itself had."""
+        return (self.memory, self.repeat_penalty, max(self.max_run, self._call.longest_run()))  # type: ignore[attr-defined]
 
     def forget(self) -> None:
         self._held: set[int] = set()  # performer notes sounding
@@ -99,10 +120,14 @@ class CallResponse(LinePartner):
                 self._answer_end = None
             for t, pitch, velocity in heard:
                 if velocity:
+                    if self._call_notes == 0:
+                        self._call.clear()  # a new call
                     self._held.add(pitch)
                     self._call_notes += 1
+                    self._call.note_on(t, pitch)
                 else:
                     self._held.discard(pitch)
+                    self._call.note_off(t, pitch)
                 self._last = max(self._last, t)
             work = hear_all(heard)
             if cut:
@@ -131,18 +156,12 @@ class CallResponse(LinePartner):
         self._answer_tag = self.ctx.new_tag()  # type: ignore[union-attr]
         tag = self._answer_tag
         spec = self._spec(start)
-        first = replace(spec, pause_after=FIRST_NOTES) if spec.max_notes is None or spec.max_notes > FIRST_NOTES else spec
+        jobs = self._develop_jobs(start, spec) if self.develop > 0 and len(self._call.notes) >= 2 else self._free_jobs(spec)  # type: ignore[attr-defined]
+        if jobs is None:
+            self._requested = False
+            return
+        head, tail = jobs
         opened: list[Step] = []
-
-        def head(track: Track) -> list[Step]:
-            return track.plan(first)
-
-        def tail(track: Track) -> list[Step]:
-            if not track.paused:
-                return []
-            # Paused means exactly FIRST_NOTES note-ons were planned (and some notes are open).
-            rest = replace(spec, start=None, max_notes=None if spec.max_notes is None else spec.max_notes - FIRST_NOTES)
-            return track.plan(rest)
 
         def done_head(steps: list[Step]) -> None:
             opened.extend(steps)
@@ -163,6 +182,47 @@ class CallResponse(LinePartner):
 
         self.submit(head, done_head, failed=tail_failed)
         self.submit(tail, done_tail, failed=tail_failed)
+
+    def _free_jobs(self, spec: PlanSpec) -> tuple[Callable[[Track], list[Step]], Callable[[Track], list[Step]]]:
+        """The model's own answer: its rhythm and pitches, from the state that heard the call."""
+        first = replace(spec, pause_after=FIRST_NOTES) if spec.max_notes is None or spec.max_notes > FIRST_NOTES else spec
+
+        def head(track: Track) -> list[Step]:
+            return track.plan(first)
+
+        def tail(track: Track) -> list[Step]:
+            if not track.paused:
+                return []
+            # Paused means exactly FIRST_NOTES note-ons were planned (and some notes are open).
+            rest = replace(spec, start=None, max_notes=None if spec.max_notes is None else spec.max_notes - FIRST_NOTES)
+            return track.plan(rest)
+
+        return head, tail
+
+    def _develop_jobs(self, start: int, spec: PlanSpec) -> tuple[Callable[[Track], list[Step]], Callable[[Track], list[Step]]] | None:
+        """The answer as a variation of the call (None: nothing fits before ``until``)."""
+        tempo = self.ctx.tempo if self.ctx is not None else None
+        beat_ns = tempo.beat_ns if tempo is not None else NS // 2
+        c = spec.constraints
+        scale = tuple(sorted(c.pitch_classes)) if c.pitch_classes is not None else None
+        until = spec.until if spec.until is not None else start + MAX_ANSWER_NS
+        motif, kinds = vary(self._call.notes, start, until, spec.max_notes, self.develop, beat_ns, scale,  # type: ignore[attr-defined]
+                            self.low, self.high, self._vary_rng)  # type: ignore[attr-defined]
+        if not motif.onsets:
+            return None
+        self.variations.append(kinds)
+        triad = self.tonic_triad()
+        allowed = None if triad is None else (triad if c.pitch_classes is None else triad & c.pitch_classes)
+        cadence = replace(c, pitch_classes=frozenset(allowed), max_polyphony=1) if allowed else None
+        constraints = replace(c, max_polyphony=1)
+
+        def head(track: Track) -> list[Step]:
+            return plan_motif(track, motif, slice(0, FIRST_NOTES), constraints, cadence)
+
+        def tail(track: Track) -> list[Step]:
+            return plan_motif(track, motif, slice(FIRST_NOTES, None), constraints, cadence)
+
+        return head, tail
 
     def _spec(self, start: int) -> PlanSpec:
         unit, length = self.unit, self.length  # type: ignore[attr-defined]

@@ -261,6 +261,23 @@ class ModelPartner(Plugin):
             return self._auto_pcs
         return scale_pitch_classes(key, self.scale)  # type: ignore[attr-defined]
 
+    def tonic_triad(self) -> frozenset[int] | None:
+        """The pitch classes of the key's tonic triad (where an answer comes to rest), or None."""
+        key = self.key  # type: ignore[attr-defined]
+        if key == "none":
+            return None
+        if key == "auto":
+            found = self._recent.key()
+            if found is None:
+                return None
+            tonic, mode = found
+            steps: tuple[int, ...] = (0, 4, 7) if mode == "major" else (0, 3, 7)
+        else:
+            tonic = TONICS.index(key)
+            scale = SCALES[self.scale]  # type: ignore[attr-defined]
+            steps = (scale[0], scale[2], scale[4]) if len(scale) >= 5 else (scale[0],)
+        return frozenset((tonic + s) % 12 for s in steps)
+
     def constraints(self, **changes: Any) -> Constraints:
         c = Constraints(
             temperature=self.temperature,  # type: ignore[attr-defined]
