@@ -7,6 +7,7 @@ measurements in its own module.  Figures are median, p99 and max in microseconds
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
@@ -21,9 +22,26 @@ class Measurement:
     p99_us: float
     max_us: float
     note: str = ""
+    skipped: str = ""  # why this machine cannot measure it (no JACK, no PortAudio, no model)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """For ``bench --json``: a skipped figure is ``{"name", "skipped"}``; a number that
+        could not be had is None (JSON null: NaN is not JSON, and tools reject it)."""
+        if self.skipped:
+            return {"name": self.name, "skipped": self.skipped}
+        return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in asdict(self).items() if k != "skipped"}
+
+    def text(self) -> str:
+        """One line for people: the figures, or why there are none."""
+        if self.skipped:
+            return f"{self.name:<40} skipped: {self.skipped}"
+        return f"{self.name:<40} n={self.n:<6} median={self.median_us:>9.1f} us  p99={self.p99_us:>9.1f} us  max={self.max_us:>9.1f} us  {self.note}"
+
+
+def skipped(name: str, why: str) -> Measurement:
+    """A figure this machine cannot measure, and why: listed, not failed."""
+    nan = float("nan")
+    return Measurement(name, 0, nan, nan, nan, skipped=why)
 
 
 def summarize(name: str, samples_ns: Sequence[int] | np.ndarray, note: str = "") -> Measurement:

@@ -17,7 +17,7 @@ import time
 
 from ..engine import Engine, LatencyRing
 from ..plugins.base import Plugin
-from . import BenchOptions, Measurement, summarize
+from . import BenchOptions, Measurement, skipped, summarize
 from .receiver import JackReceiver
 
 
@@ -76,5 +76,5 @@ def thru_through_jack(count: int, spacing_s: float = 0.001) -> list[Measurement]
 
 def measure(options: BenchOptions) -> list[Measurement]:
     if not jack_running():
-        return [Measurement("engine.thru.jack", 0, float("nan"), float("nan"), float("nan"), "skipped: no JACK server answers (start jackd)")]
+        return [skipped("engine.thru.jack", "no JACK server answers (start jackd)")]
     return thru_through_jack(500 if options.quick else options.events)

@@ -27,7 +27,7 @@ from ..plugins.effects import Thru
 from ..plugins.base import Parallel
 from ..ports.memory import MemoryInput, MemoryOutput
 from ..tempo import Tempo
-from . import BenchOptions, Measurement, summarize
+from . import BenchOptions, Measurement, skipped, summarize
 from .receiver import JackReceiver
 
 #: A JACK stamp is the start of the cycle that carried a message: up to a period (64 frames
@@ -41,7 +41,7 @@ def _missing(name: str, model: str) -> Measurement | None:
     try:
         resolve(model)
     except CheckpointError as exc:
-        return Measurement(name, 0, float("nan"), float("nan"), float("nan"), f"skipped: {exc}")
+        return skipped(name, str(exc))
     return None
 
 
@@ -97,7 +97,7 @@ def harmonizer_jack(notes: int, model: str = "chorale-harmony", hold_s: float = 
     from .jack import jack_running
 
     if not jack_running():
-        return [Measurement("partners.harmonizer.jack", 0, float("nan"), float("nan"), float("nan"), "skipped: no JACK server answers (start jackd)")]
+        return [skipped("partners.harmonizer.jack", "no JACK server answers (start jackd)")]
     missing = _missing("partners.harmonizer.jack", model)
     if missing:
         return [missing]

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import BenchOptions, Measurement, summarize
+from . import BenchOptions, Measurement, skipped, summarize
 
 OUT = Path("out")
 MB = 2**20
@@ -93,13 +93,13 @@ def _fuzz(quick: bool) -> list[Measurement]:
     from ..stage.runs import fuzz_through_jack
 
     if not jack_available():
-        results.append(_single("stage fuzz: through JACK", 0, float("nan"), "skipped: jackd is not installed"))
+        results.append(skipped("stage fuzz: through JACK", "jackd is not installed"))
         return results
     try:
         with jack_server(period=64, reuse=True):
             r = fuzz_through_jack(n)
     except StageKitError as exc:
-        results.append(_single("stage fuzz: through JACK", 0, float("nan"), f"skipped: {exc}"))
+        results.append(skipped("stage fuzz: through JACK", str(exc)))
         return results
     results.append(_single("stage fuzz: through JACK into a live engine", r.reached_engine, float("nan"),
                            f"{r.generated} generated, {r.refused_by_rtmidi} refused by rtmidi's send, {r.sent} sent, "
@@ -144,12 +144,12 @@ def _flood(quick: bool) -> list[Measurement]:
 
     name = f"stage flood 10k/s x {seconds:.0f} s through JACK: probe latency (send to output)"
     if not jack_available():
-        return results + [_single(name, 0, float("nan"), "skipped: jackd is not installed")]
+        return results + [skipped(name, "jackd is not installed")]
     try:
         with jack_server(period=64, reuse=True):
             j = flood_through_jack(rate=10_000, seconds=seconds)
     except StageKitError as exc:
-        return results + [_single(name, 0, float("nan"), f"skipped: {exc}")]
+        return results + [skipped(name, str(exc))]
     results.append(summarize(name, j.latency,
                              f"sent {j.sent}, reached the engine {j.received} ({100 * j.received / max(1, j.sent):.2f}%), "
                              f"dropped {j.dropped}, max backlog {j.max_backlog}, RSS {j.rss_start / MB:.1f} -> {j.rss_peak / MB:.1f} MB, "

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from . import BenchOptions, Measurement, summarize
+from . import BenchOptions, Measurement, skipped, summarize
 from .engine import thru_samples
 
 
@@ -62,7 +62,7 @@ def browser_frames(seconds: float) -> list[Measurement]:
     from ..visual.config import VisualConfig
 
     if find_chromium() is None:
-        return [Measurement("visual.browser.frame_interval", 0, float("nan"), float("nan"), float("nan"), "chromium not installed")]
+        return [skipped("visual.browser.frame_interval", "Chromium is not installed (Debian: chromium)")]
     with start_visualizer(VisualConfig(enabled=True, port=0, fps=60)) as handle:
         url = handle.wait_ready(60)
         with HeadlessChromium(url + "?log") as page:

@@ -1,13 +1,23 @@
-"""``livecomposer bench``: timing figures (median, p99, max in microseconds)."""
+"""``livecomposer bench``: timing figures (median, p99, max in microseconds).
+
+With ``--json`` standard output carries one JSON list and nothing else, so a tool can read
+it: everything else that would reach file descriptor 1 while the benchmarks run (our log
+lines, a visualizer child's address, libjack's messages) goes to standard error instead.
+A figure this machine cannot measure is an entry ``{"name", "skipped": why}``; the exit
+status is 1 only when a benchmark broke.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
+import os
 import pkgutil
 import sys
+from typing import Iterator
 
 from .. import bench
 from ..bench import BenchOptions, Measurement
@@ -17,7 +27,7 @@ log = logging.getLogger(__name__)
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure latency and throughput (median, p99, max in us)")
-    p.add_argument("--json", action="store_true", help="print one JSON list of measurements")
+    p.add_argument("--json", action="store_true", help="print one JSON list of measurements (only that, on stdout)")
     p.add_argument("--events", type=int, default=5000, help="events per latency measurement (default 5000)")
     p.add_argument("--quick", action="store_true", help="short runs (smoke test of the benchmark itself)")
     p.add_argument("--stage", action="store_true", help="also the long stage-hardening runs")
@@ -25,8 +35,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    options = BenchOptions(events=args.events, quick=args.quick, stage=args.stage, only=args.only)
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Point file descriptor 1 at standard error (child processes and C libraries included)
+    until the block ends."""
+    sys.stdout.flush()
+    real = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(real, 1)
+        os.close(real)
+
+
+def measure_all(options: BenchOptions, show: bool) -> list[Measurement]:
+    """Every benchmark module's figures; ``show`` prints each as it comes."""
     results: list[Measurement] = []
     for info in sorted(pkgutil.iter_modules(bench.__path__), key=lambda m: m.name):
         if options.only and options.only not in info.name:
@@ -41,10 +66,19 @@ def run(args: argparse.Namespace) -> int:
             log.exception("benchmark %s failed", info.name)
             found = [Measurement(f"{info.name}.error", 0, float("nan"), float("nan"), float("nan"), repr(exc))]
         results.extend(found)
-        if not args.json:
+        if show:
             for m in found:
-                print(f"{m.name:<40} n={m.n:<6} median={m.median_us:>9.1f} us  p99={m.p99_us:>9.1f} us  max={m.max_us:>9.1f} us  {m.note}", flush=True)
+                print(m.text(), flush=True)
+    return results
+
+
+def run(args: argparse.Namespace) -> int:
+    options = BenchOptions(events=args.events, quick=args.quick, stage=args.stage, only=args.only)
     if args.json:
-        print(json.dumps([m.as_dict() for m in results], indent=1))
+        with stdout_to_stderr():
+            results = measure_all(options, show=False)
+        print(json.dumps([m.as_dict() for m in results], indent=1, allow_nan=False))
+    else:
+        results = measure_all(options, show=True)
     sys.stdout.flush()  # the figures must reach a file even if a driver crashes at exit
     return 1 if any(m.name.endswith(".error") for m in results) else 0
