@@ -108,3 +108,79 @@ def test_too_little_data_says_so(midi_dir, tmp_path):
     empty = tmp_path / "nothing"
     empty.mkdir()
     assert main(["train", "--data", str(empty), "--out", str(tmp_path / "y"), "--no-progress"]) == 2
+
+
+def _weights(folder: Path) -> dict:
+    from safetensors.numpy import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_a_resumed_run_continues_exactly_where_it_stopped(midi_dir, tmp_path):
+    """Weights, Adam moments, torch RNG (dropout, field orders), epoch data and the cosine
+    schedule all carry over: two runs of 1 + 2 epochs end where one run of 3 does."""
+    kw = dict(epochs=3, schedule="cosine", warmup=2, dropout=0.2, seed=5)
+    whole = tmp_path / "whole"
+    train(opts(midi_dir, whole, **kw))
+    parts = tmp_path / "parts"
+    train(opts(midi_dir, parts, **{**kw, "epochs": 1, "schedule_epochs": 3}))
+    first = json.loads((parts / "train_state" / "config.json").read_text())["train_state"]
+    assert first["epoch"] == 1 and first["schedule"]["horizon_epochs"] == 3
+    r = train(opts(midi_dir, parts, **{**kw, "resume": True}))
+    assert r["epochs"] == 3
+    a, b = _weights(whole / "train_state"), _weights(parts / "train_state")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    sa = json.loads((whole / "train_state" / "config.json").read_text())["train_state"]
+    sb = json.loads((parts / "train_state" / "config.json").read_text())["train_state"]
+    for key in ("best_val_nll", "epoch", "bad_epochs", "events_seen", "adam_t", "lr"):
+        assert sa[key] == sb[key], key
+    assert [h["val_nll"] for h in sa["history"]] == [h["val_nll"] for h in sb["history"]]
+    assert [h["lr"] for h in sb["history"]][-1] < kw.get("lr", 2e-3)  # annealed
+    assert len(sb["runs"]) == 2 and sb["runs"][1]["from_epoch"] == 1
+    # The best checkpoint is the best epoch's, whichever run wrote it.
+    best = json.loads((parts / "config.json").read_text())["train"]
+    assert best["best_val_nll"] == round(min(h["val_nll"] for h in sb["history"]), 4)
+
+
+def test_cosine_schedule_warms_up_anneals_and_keeps_its_floor():
+    from livecomposer.model.train import _lr_at
+
+    s = {"lr0": 1e-3, "warmup": 10, "horizon_s": 100.0, "horizon_epochs": None}
+    assert _lr_at(s, 0, 0.0, 0.0) == pytest.approx(1e-4)
+    assert _lr_at(s, 50, 0.0, 0.0) == pytest.approx(1e-3)
+    assert _lr_at(s, 50, 50.0, 0.0) == pytest.approx((1e-3 + 5e-5) / 2)
+    assert _lr_at(s, 50, 500.0, 0.0) == pytest.approx(5e-5)
+    e = {"lr0": 1e-3, "warmup": 0, "horizon_s": None, "horizon_epochs": 4}
+    assert _lr_at(e, 9, 0.0, 4.0) == pytest.approx(5e-5) and _lr_at(e, 9, 0.0, 2.0) == pytest.approx((1e-3 + 5e-5) / 2)
+
+
+def test_worker_processes_render_the_same_epochs(midi_dir):
+    """Epochs rendered ahead in spawned workers are the ones rendered here: a GPU run and a
+    CPU run (or a resumed one) see the same data."""
+    from livecomposer.model.data import load_dataset, split
+    from livecomposer.model.train import EpochFeed, default_augment
+
+    ds = load_dataset(str(midi_dir))
+    tr, _va, _te = split(len(ds.notes))
+    args = (ds, str(midi_dir), np.tile(tr, 2), 3, 0, default_augment(str(midi_dir)), 64, 8)
+    here, there = EpochFeed(*args, workers=0), EpochFeed(*args, workers=1)
+    try:
+        for epoch in (0, 1):
+            a, b = here.get(epoch, 2), there.get(epoch, 2)
+            assert len(a) == len(b) > 0
+            assert all(np.array_equal(x, y) for ba, bb in zip(a, b) for x, y in zip(ba, bb))
+        assert not np.array_equal(here.get(0, 2)[0][1], here.get(1, 2)[0][1])
+    finally:
+        there.close()
+
+
+def test_device_choice_is_checked(midi_dir, tmp_path):
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(DataError, match="no CUDA"):
+            train(opts(midi_dir, tmp_path / "g", device="cuda"))
+    r = train(opts(midi_dir, tmp_path / "auto", device="auto"))
+    cfg = json.loads((tmp_path / "auto" / "config.json").read_text())
+    assert cfg["train"]["runs"][0]["device"] == ("cpu" if not torch.cuda.is_available() else torch.cuda.get_device_name(0))
+    assert r["epochs"] == 1

@@ -22,6 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--schedule", choices=("plateau", "cosine"), default="plateau",
                    help="plateau: halve the rate after an epoch without improvement; cosine: warm up, then decay "
                         "over --max-minutes (or --epochs) down to 1/20 (kept across --resume)")
+    p.add_argument("--schedule-minutes", type=float, default=None,
+                   help="cosine: anneal over this many minutes of training in all (default: the first run's --max-minutes)")
+    p.add_argument("--schedule-epochs", type=int, default=None,
+                   help="cosine: anneal over this many epochs in all (default: the first run's --epochs)")
     p.add_argument("--dropout", type=float, default=0.0, help="dropout on the GRU's input and output while training")
     p.add_argument("--patience", type=int, default=3, help="stop after this many epochs without improvement")
     p.add_argument("--max-minutes", type=float, default=None, help="stop (and save) after this much wall time")
@@ -50,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
                         head=args.head, batch=args.batch, seq_len=args.seq_len, lr=args.lr, patience=args.patience,
                         max_minutes=args.max_minutes, max_pieces=args.max_pieces, min_notes=args.min_notes,
                         threads=args.threads, seed=args.seed, resume=args.resume, progress=not args.no_progress,
-                        schedule=args.schedule, dropout=args.dropout, device=args.device, amp=args.amp,
+                        schedule=args.schedule, schedule_minutes=args.schedule_minutes,
+                        schedule_epochs=args.schedule_epochs, dropout=args.dropout, device=args.device, amp=args.amp,
                         workers=args.workers, copies=args.copies)
     try:
         train(opts)

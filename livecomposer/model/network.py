@@ -81,7 +81,10 @@ class EventRNN(nn.Module):
         B, T = v.shape
         x = self.drop(self.embed(v, pitch, dt, voice, last))
         h_init = self.h0.expand(1, B, -1).contiguous() if h is None else h
-        out, h_last = self.gru(x, h_init)
+        # The recurrence stays float32 under autocast: over hundreds of steps bf16's short
+        # mantissa would drift from the float32 step that plays.
+        with torch.autocast(x.device.type, enabled=False):
+            out, h_last = self.gru(x.float(), h_init.float())
         before = torch.cat([h_init.transpose(0, 1), out[:, :-1]], dim=1)
         return before, h_last
 

@@ -51,6 +51,8 @@ class TrainOptions:
     lr: float | None = None  # None: 2e-3 (batch 32), 3e-3 on a GPU's larger batches
     schedule: str = "plateau"  # "plateau": halve after an epoch without improvement; "cosine": see _lr_at
     warmup: int = 200  # cosine: optimizer steps of linear warm-up
+    schedule_minutes: float | None = None  # cosine horizon in training minutes (default: the first run's max_minutes)
+    schedule_epochs: int | None = None  # cosine horizon in epochs (default: the first run's epochs, without a time limit)
     dropout: float = 0.0
     patience: int = 3
     max_minutes: float | None = None
@@ -202,9 +204,10 @@ def _step(model, net: EventRNN, opt: Adam, x: list[torch.Tensor], amp: bool) -> 
 def _lr_at(sched: dict, step: int, train_s: float, epoch_pos: float) -> float:
     """Cosine learning rate: linear warm-up, then from lr0 down to lr0/20 as training progresses.
 
-    Progress is the share of the horizon fixed by the first run (seconds of training when it
-    had a time limit, else epochs) and is kept in the training state, so a resumed run
-    carries on down the same curve; past the horizon the rate stays at its floor.
+    Progress is the share of the horizon (seconds of training, or epochs) kept in the training
+    state, so a resumed run carries on down the same curve; past the horizon the rate stays
+    at its floor.  A run that names a new horizon (``schedule_minutes``/``schedule_epochs``)
+    stretches the curve from where training stands.
     """
     lr0, floor = sched["lr0"], sched["lr0"] / 20
     if step < sched["warmup"]:
@@ -322,8 +325,14 @@ def train(o: TrainOptions) -> dict:
     elif o.resume and rank == 0:
         print(f"--resume: no training state in {state_dir}, starting fresh", file=sys.stderr)
     sched = meta.setdefault("schedule", {"kind": o.schedule, "lr0": lr, "warmup": o.warmup,
-                                          "horizon_s": o.max_minutes * 60 if o.max_minutes else None,
-                                          "horizon_epochs": o.epochs})
+                                          "horizon_s": None, "horizon_epochs": None})
+    # The horizon is fixed by the first run (its time limit, else its epochs) unless a run names one.
+    if o.schedule_minutes or o.schedule_epochs:
+        sched["horizon_s"] = o.schedule_minutes * 60 if o.schedule_minutes else None
+        sched["horizon_epochs"] = o.schedule_epochs
+    elif not (sched["horizon_s"] or sched["horizon_epochs"]):
+        sched["horizon_s"] = o.max_minutes * 60 if o.max_minutes else None
+        sched["horizon_epochs"] = None if o.max_minutes else o.epochs
     if sched["kind"] not in ("plateau", "cosine"):
         raise DataError(f"--schedule {sched['kind']!r}: expected plateau or cosine")
     runs = meta.setdefault("runs", [])
