@@ -164,3 +164,9 @@ def test_cut_phrases_and_lay_out_calls(tmp_path):
     msgs = to_messages(cs[1].notes, 90)
     assert msgs[0] == (round(13 * 60e9 / 90), bytes([0x90, 67, 80]))
     assert len(msgs) == 4
+
+
+def test_consonance_hears_a_legato_overlap_as_the_next_note():
+    # the performer's F# is released 10 ms after G starts; the machine's B, played with G, is heard with G
+    melody = [m.Note(0, 1.02, 66), m.Note(1, 2, 67)]
+    assert m.consonance([m.Note(1.005, 2, 59)], melody) == m.Share(1, 1)

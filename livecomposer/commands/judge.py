@@ -56,9 +56,9 @@ def run(args: argparse.Namespace) -> int:
                           "calls": g.calls, "seeds": args.seeds, "phrases": args.phrases,
                           "figures": as_json(rows, machine, human)}, indent=2))
         return 0
-    unit = f"calls of {args.phrases:g} beats" if args.phrases else "whole files"
-    title = (f"{args.preset} judged as {g.mode}: {len(g.files)} files, {g.calls} {unit.split(' ')[0] if args.phrases else 'renders'}"
-             f" ({unit}), {args.seeds} seed{'s' if args.seeds > 1 else ''}")
+    what = f"{g.calls} calls of {args.phrases:g} beats" if args.phrases else "whole files"
+    title = (f"{args.preset} judged as {g.mode}: {len(g.files)} files, {what}, {args.seeds} seed{'s' if args.seeds > 1 else ''}, "
+             "at each file's tempo; machine beside the human music in the files")
     print(markdown(rows, machine, human) if args.markdown else table(title, rows, machine, human))
     for s in g.skipped:
         print(f"skipped: {s}")

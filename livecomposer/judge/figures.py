@@ -67,7 +67,7 @@ def answer_figures(exchanges: list[Exchange]) -> dict[str, float | None]:
     if not exchanges:
         return {f.key: None for f in ANSWER_FIGURES}
     given = [x for x in exchanges if x.answer]
-    new_runs = [m.longest_run(x.answer) > 3 and m.longest_run(x.call) <= 3 for x in given]
+    new_runs = [m.longest_run(x.answer) > 3 and m.longest_run(x.call) <= 3 for x in given if x.call]
     kin = [m.jaccard(m.rhythm_grid(x.call, x.beats), m.rhythm_grid(x.answer, x.beats)) for x in given if x.call]
     cadence = [m.ends_on_tonic_triad(x.answer, x.key) for x in given]
     groups: dict[tuple[str, int], list[list[int]]] = defaultdict(list)

@@ -97,13 +97,15 @@ def sounding(notes: Iterable[Note], t: float) -> list[Note]:
 def consonance(machine: Sequence[Note], performer: Sequence[Note], tolerance: float = 1 / 16) -> Share:
     """At each machine onset, is the new note consonant with every performer note sounding then?
 
-    A performer note that starts up to ``tolerance`` beats after the machine's (played
-    together, a little late) counts as sounding.  Machine notes with no performer note
-    sounding are not counted: there is nothing to be consonant with.
+    Onsets are compared with a ``tolerance`` (beats), as ears hear notes played together:
+    a performer note that starts up to that much after the machine's counts as sounding,
+    and one released up to that much after it as already gone (legato playing overlaps the
+    next note by a few milliseconds).  Machine notes with no performer note sounding are not
+    counted: there is nothing to be consonant with.
     """
     hits = total = 0
     for m in machine:
-        heard = [p for p in performer if p.start - tolerance <= m.start < p.end]
+        heard = [p for p in performer if p.start - tolerance <= m.start < p.end - tolerance]
         if heard:
             total += 1
             hits += all(consonant(m.pitch, p.pitch) for p in heard)

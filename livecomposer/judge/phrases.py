@@ -31,6 +31,10 @@ class Piece:
     others: list[Note]
 
     @property
+    def start(self) -> float:
+        return min((n.start for n in self.performer), default=0.0)
+
+    @property
     def end(self) -> float:
         return max((n.end for n in self.performer), default=0.0)
 

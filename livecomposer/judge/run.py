@@ -51,7 +51,8 @@ class Exchange:
 
 @dataclass(frozen=True)
 class Part:
-    """A part played beside the performer over a span of beats (machine or human)."""
+    """A part played beside the performer (machine or human), judged over the span the
+    performer plays: before the first note and after the last there is nothing to accompany."""
 
     notes: list[Note]
     performer: list[Note]
@@ -172,11 +173,11 @@ def gather(preset_path: Path, files: list[Path], phrases: float | None, seeds: i
             if mode == "answers":
                 out.machine_exchanges += [_answer(c, machine, key, phrases or piece.end, str(path), seed) for c in played]
             else:
-                out.machine_parts.append(Part(machine, performer, key, 0.0, piece.end, bar, tolerance))
+                out.machine_parts.append(Part(machine, performer, key, piece.start, piece.end, bar, tolerance))
         if mode == "accompaniment" and piece.others:
-            out.human_parts.append(Part(bass_line(piece.others), piece.performer, key, 0.0, piece.end, bar, tolerance))
+            out.human_parts.append(Part(bass_line(piece.others), piece.performer, key, piece.start, piece.end, bar, tolerance))
         elif mode == "voices" and piece.others:
-            out.human_parts.append(Part(piece.others, piece.performer, key, 0.0, piece.end, bar, tolerance))
+            out.human_parts.append(Part(piece.others, piece.performer, key, piece.start, piece.end, bar, tolerance))
     return out
 
 
