@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "prints the same figures for the machine's notes and for the human music in the files: "
                                    "the tune's next phrase for call and response, the other parts for the accompanist and "
                                    "the harmonizer. Tempo and beat come from each file.")
-    p.add_argument("preset", type=Path)
+    p.add_argument("preset", help="preset file or name (duet, accompanist, ...)")
     p.add_argument("files", nargs="+", type=Path, help="MIDI files (or folders of them)")
     p.add_argument("--json", action="store_true", help="print JSON (figures with machine and human values, files, mode)")
     p.add_argument("--seeds", type=int, default=1, metavar="N", help="render each file with N seeds (the preset's and the next ones; default 1)")
@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from ..judge.report import as_json, markdown, table
     from ..judge.run import JudgeError, gather
     from ..model.midi import midi_files
+    from ..paths import find_preset
     from ..presets import PresetError
 
     if args.seeds < 1:
@@ -45,19 +46,23 @@ def run(args: argparse.Namespace) -> int:
         else:
             raise CommandError(f"{f}: no such file", 2)
     try:
-        g = gather(args.preset, files, args.phrases, args.seeds, wav=args.wav)
+        preset = find_preset(args.preset)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CommandError(str(exc), 2) from None
+    try:
+        g = gather(preset, files, args.phrases, args.seeds, wav=args.wav)
     except (PresetError, JudgeError) as exc:
         raise CommandError(str(exc), 2) from None
     if not g.files:
         raise CommandError("no file could be judged: " + "; ".join(g.skipped), 2)
     rows, machine, human = figures(g)
     if args.json:
-        print(json.dumps({"preset": str(args.preset), "mode": g.mode, "files": g.files, "skipped": g.skipped,
+        print(json.dumps({"preset": str(preset), "mode": g.mode, "files": g.files, "skipped": g.skipped,
                           "calls": g.calls, "seeds": args.seeds, "phrases": args.phrases,
                           "figures": as_json(rows, machine, human)}, indent=2))
         return 0
     what = f"{g.calls} calls of {args.phrases:g} beats" if args.phrases else "whole files"
-    title = (f"{args.preset} judged as {g.mode}: {len(g.files)} files, {what}, {args.seeds} seed{'s' if args.seeds > 1 else ''}, "
+    title = (f"{preset} judged as {g.mode}: {len(g.files)} files, {what}, {args.seeds} seed{'s' if args.seeds > 1 else ''}, "
              "at each file's tempo; machine beside the human music in the files")
     print(markdown(rows, machine, human) if args.markdown else table(title, rows, machine, human))
     for s in g.skipped:
