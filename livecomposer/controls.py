@@ -67,6 +67,9 @@ class ControlRouter:
     def _apply(self, engine, control: Any, event: Event) -> None:
         if control.is_param:
             plugin = engine.graph.find(control.plugin_id)
+            if plugin is None and control.plugin_id == "visual":  # the stage look: the visualizer observes it
+                engine.ctx.publish(control.to, control.scale(event.value))
+                return
             if plugin is None:
                 log.warning("control cc %s: no plugin %r in this preset", control.cc, control.plugin_id)
                 return
@@ -104,7 +107,7 @@ class ControlRouter:
         def load() -> None:
             try:
                 preset, graph = self.load_preset(path)
-                engine.switch_graph(graph, after=lambda: self._switched(preset, index))
+                engine.switch_graph(graph, after=lambda: self._switched(preset, index, engine))
             except Exception as exc:  # a bad bank entry must not stop the music
                 log.error("cannot switch to %s: %s", path, exc)
             finally:
@@ -115,10 +118,12 @@ class ControlRouter:
         else:
             threading.Thread(target=load, name="preset-loader", daemon=True).start()
 
-    def _switched(self, preset: Any, index: int) -> None:
-        """On the engine thread, right after the swap: the new preset's controls apply."""
+    def _switched(self, preset: Any, index: int, engine: Any) -> None:
+        """On the engine thread, right after the swap: the new preset's controls apply, and
+        its stage look (the visuals crossfade to it)."""
         self.index = index
         self.controls = list(getattr(preset, "controls", ()))
+        engine.ctx.publish("visual.preset", getattr(preset, "visual", None))
         if self.on_switch is not None:
             self.on_switch(preset)
         log.warning("preset %d: %s", index, getattr(preset, "name", "?"))

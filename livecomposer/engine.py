@@ -419,8 +419,11 @@ class Engine:
         if events:
             events = self._route_controls(events)
         if events or self._wakeup_due(now):
-            for event in self.graph.process(events, now):
+            planned = self.graph.process(events, now)
+            for event in planned:
                 self.scheduler.push(event)
+            if planned and self.observers:  # what is scheduled, for the visuals' note overlay
+                self.ctx.publish("plan", (now, planned))
         sent = self._send_due(now)
         if (events or sent) and self.observers:
             self._notify(events, sent, now)
@@ -565,7 +568,10 @@ class Engine:
                 self.observers.remove(observer)
 
     def _cancel_tag(self, tag: int) -> None:
-        self._send_now(self.scheduler.cancel_tag(tag, self.clock.now()))
+        now = self.clock.now()
+        self._send_now(self.scheduler.cancel_tag(tag, now))
+        if self.observers:
+            self.ctx.publish("plan.cancel", (now, tag))
 
     # -- offline --------------------------------------------------------------------------
     def run_offline(self, messages: Iterable[tuple[int, Sequence[int]]], end_time: int) -> None:

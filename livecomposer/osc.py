@@ -3,6 +3,7 @@
 Addresses (all under ``/livecomposer``):
 
 - ``/livecomposer/<plugin_id>/<param> VALUE``: set a plugin parameter (as a CC mapping would);
+  ``/livecomposer/visual/<knob> VALUE`` sets the visuals' stage look (``trails``, ``mirror``...);
 - ``/livecomposer/cc/<number> VALUE [CHANNEL]``: behave exactly like that CC from the keyboard,
   so every CC mapping of the preset (params, panic, presets, tap) is mirrored.  VALUE is
   0..127, or a float 0.0..1.0 (scaled);
@@ -139,6 +140,9 @@ class OscServer:
             raise OscError("needs exactly one value")
         value = args[0]
         plugin = self.engine.graph.find(plugin_id)
+        if plugin is None and plugin_id == "visual":
+            self._look(name, value)
+            return
         if plugin is None:
             raise OscError(f"no plugin {plugin_id!r} in this preset")
         try:
@@ -161,6 +165,17 @@ class OscServer:
                 log.warning("OSC %s", self.last_error)
 
         self.engine.call_soon(apply)
+
+    def _look(self, name: str, value: Any) -> None:
+        """``/livecomposer/visual/<knob> VALUE``: the stage look, as a knob would set it."""
+        from .visual.look import LookConfig, set_live
+
+        try:
+            set_live(LookConfig(), name, value)
+        except (TypeError, ValueError) as exc:
+            raise OscError(str(exc)) from None
+        engine = self.engine
+        engine.call_soon(lambda: engine.ctx.publish(f"visual.{name}", value))
 
     def _preset(self, rest: list[str], args: list[Any]) -> None:
         router = self.router

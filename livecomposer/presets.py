@@ -619,8 +619,13 @@ def _visual(at: _At) -> Any:
         # parse_visual raises ValueError("key: reason"); point at that key's line
         message = str(exc)
         key, sep, reason = message.partition(": ")
-        if sep and at.has(key):
-            at.get(key).fail(reason)
+        where = at
+        for part in key.split(".") if sep else ():  # "look.trails": the line of trails inside look
+            if not where.has(part):
+                break
+            where = where.get(part)
+        if where is not at:
+            where.fail(reason)
         at.fail(message)
     return at.value
 
@@ -768,6 +773,8 @@ def _control(at: _At, plugins: Mapping[str, PluginSpec], bank: tuple[Path, ...],
         return Control("cc", to, cc, channel, line=at.line, path=at.path)
     plugin_id, param = to.split(".", 1)
     spec = plugins.get(plugin_id)
+    if spec is None and plugin_id == "visual":
+        return _look_control(at, to_at, cc, channel, param)
     if spec is None:
         close = difflib.get_close_matches(plugin_id, list(plugins), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else f" (ids: {', '.join(plugins)})"
@@ -800,6 +807,26 @@ def _control(at: _At, plugins: Mapping[str, PluginSpec], bank: tuple[Path, ...],
         lo, hi = 0.0, 1.0
     curve = at.get("curve", "linear").choice(CURVES)
     return Control("cc", to, cc, channel, (lo, hi), curve, at.line, at.path)
+
+
+def _look_control(at: _At, to_at: _At, cc: int, channel: int | None, knob: str) -> Control:
+    """``to: visual.KNOB``: a knob on the visuals' stage look (no plugin has the id ``visual``)."""
+    from .visual.look import KNOBS, RANGES
+
+    if knob not in KNOBS:
+        close = difflib.get_close_matches(knob, KNOBS, n=1)
+        to_at.fail(f"the visuals' look has no knob {knob!r}" + (f" (did you mean {close[0]!r}?)" if close else f" (knobs: {', '.join(KNOBS)})"))
+    lo, hi = RANGES.get(knob, (0.0, 1.0))  # choices and switches: a fraction of their sweep
+    if at.has("range"):
+        range_at = at.get("range").sequence("[LOW, HIGH]")
+        if len(range_at.value) != 2:
+            range_at.fail(f"must be [LOW, HIGH]; got {len(range_at.value)} values")
+        values = [item.number() for item in range_at.elements()]
+        if any(not lo <= v <= hi for v in values):
+            range_at.fail(f"[{values[0]:g}, {values[1]:g}] goes outside the limits of visual.{knob} ({lo:g}..{hi:g})")
+        lo, hi = values
+    curve = at.get("curve", "linear").choice(CURVES)
+    return Control("cc", f"visual.{knob}", cc, channel, (lo, hi), curve, at.line, at.path)
 
 
 # --------------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 Plays the bundled performance through the default preset on the offline engine and
 writes what came out: the performer's part, the session (performer and machine tracks),
-a WAV of it through the built-in synth, and a contact sheet of the visuals when the
-visual model is installed.
+a WAV of it through the built-in synth, and, when the visual model is installed, a contact
+sheet of the visuals and a video of them with the sound (``visuals.mp4`` through ffmpeg,
+or ``visuals.webp`` without it).
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", type=preset_arg, help="preset file or name to demo (default: duet)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--no-wav", action="store_true", help="skip the audio")
-    p.add_argument("--no-visual", action="store_true", help="skip the contact sheet")
+    p.add_argument("--no-visual", action="store_true", help="skip the visuals (contact sheet and video)")
+    p.add_argument("--no-video", action="store_true", help="the visuals' contact sheet only, no video")
+    p.add_argument("--no-overlay", action="store_true", help="the video without the notes overlay (the stage picture alone)")
     p.set_defaults(func=run)
 
 
@@ -53,8 +56,10 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     messages = demo_phrase()
     _write_performer(messages, out / "performer.mid", BPM, mido)
+    log_ = _session_log()
     try:
-        summary = render_files(preset, messages, out / "session.mid", seed=args.seed, wav=None if args.no_wav else out / "session.wav")
+        summary = render_files(preset, messages, out / "session.mid", seed=args.seed, wav=None if args.no_wav else out / "session.wav",
+                               observers=[log_] if log_ is not None else ())
     except PresetError as exc:
         raise CommandError(str(exc), 2) from None
     print(f"preset {preset.name}")
@@ -62,10 +67,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"session:   {summary}")
     if not args.no_wav:
         print(f"audio:     {out / 'session.wav'}")
-    if not args.no_visual:
-        sheet = _contact_sheet(out)
-        if sheet:
-            print(f"visuals:   {sheet}")
+    if not args.no_visual and log_ is not None:
+        for path in _visuals(out, preset, log_, video=not args.no_video, overlay=not args.no_overlay):
+            print(f"visuals:   {path}")
     return 0
 
 
@@ -83,18 +87,33 @@ def _write_performer(messages, path: Path, bpm: float, mido) -> None:
     midi.save(str(path))
 
 
-def _contact_sheet(out: Path) -> Path | None:
-    """The visuals for the session, if the visual package and its model are installed."""
+def _session_log():
+    """Records the session's notes and the machine's plans for the visuals (None without the visual package)."""
     try:
-        from ..visual import render_contact_sheet
+        from ..visual.notes import SessionLog
     except ImportError:
         return None
-    from ..midifile import read_messages
-    from ..events import parse
+    return SessionLog()
 
-    events = [e for e in (parse(m, t) for t, m in read_messages(out / "session.mid")) if e is not None]
+
+def _visuals(out: Path, preset: Path, log_, video: bool, overlay: bool) -> list[Path]:
+    """The contact sheet (the preset's stage look) and a video of the visuals, with the sound
+    and, unless ``overlay`` is off, the notes overlay: the player's notes, the machine's, and
+    its plans before they sound.  Nothing if the visual model is not installed."""
+    from dataclasses import replace
+
+    from ..presets import load_preset
+    from ..visual.config import parse_visual
+    from ..visual.offline import render_contact_sheet, render_video
+
+    cfg = parse_visual(dict(load_preset(preset).visual or {}))
+    written: list[Path] = []
     try:
-        return render_contact_sheet(events, out / "visuals.png")
+        written.append(render_contact_sheet(log_.events, out / "visuals.png", cfg))
+        if video:
+            wav = out / "session.wav"
+            written.append(render_video(log_.events, out / "visuals", cfg.with_(look=replace(cfg.look, overlay=overlay)),
+                                        plans=log_.plans, audio=wav if wav.is_file() else None))
     except FileNotFoundError as exc:
         log.warning("no visuals: %s", exc)
-        return None
+    return written

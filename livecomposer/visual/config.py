@@ -1,14 +1,17 @@
 """The preset's ``visual`` section, checked into a frozen :class:`VisualConfig`.
 
 Unknown keys and bad values raise ``ValueError("key: reason")`` (with a close-name
-suggestion for typos); the presets loader adds the file and line.
+suggestion for typos; ``look.key: reason`` inside the ``look:`` mapping); the presets
+loader adds the file and line.
 """
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
+
+from .look import LookConfig, parse_look
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class VisualConfig:
     accent_velocity: int = 112  # velocity from which an onset is a strong accent: the one allowed jump
     decay_s: float = 2.0  # how fast the picture settles after the playing stops
     seed: int = 0
+    look: LookConfig = field(default_factory=LookConfig)  # the stage look (see look.py)
 
     def with_(self, **changes: Any) -> "VisualConfig":
         return replace(self, **changes)
@@ -64,6 +68,8 @@ def parse_visual(section: dict | None) -> VisualConfig:
 
 
 def _check(key: str, value: Any, default: Any) -> Any:
+    if key == "look":
+        return parse_look(value)
     if key == "frames_dir":
         if value is None:
             return None

@@ -12,12 +12,14 @@ see each onset (as a decaying pulse) and calm down smoothly when the playing sto
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
 from ..events import PERFORMER, Event, Kind
-from .config import VisualConfig
+
+if TYPE_CHECKING:  # config imports the look, which reads this module's layout
+    from .config import VisualConfig
 
 # -- layout of the feature vector -------------------------------------------------------------
 STAMP = 0  # time (ns, as float) the vector was last brought up to date

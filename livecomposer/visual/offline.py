@@ -27,13 +27,16 @@ def span(events: Sequence[Event], tail_s: float = 2.0) -> tuple[int, int]:
 
 def iter_frames(events: Sequence[Event], cfg: VisualConfig | None = None, fps: float = 30.0,
                 start: int | None = None, end: int | None = None, tail_s: float = 2.0,
-                only: set[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+                only: set[int] | None = None, plans: Sequence[tuple[int, str, object]] = ()) -> Iterator[tuple[int, np.ndarray]]:
     """``(time_ns, frame)`` for each frame from ``start`` to ``end`` (default: :func:`span`).
 
     With ``only``, the latent still walks through every frame (so the result is the same)
-    but only those frame numbers are painted and yielded."""
+    but only the look's state advances there: only those frame numbers are painted and
+    yielded (the look's trails then start afresh in each).  ``plans``: the engine's plan
+    log of the session (:class:`~.notes.SessionLog`), for the overlay's planned notes."""
     import torch
 
+    from .notes import BoardReplay
     from .renderer import FramePainter
 
     torch.set_num_threads(1)
@@ -45,6 +48,7 @@ def iter_frames(events: Sequence[Event], cfg: VisualConfig | None = None, fps: f
     painter = FramePainter(cfg)
     tracker = F.FeatureTracker(cfg)
     tracker.vec[F.STAMP] = start
+    board = BoardReplay(events, plans)
     step = NS / fps
     i = 0
     n = 0
@@ -60,8 +64,11 @@ def iter_frames(events: Sequence[Event], cfg: VisualConfig | None = None, fps: f
             tracker.update([e for e in batch if e.voice == PERFORMER], [e for e in batch if e.voice != PERFORMER], batch[-1].time)
         feats = F.decayed(tracker.vec, t, tracker.tau)
         z = painter.mapper.step(feats, 1.0 / fps)
+        notes = board.until(t).vector()
         if only is None or n in only:
-            yield t, painter.render(z)
+            yield t, painter.compose(z, feats, 1.0 / fps, t / NS, notes)
+        elif only is not None:
+            painter.look.follow(feats, 1.0 / fps, t / NS)
         n += 1
 
 
@@ -111,3 +118,15 @@ def motion(frames: Sequence[np.ndarray]) -> float:
         return 0.0
     a = np.stack([f.astype(np.float32) for f in frames])
     return float(np.abs(np.diff(a, axis=0)).mean())
+
+
+def render_video(events: Sequence[Event], stem: Path, cfg: VisualConfig | None = None, fps: float = 30.0,
+                 plans: Sequence[tuple[int, str, object]] = (), audio: Path | None = None, start: int = 0,
+                 end: int | None = None) -> Path:
+    """A video of the frames from ``start`` (default 0, where a session's WAV starts, so the
+    sound lines up) to ``end`` (default two seconds after the last event): ``stem``.mp4
+    through ffmpeg, else ``stem``.webp (see :mod:`.video`)."""
+    from .video import write_video
+
+    frames = (frame for _, frame in iter_frames(events, cfg, fps, start=start, end=end, plans=plans))
+    return write_video(frames, stem, fps, audio)

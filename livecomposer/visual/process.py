@@ -4,9 +4,13 @@
 no inherited locks or threads) and returns a :class:`VisualizerHandle`.  Its
 :attr:`~VisualizerHandle.observer` is the engine observer: on the engine thread it folds
 the tick's notes into the feature tracker and writes the newest features into the
-latest-value mailbox, a few microseconds, never waiting.  At most once a second it checks
-that the renderer is alive; if it died, the observer logs it once and turns into a no-op,
-and the music goes on.
+latest-value mailbox, a few microseconds, never waiting.  It also keeps the note table
+for the overlay (the performer's and the machine's notes, and the machine's plans, which
+the engine publishes as ``plan`` / ``plan.cancel`` when a plugin schedules or drops future
+notes) and the stage look, which knobs and OSC change (``visual.<knob>``) and preset
+switches replace (``visual.preset``, with a crossfade); each goes to its own mailbox.  At
+most once a second it checks that the renderer is alive; if it died, the observer logs it
+once and turns into a no-op, and the music goes on.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..events import Event
+from ..events import PERFORMER, Event
 from . import features as F
+from . import look as L
+from . import notes as N
 from .config import VisualConfig
 from .mailbox import SeqlockBox
 from .renderer import (ST_CLIENTS, ST_FAILED, ST_FPS, ST_FRAME_MS, ST_FRAMES, ST_PORT, ST_READY, ST_SENT, STATUS_SIZE,
@@ -37,6 +43,9 @@ class VisualObserver:
     def __init__(self, handle: "VisualizerHandle", cfg: VisualConfig) -> None:
         self.handle = handle
         self.tracker = F.FeatureTracker(cfg)
+        self.board = N.NoteBoard()
+        self.look = cfg.look
+        self.scene = 0
         self.alive = True
         self._next_check = 0
 
@@ -47,14 +56,52 @@ class VisualObserver:
         now = time.monotonic_ns()
         self.tracker.update(inputs, outputs, now)
         self.handle.features.write(self.tracker.vec)
+        board = self.board
+        board.played([e for e in inputs if e.voice == PERFORMER], now / 1e9, machine=False)
+        board.played([e for e in outputs if e.voice != PERFORMER], now / 1e9, machine=True)
+        self._write_notes()
         if now >= self._next_check:
             self._next_check = now + LIVENESS_CHECK_NS
             self._check()
 
     def publish(self, key: str, value: Any) -> None:
-        if self.alive and key == "model.hidden":
+        """Things the engine, its plugins and the controls tell observers (all on the engine thread)."""
+        if not self.alive:
+            return
+        if key == "model.hidden":
             self.tracker.hidden(value)
             self.handle.features.write(self.tracker.vec)
+        elif key == "plan":
+            engine_now, events = value
+            self.board.planned(events, engine_now, time.monotonic_ns() / 1e9)
+            self._write_notes()
+        elif key == "plan.cancel":
+            self.board.cancel(value[1])
+            self._write_notes()
+        elif key == "visual.preset":
+            from .config import parse_visual
+
+            try:
+                look = parse_visual(dict(value or {})).look
+            except ValueError as exc:  # checked when the preset loaded; never stop the music here
+                log.error("visual: %s", exc)
+                return
+            self.scene += 1
+            self._write_look(look)
+        elif key.startswith("visual."):
+            try:
+                self._write_look(L.set_live(self.look, key.removeprefix("visual."), value))
+            except (TypeError, ValueError) as exc:
+                log.warning("%s", exc)
+
+    def _write_look(self, look: L.LookConfig) -> None:
+        self.look = look
+        self.handle.look.write(np.concatenate(([float(self.scene)], look.vector())))
+
+    def _write_notes(self) -> None:
+        if self.board.changed:
+            self.board.changed = False
+            self.handle.notes.write(self.board.vector())
 
     def _check(self) -> None:
         process = self.handle.process
@@ -86,10 +133,14 @@ class VisualizerHandle:
         self.features = SeqlockBox(F.SIZE)
         self.status_box = SeqlockBox(STATUS_SIZE)
         self.control = SeqlockBox(1)
+        self.look = SeqlockBox(1 + L.VECTOR_SIZE)
+        self.notes = SeqlockBox(N.SIZE)
+        self.look.write(np.concatenate(([0.0], cfg.look.vector())))
+        self.notes.write(N.NoteBoard().vector())
         ctx = multiprocessing.get_context("spawn")
         self.process = ctx.Process(
             target=renderer_main,
-            args=(cfg.as_dict(), self.features.name, self.status_box.name, self.control.name),
+            args=(cfg.as_dict(), self.features.name, self.status_box.name, self.control.name, self.look.name, self.notes.name),
             name="livecomposer-visual",
             daemon=True,
         )
@@ -136,7 +187,7 @@ class VisualizerHandle:
                 self.process.terminate()
                 self.process.join(timeout)
         finally:
-            for box in (self.features, self.status_box, self.control):
+            for box in (self.features, self.status_box, self.control, self.look, self.notes):
                 box.close()
 
     def __enter__(self) -> "VisualizerHandle":

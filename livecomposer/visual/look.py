@@ -1,0 +1,330 @@
+"""The stage look: what turns the generator's raw frame into something to project.
+
+Composed in the renderer (not on the page), so the live page, ``--frames``, contact sheets
+and the demo video all show the same picture, and tests can check it on plain arrays.
+Each part can be switched in the preset (``visual: {look: {...}}``) and from a knob
+(``to: visual.trails``) or OSC (``/livecomposer/visual/trails``):
+
+* **palette** ``harmony``: a gradient map from black through the key's colour (middle
+  tones) to the chord's (lights).  Pitch
+  classes sit on the circle of fifths around the hue wheel, so related keys get related
+  colours; the key is a slow average of what was played, the chord what sounds now.
+* **mirror**: ``horizontal``, ``vertical``, ``quad`` reflections, or ``kaleido4/6/8``
+  (N-fold rotation with a reflection in each wedge).
+* **pulse**: each onset swells the picture (a short zoom and brightness bump).
+* **trails**: each frame keeps a share of the previous output (motion trails), drifting
+  outwards with ``feedback`` (video feedback's tunnel).
+* **fade**: to black once nothing has been played for ``fade_after_s`` and no note is
+  held, and back within a tenth of a second on the first note.
+* **crossfade**: a preset change (or a mirror switch) blends from the last picture over
+  ``crossfade_s`` instead of cutting.
+* **overlay**: the notes, drawn by :mod:`.overlay` (off by default).
+
+Everything runs on torch tensors (3, H, W) in [0, 1], one thread: about 2 ms a frame at
+256x256 with every part on, so the 60 fps budget holds.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import difflib
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import numpy as np
+
+from . import features as F
+
+MIRRORS = ("none", "horizontal", "vertical", "quad", "kaleido4", "kaleido6", "kaleido8")
+PALETTES = ("none", "harmony")
+FIFTHS = [(7 * pc) % 12 for pc in range(12)]  # place of each pitch class on the circle of fifths
+KEY_TAU_S = 6.0  # how slowly the key colour follows the playing
+FADE_IN_S = 0.1
+TRAIL_HALF_LIFE_S = 0.25  # trails 0.5: a quarter of a second; 0.8: one second; 0.95: ~5 s
+
+
+@dataclass(frozen=True)
+class LookConfig:
+    trails: float = 0.5  # how long the trails last: half-life 0.25 s * trails / (1 - trails); 0: none
+    feedback: float = 0.012  # outward drift of the trails per 1/60 s (0: trails stand still)
+    mirror: str = "none"
+    palette: str = "harmony"
+    tint: float = 0.75  # how strongly the palette recolours (0..1)
+    pulse: float = 1.0  # strength of the swell on each onset (0: off)
+    fade: bool = True
+    fade_after_s: float = 3.0  # silence before the fade starts
+    fade_s: float = 2.0  # time to fade out
+    crossfade_s: float = 1.0
+    overlay: bool = False  # draw the notes (performer's, machine's, machine's planned)
+    overlay_s: float = 4.0  # seconds of music the overlay shows (past and planned together)
+
+    def vector(self) -> np.ndarray:
+        """The look as numbers, for the mailbox (choices by index, switches as 0/1)."""
+        out = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "mirror":
+                value = MIRRORS.index(value)
+            elif f.name == "palette":
+                value = PALETTES.index(value)
+            out.append(float(value))
+        return np.asarray(out)
+
+    @classmethod
+    def from_vector(cls, v: np.ndarray) -> "LookConfig":
+        values: dict[str, Any] = {}
+        for f, x in zip(fields(cls), v):
+            if f.name == "mirror":
+                values[f.name] = MIRRORS[int(round(x)) % len(MIRRORS)]
+            elif f.name == "palette":
+                values[f.name] = PALETTES[int(round(x)) % len(PALETTES)]
+            elif f.type in ("bool", bool):
+                values[f.name] = bool(x >= 0.5)
+            else:
+                values[f.name] = float(x)
+        return cls(**values)
+
+
+VECTOR_SIZE = len(fields(LookConfig))
+RANGES: dict[str, tuple[float, float]] = {
+    "trails": (0.0, 0.95), "feedback": (0.0, 0.05), "tint": (0.0, 1.0), "pulse": (0.0, 3.0),
+    "fade_after_s": (0.1, 600.0), "fade_s": (0.05, 60.0), "crossfade_s": (0.0, 10.0), "overlay_s": (1.0, 30.0),
+}
+CHOICES: dict[str, tuple[str, ...]] = {"mirror": MIRRORS, "palette": PALETTES}
+SWITCHES = ("fade", "overlay")
+KNOBS = (*RANGES, *CHOICES, *SWITCHES)  # everything can be set live
+
+
+def parse_look(section: Any) -> LookConfig:
+    """Check a ``look:`` mapping; raises ``ValueError("look.key: reason")``."""
+    if section is None:
+        return LookConfig()
+    if not isinstance(section, dict):
+        raise ValueError(f"look: must be a mapping like {{trails: 0.6, mirror: kaleido4}}; got {section!r}")
+    cfg = LookConfig()
+    for key, value in section.items():
+        if key not in KNOBS:
+            close = difflib.get_close_matches(str(key), KNOBS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(KNOBS)})"
+            raise ValueError(f"look.{key}: unknown key{hint}")
+        cfg = replace(cfg, **{key: check(key, value)})
+    return cfg
+
+
+def check(key: str, value: Any) -> Any:
+    """One look value as written in a preset (``pulse: true`` means 1, ``false`` 0)."""
+    if key in CHOICES:
+        if value not in CHOICES[key]:
+            close = difflib.get_close_matches(str(value), CHOICES[key], n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ValueError(f"look.{key}: must be one of {', '.join(CHOICES[key])}; got {value!r}{hint}")
+        return value
+    if key in SWITCHES:
+        if not isinstance(value, bool):
+            raise ValueError(f"look.{key}: must be true or false; got {value!r}")
+        return value
+    if isinstance(value, bool) and key in ("pulse", "trails", "tint"):
+        return {"pulse": 1.0, "trails": LookConfig.trails, "tint": LookConfig.tint}[key] if value else 0.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"look.{key}: must be a number; got {value!r}")
+    low, high = RANGES[key]
+    if not low <= value <= high:
+        raise ValueError(f"look.{key}: must be between {low:g} and {high:g}; got {value}")
+    return float(value)
+
+
+def set_live(cfg: LookConfig, key: str, value: Any) -> LookConfig:
+    """A knob or OSC value: a number for a range (clamped), a fraction of the sweep (0..1) or a
+    name for a choice, a number (>= 0.5 is on) or a bool for a switch.  Raises ValueError."""
+    if key not in KNOBS:
+        raise ValueError(f"visual.{key}: not a look parameter (known: {', '.join(KNOBS)})")
+    if key in CHOICES:
+        options = CHOICES[key]
+        if isinstance(value, str):
+            return replace(cfg, **{key: check(key, value)})
+        index = int(round(min(1.0, max(0.0, float(value))) * (len(options) - 1)))
+        return replace(cfg, **{key: options[index]})
+    if key in SWITCHES:
+        return replace(cfg, **{key: bool(value) if isinstance(value, bool) else float(value) >= 0.5})
+    low, high = RANGES[key]
+    return replace(cfg, **{key: min(high, max(low, float(value)))})
+
+
+# -- colour -------------------------------------------------------------------------------------
+
+def harmony_colour(pcs: np.ndarray) -> tuple[float, float]:
+    """(hue 0..1, concentration 0..1) of pitch-class energies on the circle of fifths."""
+    total = float(pcs.sum())
+    if total <= 1e-9:
+        return 0.0, 0.0
+    angles = 2 * math.pi * np.asarray(FIFTHS, dtype=np.float64) / 12
+    x, y = float(pcs @ np.cos(angles)), float(pcs @ np.sin(angles))
+    return (math.atan2(y, x) / (2 * math.pi)) % 1.0, min(1.0, math.hypot(x, y) / total)
+
+
+def _rgb(hue: float, saturation: float, value: float) -> np.ndarray:
+    return np.asarray(colorsys.hsv_to_rgb(hue, saturation, value), dtype=np.float32)
+
+
+# -- geometry -----------------------------------------------------------------------------------
+
+def mirror_grid(mirror: str, size: int) -> np.ndarray | None:
+    """Sampling coordinates (size, size, 2) in [-1, 1] (x, y) for ``grid_sample``; None for
+    ``none``.  Built for the left/top half and reflected, so the symmetry is exact."""
+    if mirror == "none":
+        return None
+    c = (2 * np.arange(size, dtype=np.float64) + 1) / size - 1
+    x, y = np.meshgrid(c, c)
+    if mirror in ("horizontal", "quad"):
+        x = -np.abs(x)
+    if mirror in ("vertical", "quad"):
+        y = -np.abs(y)
+    if mirror.startswith("kaleido"):
+        n = int(mirror.removeprefix("kaleido"))
+        wedge = math.pi / n
+        r = np.hypot(x, y) * 0.72  # the corners' radius still samples inside the frame
+        theta = np.mod(np.arctan2(y, x), 2 * wedge)
+        theta = np.where(theta > wedge, 2 * wedge - theta, theta) - math.pi / 2 - wedge / 2  # the wedge looks up
+        x, y = r * np.cos(theta), r * np.sin(theta)
+    grid = np.stack([x, y], axis=-1).astype(np.float32)
+    half = size // 2
+    if mirror in ("horizontal", "quad"):
+        grid[:, size - half:] = grid[:, :half][:, ::-1]
+    if mirror in ("vertical", "quad"):
+        grid[size - half:] = grid[:half][::-1]
+    return grid
+
+
+def zoom_grid(size: int, zoom: float, turn: float = 0.0) -> np.ndarray:
+    """Coordinates that enlarge the picture by ``zoom`` around its centre, turned by ``turn`` radians."""
+    c = (2 * np.arange(size, dtype=np.float64) + 1) / size - 1
+    x, y = np.meshgrid(c, c)
+    cos, sin = math.cos(turn), math.sin(turn)
+    return (np.stack([cos * x - sin * y, sin * x + cos * y], axis=-1) / zoom).astype(np.float32)
+
+
+class Look:
+    """Stateful compositor: ``apply(frame, feats, dt, now)`` once per frame, in order."""
+
+    def __init__(self, cfg: LookConfig, size: int) -> None:
+        import torch
+
+        self.torch = torch
+        self.size = size
+        self.cfg = cfg
+        self._grid = self._mirror_tensor(cfg.mirror)
+        self._identity = torch.from_numpy(zoom_grid(size, 1.0))[None]
+        self._feedback_grid: Any = None
+        self._feedback_for = -1.0
+        self.key_pcs = np.zeros(12)
+        self.trail: Any = None  # the previous output
+        self.level = 0.0  # fade: 0 black .. 1 full
+        self.onsets_seen: float | None = None
+        self.last_onset_s: float | None = None
+        self.crossfade_from: Any = None
+        self.crossfade_left = 0.0
+        self.shown: Any = None  # the last output, the crossfade's start
+
+    def _mirror_tensor(self, mirror: str) -> Any:
+        grid = mirror_grid(mirror, self.size)
+        return None if grid is None else self.torch.from_numpy(grid)[None]
+
+    def configure(self, cfg: LookConfig, crossfade: bool = False) -> None:
+        """A new look (knob, OSC or preset); ``crossfade`` blends from the current picture."""
+        if cfg.mirror != self.cfg.mirror:
+            self._grid = self._mirror_tensor(cfg.mirror)
+            crossfade = True
+        if crossfade and self.shown is not None and cfg.crossfade_s > 0:
+            self.crossfade_from = self.shown.clone()
+            self.crossfade_left = 1.0
+        self.cfg = cfg
+
+    # -- one frame ----------------------------------------------------------------------------
+    def apply(self, x: Any, feats: np.ndarray, dt: float, now_s: float) -> Any:
+        """``x``: the generator's frame (3, H, W) in [0, 1]; returns the stage picture, same shape."""
+        torch = self.torch
+        cfg = self.cfg
+        dt = min(max(dt, 0.0), 0.25)
+        self.follow(feats, dt, now_s)
+        if cfg.palette == "harmony" and cfg.tint > 0:
+            x = self._palette(x, feats)
+        pulse = cfg.pulse * min(1.5, max(0.0, float(feats[F.PULSE])))
+        grid = self._grid
+        if pulse > 1e-3:
+            zoom = 1.0 + 0.045 * pulse
+            grid = (grid if grid is not None else self._identity) / zoom
+        if grid is not None:
+            x = torch.nn.functional.grid_sample(x[None], grid, mode="bilinear", padding_mode="reflection", align_corners=False)[0]
+        if pulse > 1e-3:
+            x = x * (1.0 + 0.22 * pulse)
+        if cfg.trails > 0 and self.trail is not None:
+            # bright things leave glowing trails (max), everything a fainter ghost (lerp),
+            # so trails show on dark and on light grounds while the new frame stays in front
+            keep = 0.5 ** (dt / (TRAIL_HALF_LIFE_S * cfg.trails / (1.0 - cfg.trails)))
+            previous = self._drift(self.trail, cfg.feedback) if cfg.feedback > 0 else self.trail
+            x = torch.lerp(torch.maximum(x, previous * keep), previous, 0.5 * keep)
+        x = x.clamp(0.0, 1.0)
+        self.trail = x
+        if self.crossfade_from is not None:
+            self.crossfade_left -= dt / max(cfg.crossfade_s, 1e-3)
+            if self.crossfade_left <= 0:
+                self.crossfade_from = None
+            else:
+                x = torch.lerp(x, self.crossfade_from, self.crossfade_left)
+        self.shown = x
+        if self.level >= 1.0:
+            return x
+        return x * (self.level * self.level)  # squared: a smoother fade to the eye than linear
+
+    def _drift(self, trail: Any, feedback: float) -> Any:
+        if feedback != self._feedback_for:
+            self._feedback_for = feedback
+            self._feedback_grid = self.torch.from_numpy(zoom_grid(self.size, 1.0 + feedback, 0.12 * feedback))[None]
+        return self.torch.nn.functional.grid_sample(trail[None], self._feedback_grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
+
+    def follow(self, feats: np.ndarray, dt: float, now_s: float) -> None:
+        """Advance the look's musical state (key colour, fade) for a frame that is not painted."""
+        dt = min(max(dt, 0.0), 0.25)
+        self._follow_key(feats, dt)
+        self._follow_fade(feats, dt, now_s)
+
+    def _follow_key(self, feats: np.ndarray, dt: float) -> None:
+        pcs = np.maximum(feats[F.PC], 0.0)
+        self.key_pcs += (pcs - self.key_pcs) * min(1.0, dt / KEY_TAU_S)
+
+    def _palette(self, x: Any, feats: np.ndarray) -> Any:
+        torch = self.torch
+        pcs = np.maximum(feats[F.PC], 0.0)
+        key_total = float(self.key_pcs.sum())
+        if key_total < 1e-4 and float(pcs.sum()) < 1e-4:
+            return x  # nothing played yet: the images' own colours
+        key_hue, key_focus = harmony_colour(self.key_pcs)
+        chord_hue, chord_focus = harmony_colour(pcs + 0.3 * self.key_pcs)
+        # a three-stop gradient map: black shadows (a dark stage projects well), the key's
+        # colour in the middle tones, the chord's colour in the lights
+        middle = torch.from_numpy(_rgb(key_hue, 0.6 + 0.35 * key_focus, 0.7))[:, None, None]
+        light = torch.from_numpy(_rgb(chord_hue, 0.25 + 0.5 * chord_focus, 1.0))[:, None, None]
+        lum = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2])[None]
+        lum = lum * lum * (3.0 - 2.0 * lum)  # smoothstep: deeper shadows, brighter lights
+        low = (2.0 * lum).clamp_(max=1.0)
+        high = (2.0 * lum - 1.0).clamp_(min=0.0)
+        mapped = middle * low + (light - middle) * high
+        strength = self.cfg.tint * min(1.0, (key_total + float(pcs.sum())) / 0.6)
+        return torch.lerp(x, mapped, strength)
+
+    def _follow_fade(self, feats: np.ndarray, dt: float, now_s: float) -> None:
+        onsets = float(feats[F.ONSETS])
+        if self.onsets_seen is None or onsets > self.onsets_seen:
+            if onsets > 0:
+                self.last_onset_s = now_s
+            self.onsets_seen = onsets
+        cfg = self.cfg
+        if not cfg.fade:
+            self.level = 1.0
+            return
+        silent = self.last_onset_s is None or (now_s - self.last_onset_s > cfg.fade_after_s and float(feats[F.HELD]) < 0.5)
+        if silent:
+            self.level = max(0.0, self.level - dt / cfg.fade_s)
+        else:
+            self.level = min(1.0, self.level + dt / FADE_IN_S)
