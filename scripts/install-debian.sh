@@ -8,5 +8,5 @@ set -euo pipefail
 echo "jackd2 jackd/tweak_rt_limits boolean false" | debconf-set-selections
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    jackd2 libportaudio2 fluidsynth fluid-soundfont-gm openclipart-png chromium chromium-driver tmux >/dev/null
+    jackd2 libportaudio2 fluidsynth fluid-soundfont-gm openclipart-png chromium chromium-driver tmux ffmpeg >/dev/null
 echo "system packages installed"
