@@ -22,8 +22,8 @@ HIDDEN=${MUSIC_HIDDEN:-384}
 DEVICE=${MUSIC_DEVICE:-auto}
 WORKERS=${MUSIC_WORKERS:-4}
 PY=${PYTHON:-python3}
+mkdir -p "$OUTDIR" && OUTDIR=$(cd "$OUTDIR" && pwd) || exit 1
 cd "$(dirname "$0")/../.." || exit 1
-mkdir -p "$OUTDIR"
 WORK=$(mktemp -d /tmp/music.XXXXXX)
 export PYTHONUNBUFFERED=1 LIVECOMPOSER_CACHE="$WORK/cache" OMP_NUM_THREADS=1
 EXTRA=()
