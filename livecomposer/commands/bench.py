@@ -17,10 +17,10 @@ import logging
 import os
 import pkgutil
 import sys
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from .. import bench
-from ..bench import BenchOptions, Measurement
+if TYPE_CHECKING:
+    from ..bench import BenchOptions, Measurement
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,9 @@ def stdout_to_stderr() -> Iterator[None]:
 
 def measure_all(options: BenchOptions, show: bool) -> list[Measurement]:
     """Every benchmark module's figures; ``show`` prints each as it comes."""
+    from .. import bench
+    from ..bench import Measurement
+
     results: list[Measurement] = []
     for info in sorted(pkgutil.iter_modules(bench.__path__), key=lambda m: m.name):
         if options.only and options.only not in info.name:
@@ -73,6 +76,8 @@ def measure_all(options: BenchOptions, show: bool) -> list[Measurement]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..bench import BenchOptions
+
     options = BenchOptions(events=args.events, quick=args.quick, stage=args.stage, only=args.only)
     if args.json:
         with stdout_to_stderr():

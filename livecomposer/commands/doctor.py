@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..ports.backends import API_CHOICES
+from .run import API_CHOICES  # not ports.backends: `livecomposer --help` would load libjack and numba
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import registry
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plugins", help="list the plugins presets can use (or show one plugin's parameters)")
@@ -19,6 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .. import registry
+
     if args.name:
         return _show(args.name)
     rows = registry.catalog()
@@ -38,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _show(name: str) -> int:
+    from .. import registry
+
     try:
         cls = registry.resolve(name)
     except registry.RegistryError as exc:

@@ -6,8 +6,7 @@ import argparse
 import json
 
 from ..cli import CommandError
-from ..ports.base import PortError
-from ..ports.rtmidi_ports import API_CHOICES, list_ports
+from .run import API_CHOICES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..ports.base import PortError
+    from ..ports.rtmidi_ports import list_ports
+
     try:
         listing = list_ports(args.api)
     except PortError as exc:

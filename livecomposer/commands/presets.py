@@ -13,8 +13,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..paths import list_presets, preset_dirs
-from ..presets import PresetError, check_preset
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from ..presets import PresetError, check_preset
+
     failed = 0
     queue = [Path(f) for f in args.files]
     seen: set[Path] = set()
@@ -58,6 +58,9 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from ..paths import list_presets, preset_dirs
+    from ..presets import PresetError, check_preset
+
     if args.folder is not None:
         files = sorted(args.folder.glob("*.yaml")) + sorted(args.folder.glob("*.yml"))
         where = str(args.folder)
