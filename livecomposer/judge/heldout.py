@@ -7,7 +7,7 @@ on: the split is fixed by its seed) with the tempo written in the file, light ti
 jitter, articulation and synthesized velocities, so they still sound played.
 
     python -m livecomposer.judge.heldout folk models/heldout/folk-timed --bpm 100
-    python -m livecomposer.judge.heldout chorales models/heldout/chorales-timed --bpm 80
+    python -m livecomposer.judge.heldout chorales models/heldout/chorales-timed --count 8 --bpm 80
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import numpy as np
 
 
 def export_timed(data: str, folder: Path, count: int, bpm: float, seed: int = 11) -> list[Path]:
-    """Write ``count`` test-split pieces of ``data`` (folk or chorales) as MIDI at ``bpm``:
-    the first track is the performer (the tune, or the chorale's top part), the second the
-    other parts.  Returns the paths, named after the pieces."""
+    """Write ``count`` test-split pieces of ``data`` (folk or four-part chorales) as MIDI at
+    ``bpm``: the first track is the performer (the tune, or the soprano), the second the other
+    parts.  Returns the paths, named after the pieces."""
     from ..model.data import load_dataset, split
     from ..model.midi import write_events
     from ..model.tokens import humanize
@@ -30,7 +30,11 @@ def export_timed(data: str, folder: Path, count: int, bpm: float, seed: int = 11
 
     ds = load_dataset(data)
     _train, _val, test = split(len(ds.notes))
-    # The same pieces the model's held-out files use: spread across the collections.
+    if data == "chorales":
+        # Four-part settings only: some files add instrumental parts that start late or
+        # double the voices, and the judge wants a soprano to play and a choir to compare with.
+        test = np.array([i for i in test if len(np.unique(ds.piece(int(i))[3])) == 4], dtype=test.dtype)
+    # Spread across the split, as the model's held-out files are (across the collections).
     pick = test[np.linspace(0, len(test) - 1, min(count, len(test))).astype(int)]
     aug = replace(default_augment(data), transpose=0, bpm=(bpm, bpm), jitter_s=0.008, articulation=(0.75, 1.0),
                   call_response_p=0.0)
