@@ -54,6 +54,7 @@ def test_judge_command_prints_machine_and_human_figures(tune: Path, capsys, tmp_
     assert figures["in_key"]["human"] == 1.0  # the second phrase is all in G major
     assert figures["kinship"]["human"] == pytest.approx(4 / 6, abs=1e-3)  # eighths {0,2,4,5,6} vs {0,1,2,4,6}
     assert 0 <= figures["in_key"]["machine"] <= 1
+    assert out["per_file"][str(tune)]["kinship"] == figures["kinship"]  # one file: the same figures
     assert (tmp_path / "wav" / "tune.wav").stat().st_size > 1000
     assert main(["judge", str(DUET), str(tune)]) == 0
     table = capsys.readouterr().out

@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "the harmonizer. Tempo and beat come from each file.")
     p.add_argument("preset", help="preset file or name (duet, accompanist, ...)")
     p.add_argument("files", nargs="+", type=Path, help="MIDI files (or folders of them)")
-    p.add_argument("--json", action="store_true", help="print JSON (figures with machine and human values, files, mode)")
+    p.add_argument("--json", action="store_true", help="print JSON: each figure's machine and human values, pooled and per file")
     p.add_argument("--seeds", type=int, default=1, metavar="N", help="render each file with N seeds (the preset's and the next ones; default 1)")
     p.add_argument("--phrases", type=float, metavar="BEATS",
                    help="cut each file into calls of BEATS beats, each followed by a pause to answer in (call and response, continuation)")
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..cli import CommandError
-    from ..judge.figures import figures
+    from ..judge.figures import figures, per_file
     from ..judge.report import as_json, markdown, table
     from ..judge.run import JudgeError, gather
     from ..model.midi import midi_files
@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"preset": str(preset), "mode": g.mode, "files": g.files, "skipped": g.skipped,
                           "calls": g.calls, "seeds": args.seeds, "phrases": args.phrases,
-                          "figures": as_json(rows, machine, human)}, indent=2))
+                          "figures": as_json(rows, machine, human),
+                          "per_file": {f: as_json(rows, *mh) for f, mh in per_file(g).items()}}, indent=2))
         return 0
     what = f"{g.calls} calls of {args.phrases:g} beats" if args.phrases else "whole files"
     title = (f"{preset} judged as {g.mode}: {len(g.files)} files, {what}, {args.seeds} seed{'s' if args.seeds > 1 else ''}, "

@@ -9,7 +9,7 @@ with, one seed for diversity, no human part beside the melody).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import metrics as m
 from .run import Exchange, Gathered, Part
@@ -127,3 +127,16 @@ def figures(g: Gathered) -> tuple[tuple[Figure, ...], dict[str, float | None], d
         return ANSWER_FIGURES, answer_figures(g.machine_exchanges), answer_figures(g.human_exchanges)
     mono = g.mode == "accompaniment"
     return PART_FIGURES, part_figures(g.machine_parts, mono), part_figures(g.human_parts, mono)
+
+
+def per_file(g: Gathered) -> dict[str, tuple[dict[str, float | None], dict[str, float | None]]]:
+    """(machine, human) figures of each file alone: where a pooled figure comes from."""
+    out = {}
+    for f in g.files:
+        one = replace(g, machine_exchanges=[x for x in g.machine_exchanges if x.file == f],
+                      human_exchanges=[x for x in g.human_exchanges if x.file == f],
+                      machine_parts=[p for p in g.machine_parts if p.file == f],
+                      human_parts=[p for p in g.human_parts if p.file == f])
+        _rows, machine, human = figures(one)
+        out[f] = (machine, human)
+    return out

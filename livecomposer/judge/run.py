@@ -61,6 +61,7 @@ class Part:
     end: float
     beats_per_bar: float
     grid_tolerance: float  # beats
+    file: str = ""
 
 
 @dataclass
@@ -173,11 +174,11 @@ def gather(preset_path: Path, files: list[Path], phrases: float | None, seeds: i
             if mode == "answers":
                 out.machine_exchanges += [_answer(c, machine, key, phrases or piece.end, str(path), seed) for c in played]
             else:
-                out.machine_parts.append(Part(machine, performer, key, piece.start, piece.end, bar, tolerance))
+                out.machine_parts.append(Part(machine, performer, key, piece.start, piece.end, bar, tolerance, str(path)))
         if mode == "accompaniment" and piece.others:
-            out.human_parts.append(Part(bass_line(piece.others), piece.performer, key, piece.start, piece.end, bar, tolerance))
+            out.human_parts.append(Part(bass_line(piece.others), piece.performer, key, piece.start, piece.end, bar, tolerance, str(path)))
         elif mode == "voices" and piece.others:
-            out.human_parts.append(Part(piece.others, piece.performer, key, piece.start, piece.end, bar, tolerance))
+            out.human_parts.append(Part(piece.others, piece.performer, key, piece.start, piece.end, bar, tolerance, str(path)))
     return out
 
 
