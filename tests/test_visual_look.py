@@ -226,7 +226,7 @@ def test_the_overlay_draws_played_and_planned_notes_in_their_colours():
     from livecomposer.visual.overlay import MACHINE_RGB, NOW_AT, Overlay
 
     board = N.NoteBoard()
-    board.played([note_on(0, 60, 100)], 9.5, machine=False)
+    board.observe([note_on(0, 60, 100)], (), 9.5)
     board.planned([note_on(2 * S, 64, 90, voice=1, tag=7), note_off(2 * S + 500 * MS, 64, voice=1, tag=7)], S, 10.0)
     frame = np.zeros((256, 256, 3), np.uint8)
     Overlay().draw(frame, board.rows, 10.0, 4.0, 1 / 60)

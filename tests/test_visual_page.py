@@ -176,3 +176,58 @@ def test_visual_command_writes_frames_while_playing_the_demo(tmp_path):
     written = sorted(frames.glob("frame-*.png"))
     assert len(written) >= 10
     assert Image.open(written[-1]).size == (256, 256)
+
+
+def test_knobs_and_preset_changes_reach_the_renderers_look(visualizer):
+    from livecomposer.visual.look import LookConfig
+
+    observer = visualizer.observer
+    scene = visualizer.look.read()[0]
+    observer.publish("visual.mirror", 1.0)  # a knob at the top of its sweep
+    observer.publish("visual.trails", 0.8)
+    look = LookConfig.from_vector(visualizer.look.read()[1:])
+    assert (look.mirror, look.trails) == ("kaleido8", 0.8)
+    observer.publish("visual.preset", {"look": {"mirror": "quad", "overlay": True}})  # a preset switch: crossfade
+    values = visualizer.look.read()
+    assert values[0] == scene + 1 and LookConfig.from_vector(values[1:]) == LookConfig(mirror="quad", overlay=True)
+    observer.publish("visual.nonsense", 1.0)  # logged, never raised on the engine thread
+    observer.publish("visual.preset", {})
+    assert LookConfig.from_vector(visualizer.look.read()[1:]) == LookConfig()
+
+
+def test_the_machines_planned_notes_reach_the_page(visualizer):
+    """A real engine plans a note a second ahead; the note table reaches the renderer's
+    mailbox, and with the overlay on the page's frame shows it right of the now line."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from livecomposer.clock import ManualClock
+    from livecomposer.visual import notes as N
+    from test_visual_look import Planner
+
+    def cyan_ahead() -> int:
+        jpeg = urllib.request.urlopen(visualizer.url + "frame.jpg", timeout=5).read()
+        frame = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")).astype(int)
+        ahead = frame[:, frame.shape[1] // 2 + 3 :]  # right of the now line
+        return int(((ahead[..., 2] - ahead[..., 0] > 60) & (ahead[..., 1] - ahead[..., 0] > 40)).sum())
+
+    observer = visualizer.observer
+    observer.publish("visual.preset", {"look": {"overlay": False, "fade": False, "palette": "none"}})
+    clock = ManualClock()
+    engine = Engine(Planner(delay_ms=1500), output=MemoryOutput(clock.now, "out"), clock=clock, observers=[observer])
+    engine.tick(0, [(0, bytes([0x90, 60, 100]))])  # one tick: the plan is made, not yet played
+    rows = visualizer.notes.read().reshape(N.CAPACITY, N.COLUMNS)
+    planned = rows[rows[:, N.WHO] == N.PLANNED_NOTE]
+    assert len(planned) >= 1 and planned[-1, N.PITCH] == 67
+    assert 1.2 < planned[-1, N.ON] - time.monotonic() < 1.6  # on the renderer's clock, about 1.5 s ahead
+    time.sleep(0.2)
+    without = cyan_ahead()
+    observer.publish("visual.overlay", True)
+    time.sleep(0.3)
+    with_ = cyan_ahead()
+    print(f"\ncyan pixels ahead of the now line: overlay off {without}, on {with_}")
+    assert with_ > without + 30
+    observer.publish("visual.preset", {})
+

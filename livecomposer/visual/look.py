@@ -57,7 +57,7 @@ class LookConfig:
     fade_s: float = 2.0  # time to fade out
     crossfade_s: float = 1.0
     overlay: bool = False  # draw the notes (performer's, machine's, machine's planned)
-    overlay_s: float = 4.0  # seconds of music the overlay shows (past and planned together)
+    overlay_s: float = 6.0  # seconds of music the overlay shows (past and planned together)
 
     def vector(self) -> np.ndarray:
         """The look as numbers, for the mailbox (choices by index, switches as 0/1)."""

@@ -60,39 +60,49 @@ class NoteBoard:
         return r
 
     # -- what happened ------------------------------------------------------------------------
-    def played(self, events: Iterable[Event], now_s: float, machine: bool) -> None:
-        """Notes that went out (machine) or came in (performer) at ``now_s``."""
-        rows = self.rows
-        for e in events:
-            kind = e.kind
-            if kind is Kind.NOTE_ON and e.velocity > 0:
-                key = (machine, e.channel, e.note)
-                r = self._planned.pop((e.tag, e.channel, e.note), None) if machine else None
-                if r is not None and rows[r, WHO] == PLANNED_NOTE:
-                    rows[r, ON], rows[r, WHO] = now_s, MACHINE_NOTE
-                else:
-                    r = self._row(now_s, e.note, MACHINE_NOTE if machine else PERFORMER_NOTE, e.velocity)
-                self._sounding[key] = r
-                self._owner[r] = (self._sounding, key)
-                self.changed = True
-            elif kind is Kind.NOTE_OFF or (kind is Kind.NOTE_ON and e.velocity == 0):
-                r = self._sounding.pop((machine, e.channel, e.note), None)
-                if r is not None:
-                    rows[r, OFF] = now_s
-                    self._owner.pop(r, None)
-                    self.changed = True
-            elif kind is Kind.CONTROL and e.control in (120, 123):
-                self.release(now_s, machine)
+    def observe(self, inputs: Iterable[Event], outputs: Iterable[Event], now_s: float) -> None:
+        """One engine tick: the performer's notes from ``inputs``, the machine's from ``outputs``
+        (the performer's own notes sent on by ``thru`` are not counted twice).  An all-notes-off
+        going out (a panic, a preset switch, the stop) ends every note and drops every plan:
+        the engine has emptied its schedule."""
+        for e in inputs:
+            if e.voice == PERFORMER:
+                self._note(e, now_s, machine=False)
+        for e in outputs:
+            if e.kind is Kind.CONTROL:
+                if e.control in (120, 123):
+                    self.release(now_s)
+            elif e.voice != PERFORMER:
+                self._note(e, now_s, machine=True)
 
-    def release(self, now_s: float, machine: bool) -> None:
-        """All notes off (CC 123, a panic, a preset switch): sounding notes end, plans go."""
-        for key in [k for k in self._sounding if k[0] == machine]:
-            r = self._sounding.pop(key)
+    def _note(self, e: Event, now_s: float, machine: bool) -> None:
+        rows = self.rows
+        kind = e.kind
+        if kind is Kind.NOTE_ON and e.velocity > 0:
+            key = (machine, e.channel, e.note)
+            r = self._planned.pop((e.tag, e.channel, e.note), None) if machine else None
+            if r is not None and rows[r, WHO] == PLANNED_NOTE:
+                rows[r, ON], rows[r, WHO] = now_s, MACHINE_NOTE
+            else:
+                r = self._row(now_s, e.note, MACHINE_NOTE if machine else PERFORMER_NOTE, e.velocity)
+            self._sounding[key] = r
+            self._owner[r] = (self._sounding, key)
+            self.changed = True
+        elif kind is Kind.NOTE_OFF or (kind is Kind.NOTE_ON and e.velocity == 0):
+            r = self._sounding.pop((machine, e.channel, e.note), None)
+            if r is not None:
+                rows[r, OFF] = now_s
+                self._owner.pop(r, None)
+                self.changed = True
+
+    def release(self, now_s: float) -> None:
+        """All notes off: sounding notes end now, plans go."""
+        for r in self._sounding.values():
             self.rows[r, OFF] = now_s
             self._owner.pop(r, None)
-        if machine:
-            for key in list(self._planned):
-                self._drop(key)
+        self._sounding.clear()
+        for key in list(self._planned):
+            self._drop(key)
         self.changed = True
 
     # -- what the machine means to do -------------------------------------------------------------
@@ -152,7 +162,10 @@ class BoardReplay:
             self._i += 1
             if kind == "event":
                 e: Event = value  # type: ignore[assignment]
-                board.played([e], when / NS, machine=e.voice != PERFORMER)
+                if e.voice == PERFORMER and e.kind is not Kind.CONTROL:
+                    board.observe([e], (), when / NS)
+                else:
+                    board.observe((), [e], when / NS)
             elif kind == "plan":
                 board.planned(value, when, when / NS)  # type: ignore[arg-type]
             elif kind == "plan.cancel":
@@ -171,8 +184,8 @@ class SessionLog:
         self.plans: list[tuple[int, str, object]] = []
 
     def observe(self, inputs: Sequence[Event], outputs: Sequence[Event], now: int) -> None:
-        self.events += [e for e in inputs if e.voice == PERFORMER]
-        self.events += [e for e in outputs if e.voice != PERFORMER]
+        self.events += [e for e in inputs if e.voice == PERFORMER and e.kind is not Kind.CONTROL]
+        self.events += [e for e in outputs if e.voice != PERFORMER or (e.kind is Kind.CONTROL and e.control in (120, 123))]
 
     def publish(self, key: str, value: object) -> None:
         if key == "plan":

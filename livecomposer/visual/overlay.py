@@ -1,9 +1,9 @@
 """The music made visible: a piano roll over the picture, scrolling right to left.
 
-Time runs across (the "now" line at 60 % of the width: the past on its left, the
-machine's plans coming in from the right), pitch up the frame (the range follows what is
+Time runs across (the "now" line in the middle: the past on its left, the machine's
+plans coming in from the right), pitch up the frame (the range follows what is
 playing, smoothly).  The performer's notes are warm white, the machine's cyan, and the
-machine's planned notes (scheduled, not yet played) cyan outlines with a faint fill, so a
+machine's planned notes (scheduled, not yet played) cyan outlines with a half-tone fill, so a
 player sees what the machine is about to do before it sounds.
 
 Drawn on the final uint8 frame with numpy slices: well under a millisecond for the
@@ -18,7 +18,7 @@ import numpy as np
 
 from . import notes as N
 
-NOW_AT = 0.6  # the now line, as a fraction of the width
+NOW_AT = 0.5  # the now line, as a fraction of the width: as much past as plans ahead
 PERFORMER_RGB = np.array([255, 240, 205], dtype=np.float32)
 MACHINE_RGB = np.array([60, 215, 255], dtype=np.float32)
 NOW_RGB = np.array([255, 255, 255], dtype=np.float32)
@@ -60,7 +60,7 @@ class Overlay:
             colour = PERFORMER_RGB if kind == N.PERFORMER_NOTE else MACHINE_RGB
             alpha = 0.45 + 0.45 * velocity / 127.0
             if kind == N.PLANNED_NOTE:
-                _blend(frame[y0:y1, x0:x1], colour, 0.22)
+                _blend(frame[y0:y1, x0:x1], colour, 0.4)
                 _blend(frame[y0:y0 + 1, x0:x1], colour, 0.95)
                 _blend(frame[y1 - 1:y1, x0:x1], colour, 0.95)
                 _blend(frame[y0:y1, x0:x0 + 1], colour, 0.95)

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..events import PERFORMER, Event
+from ..events import Event
 from . import features as F
 from . import look as L
 from . import notes as N
@@ -56,9 +56,7 @@ class VisualObserver:
         now = time.monotonic_ns()
         self.tracker.update(inputs, outputs, now)
         self.handle.features.write(self.tracker.vec)
-        board = self.board
-        board.played([e for e in inputs if e.voice == PERFORMER], now / 1e9, machine=False)
-        board.played([e for e in outputs if e.voice != PERFORMER], now / 1e9, machine=True)
+        self.board.observe(inputs, outputs, now / 1e9)
         self._write_notes()
         if now >= self._next_check:
             self._next_check = now + LIVENESS_CHECK_NS
