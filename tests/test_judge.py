@@ -170,3 +170,14 @@ def test_consonance_hears_a_legato_overlap_as_the_next_note():
     # the performer's F# is released 10 ms after G starts; the machine's B, played with G, is heard with G
     melody = [m.Note(0, 1.02, 66), m.Note(1, 2, 67)]
     assert m.consonance([m.Note(1.005, 2, 59)], melody) == m.Share(1, 1)
+
+
+def test_phrases_are_whole_bars_and_the_preset_takes_the_files_tempo_and_metre():
+    from livecomposer.judge.run import at_tempo, whole_bars
+    from livecomposer.session import load
+
+    assert whole_bars(8, 4) == 8 and whole_bars(8, 3) == 9 and whole_bars(8, 2) == 8 and whole_bars(1, 3) == 3
+    preset, _ = load(m.__file__.rsplit("/livecomposer/", 1)[0] + "/presets/duet.yaml")
+    clock = at_tempo(preset, 132.0, 3.0).clock
+    assert (clock.bpm, clock.beats_per_bar, clock.source) == (132.0, 3, "internal")
+    assert at_tempo(preset, 90.0, 3.5).clock.beats_per_bar == preset.clock.beats_per_bar  # 7/8: keep the preset's

@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON: each figure's machine and human values, pooled and per file")
     p.add_argument("--seeds", type=int, default=1, metavar="N", help="render each file with N seeds (the preset's and the next ones; default 1)")
     p.add_argument("--phrases", type=float, metavar="BEATS",
-                   help="cut each file into calls of BEATS beats, each followed by a pause to answer in (call and response, continuation)")
+                   help="cut each file into calls of BEATS beats (rounded to whole bars of its metre), each followed by a pause to answer in (call and response, continuation)")
     p.add_argument("--wav", type=Path, metavar="DIR", help="also write each file's first render as DIR/NAME.wav (built-in synth)")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     p.set_defaults(func=run)
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                           "figures": as_json(rows, machine, human),
                           "per_file": {f: as_json(rows, *mh) for f, mh in per_file(g).items()}}, indent=2))
         return 0
-    what = f"{g.calls} calls of {args.phrases:g} beats" if args.phrases else "whole files"
+    what = f"{g.calls} calls of {args.phrases:g} beats in whole bars" if args.phrases else "whole files"
     title = (f"{preset} judged as {g.mode}: {len(g.files)} files, {what}, {args.seeds} seed{'s' if args.seeds > 1 else ''}, "
              "at each file's tempo; machine beside the human music in the files")
     print(markdown(rows, machine, human) if args.markdown else table(title, rows, machine, human))

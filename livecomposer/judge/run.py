@@ -91,9 +91,18 @@ def partner_mode(preset: Any) -> tuple[str, frozenset[int]]:
     return modes.pop(), frozenset(int(p.channel) - 1 for p in partners)
 
 
-def at_tempo(preset: Any, bpm: float) -> Any:
-    """The preset on its own internal clock at ``bpm`` (an offline render has no DAW to follow)."""
-    return replace(preset, clock=replace(preset.clock, bpm=bpm, source="internal", send=False))
+def at_tempo(preset: Any, bpm: float, beats_per_bar: float | None) -> Any:
+    """The preset on its own internal clock at the file's tempo and metre, as a player would
+    set it before playing along (an offline render has no DAW to follow)."""
+    clock = replace(preset.clock, bpm=bpm, source="internal", send=False)
+    if beats_per_bar is not None and beats_per_bar == int(beats_per_bar):
+        clock = replace(clock, beats_per_bar=int(beats_per_bar))
+    return replace(preset, clock=clock)
+
+
+def whole_bars(beats: float, beats_per_bar: float) -> float:
+    """``beats`` rounded to whole bars (at least one), so phrases start on bar lines."""
+    return max(1, round(beats / beats_per_bar)) * beats_per_bar
 
 
 def render_notes(preset: Any, performer: list[Note], bpm: float, end_beats: float, seed: int, channels: frozenset[int]) -> tuple[list[Note], list]:
@@ -151,11 +160,12 @@ def gather(preset_path: Path, files: list[Path], phrases: float | None, seeds: i
             continue
         out.files.append(str(path))
         bar = piece.beats_per_bar or preset.clock.beats_per_bar
-        live = at_tempo(preset, piece.bpm)
+        live = at_tempo(preset, piece.bpm, piece.beats_per_bar)
+        beats = whole_bars(phrases, bar) if phrases else piece.end
         if phrases:
-            played = calls(piece, phrases, bar)
-            source = cut(piece.performer, phrases)
-            out.human_exchanges += [Exchange(a, b, key, phrases, str(path), k) for k, (a, b) in enumerate(zip(source, source[1:])) if a and b]
+            played = calls(piece, beats, bar)
+            source = cut(piece.performer, beats)
+            out.human_exchanges += [Exchange(a, b, key, beats, str(path), k) for k, (a, b) in enumerate(zip(source, source[1:])) if a and b]
         else:
             played = [whole(piece, TAIL_BEATS)]
             out.human_exchanges.append(Exchange([], piece.performer, key, piece.end, str(path)))
@@ -172,7 +182,7 @@ def gather(preset_path: Path, files: list[Path], phrases: float | None, seeds: i
                 wav.mkdir(parents=True, exist_ok=True)
                 render_wav(sent, wav / f"{Path(path).stem}.wav", start_ns=0)
             if mode == "answers":
-                out.machine_exchanges += [_answer(c, machine, key, phrases or piece.end, str(path), seed) for c in played]
+                out.machine_exchanges += [_answer(c, machine, key, beats, str(path), seed) for c in played]
             else:
                 out.machine_parts.append(Part(machine, performer, key, piece.start, piece.end, bar, tolerance, str(path)))
         if mode == "accompaniment" and piece.others:
