@@ -88,3 +88,13 @@ def test_presets_list_shows_the_shipped_presets_by_name(elsewhere) -> None:
     assert {"duet", "thru", "harmonizer", "accompanist"} <= set(names), proc.stdout + proc.stderr
     thru = next(line for line in proc.stdout.splitlines() if line.startswith("thru "))
     assert "straight through" in thru and str(REPO / "presets" / "thru.yaml") in thru
+
+
+def test_the_readme_preset_example_is_the_shipped_duet() -> None:
+    import yaml
+
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Presets"):]
+    example = section[section.index("```yaml\n") + 8:section.index("\n```", section.index("```yaml"))]
+    assert yaml.safe_load(example) == yaml.safe_load((REPO / "presets" / "duet.yaml").read_text()), \
+        "README's preset example differs from presets/duet.yaml: copy the file's body into it"
