@@ -2,12 +2,14 @@
 visualizer costs the engine.
 
 * ``visual.generator.256``: one 256x256 frame from the shipped generator, one torch
-  thread, batch 1 (the whole painter: latent step, network, uint8 conversion), wall clock;
+  thread, batch 1 (the whole painter: latent step, network, the stage look with every
+  part on and the notes overlay, uint8 conversion), wall clock;
   ``.cpu``: the same frames in CPU time of the thread, which on a shared, busy machine
   says what the code costs apart from waiting for a core.
 * ``visual.jpeg.256``: encoding that frame for the page.
 * ``visual.browser.frame_interval``: time between frames drawn by headless Chromium on the
-  page, with the renderer aiming at 60 fps; the note gives frames per second.
+  page, with the renderer aiming at 60 fps (the same full stage look); the note gives
+  frames per second.
 * ``visual.engine.thru.off`` / ``.on``: the engine's thru latency without the visualizer
   (renderer paused) and with it rendering into a watching browser, in alternating blocks
   of one run (the note of ``.on`` gives the p99 ratio).
@@ -19,8 +21,12 @@ import time
 
 import numpy as np
 
+from ..visual.look import LookConfig
 from . import BenchOptions, Measurement, skipped, summarize
 from .engine import thru_samples
+
+# every part of the stage look on, the notes overlay too: the most a frame costs
+STAGE = LookConfig(mirror="kaleido6", trails=0.6, overlay=True)
 
 
 def generator_frames(count: int) -> list[Measurement]:
@@ -31,16 +37,20 @@ def generator_frames(count: int) -> list[Measurement]:
     from ..visual.renderer import FramePainter, encode_jpeg
 
     torch.set_num_threads(1)
-    painter = FramePainter(VisualConfig())
+    painter = FramePainter(VisualConfig(look=STAGE))
     feats = np.zeros(F.SIZE)
+    feats[F.PC] = [1.0, 0, 0, 0, 0.8, 0, 0, 0.9, 0, 0, 0, 0]  # a C major chord sounding: palette and fade at work
+    feats[F.ONSETS] = feats[F.HELD] = 1.0
+    notes = _busy_notes(count / 60 + 2)
     for _ in range(10):
-        frame = painter.paint(feats, 1 / 60)
+        frame = painter.paint(feats, 1 / 60, notes=notes)
     paint_ns, cpu_ns, jpeg_ns = [], [], []
     for i in range(count):
         feats[F.DENSITY] = 4.0 * (i % 50) / 50
+        feats[F.PULSE] = 1.5 * (i % 30) / 30
         c0 = time.thread_time_ns()
         t0 = time.perf_counter_ns()
-        frame = painter.paint(feats, 1 / 60)
+        frame = painter.paint(feats, 1 / 60, notes=notes)
         t1 = time.perf_counter_ns()
         c1 = time.thread_time_ns()
         encode_jpeg(frame, 85)
@@ -56,6 +66,18 @@ def generator_frames(count: int) -> list[Measurement]:
     ]
 
 
+def _busy_notes(seconds: float) -> np.ndarray:
+    """A note table with four notes a second for the overlay: the performer's, the machine's
+    and the machine's planned ones in turn (times on the painter's frame clock)."""
+    from ..visual import notes as N
+
+    rows = np.zeros((N.CAPACITY, N.COLUMNS))
+    rows[:, N.WHO] = N.EMPTY
+    for k in range(min(N.CAPACITY, int(seconds * 4))):
+        rows[k] = (k * 0.25, k * 0.25 + 0.2, 48 + (k * 5) % 24, k % 3, 90)
+    return rows.ravel()
+
+
 def browser_frames(seconds: float) -> list[Measurement]:
     from ..visual import start_visualizer
     from ..visual.browser import HeadlessChromium, find_chromium
@@ -63,7 +85,7 @@ def browser_frames(seconds: float) -> list[Measurement]:
 
     if find_chromium() is None:
         return [skipped("visual.browser.frame_interval", "Chromium is not installed (Debian: chromium)")]
-    with start_visualizer(VisualConfig(enabled=True, port=0, fps=60)) as handle:
+    with start_visualizer(VisualConfig(enabled=True, port=0, fps=60, look=STAGE)) as handle:
         url = handle.wait_ready(60)
         with HeadlessChromium(url + "?log") as page:
             page.wait_for("window.lcStats && lcStats.drawn >= 5", timeout=30)
@@ -112,7 +134,7 @@ def engine_with_and_without(count: int, blocks: int = 4) -> list[Measurement]:
     on: list[int] = []
     fps: list[float] = []
     per_block = max(100, count // blocks)
-    with start_visualizer(VisualConfig(enabled=True, port=0, fps=60)) as handle:
+    with start_visualizer(VisualConfig(enabled=True, port=0, fps=60, look=STAGE)) as handle:
         url = handle.wait_ready(60)
         browser = HeadlessChromium(url) if find_chromium() else None
         pid = handle.process.pid
