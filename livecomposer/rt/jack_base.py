@@ -12,12 +12,16 @@ import ctypes
 import time
 
 import numpy as np
-from numba import carray, cfunc, types
+from numba import carray, cfunc, njit, types
 
 from ..ports import jackclient
+from .ring import address_to_voidptr
 
-#: state slots every client has; a subclass's own slots start at FIRST_FREE
-CLIENT, PORT, GONE, FIRST_FREE = 0, 1, 2, 3
+#: state slots every client has; a subclass's own slots start at FIRST_FREE.  SELF is the
+#: state's own address (for libjack calls that write into it), RATE the sample rate;
+#: CYCLE_* receive ``jack_get_cycle_times``; UNFILTERED counts cycles placed on the driver's
+#: actual wake-up because JACK's filtered clock had strayed from it (see :func:`cycle_start`).
+CLIENT, PORT, GONE, SELF, RATE, CYCLE_FRAMES, CYCLE_USECS, CYCLE_NEXT, CYCLE_PERIOD, UNFILTERED, FIRST_FREE = range(11)
 PROCESS_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p)
 SHUTDOWN_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
@@ -29,6 +33,58 @@ def _on_shutdown(arg):
     ``jack_client_open`` waited for that: the process hung when jackd was killed."""
     state = carray(arg, FIRST_FREE, np.int64)
     state[GONE] = 1
+
+@njit(cache=True, nogil=True)
+def choose_cycle_start(filtered_us, actual_us, nframes, rate):
+    """When this cycle's first frame is due, in JACK microseconds: JACK's filtered estimate
+    (its delay-locked loop smooths the driver's wake-up jitter, so frames keep their
+    spacing), unless it strays from the driver's actual wake-up by more than a quarter
+    period.  After a late or skipped wake-up the filter needs a second or more to settle
+    (seen here: 600 us off, decaying over a second); placing messages by it then put
+    almost every message of a test stream at a cycle's edge (late) and held MIDI clock
+    ticks up to 8 periods.  ``(start_us, 1 if the actual wake-up was used else 0)``."""
+    tolerance = np.int64(nframes) * np.int64(250_000) // np.int64(rate)
+    if abs(np.int64(actual_us) - np.int64(filtered_us)) > tolerance:
+        return np.int64(actual_us), 1
+    return np.int64(filtered_us), 0
+
+
+def compile_cycle_reader(lib: ctypes.CDLL):
+    """``read_cycle(state, nframes) -> (first_frame, start_us)`` for a process callback: this
+    cycle's first frame and the JACK time it is due (:func:`choose_cycle_start`).
+
+    ``jack_get_cycle_times`` is one consistent snapshot of JACK's frame timer; it is read
+    before and after ``jack_frames_since_cycle_start`` and the reading is kept only if the
+    cycle did not change in between (otherwise the filtered start is used)."""
+    v = ctypes.c_void_p
+    cycle_times = typed(lib, "jack_get_cycle_times", [v, v, v, v, v], ctypes.c_int)
+    since_start = typed(lib, "jack_frames_since_cycle_start", [v], ctypes.c_uint32)
+    get_time = typed(lib, "jack_get_time", [], ctypes.c_uint64)
+
+    @njit(nogil=True)
+    def read_cycle(state, nframes):
+        client = address_to_voidptr(state[CLIENT])
+        base = state[SELF]
+        state[CYCLE_FRAMES] = 0
+        state[CYCLE_PERIOD] = 0
+        cycle_times(client, address_to_voidptr(base + 8 * CYCLE_FRAMES), address_to_voidptr(base + 8 * CYCLE_USECS),
+                    address_to_voidptr(base + 8 * CYCLE_NEXT), address_to_voidptr(base + 8 * CYCLE_PERIOD))
+        first = state[CYCLE_FRAMES] & np.int64(0xFFFFFFFF)
+        filtered = state[CYCLE_USECS]
+        since = np.int64(since_start(client))
+        now = np.int64(get_time())
+        state[CYCLE_FRAMES] = 0
+        cycle_times(client, address_to_voidptr(base + 8 * CYCLE_FRAMES), address_to_voidptr(base + 8 * CYCLE_USECS),
+                    address_to_voidptr(base + 8 * CYCLE_NEXT), address_to_voidptr(base + 8 * CYCLE_PERIOD))
+        if (state[CYCLE_FRAMES] & np.int64(0xFFFFFFFF)) != first or state[RATE] <= 0:
+            return first, filtered  # the timer moved on while we read: keep its own estimate
+        actual = now - since * np.int64(1_000_000) // state[RATE]
+        start, unfiltered = choose_cycle_start(filtered, actual, nframes, state[RATE])
+        state[UNFILTERED] += unfiltered
+        return first, start
+
+    return read_cycle
+
 
 _zombies: list["CompiledClient"] = []  # clients of a server that died (see close_port)
 
@@ -100,12 +156,19 @@ class CompiledClient:
         self.port_name: str | None = None
         self.state = np.zeros(state_size, dtype=np.int64)
         self.state[CLIENT] = handle
+        self.state[SELF] = self.state.ctypes.data
+        self.state[RATE] = lib.jack_get_sample_rate(handle)
         self._callback = PROCESS_CB(process.address)  # referenced while JACK may call it
         # After the server dies the client is a zombie: closing it may hang, so it is left.
         self._shutdown_callback = SHUTDOWN_CB(_on_shutdown.address)
         lib.jack_on_shutdown(handle, self._shutdown_callback, ctypes.c_void_p(self.state.ctypes.data))
         self._offset_ns = clock_offset_ns(lib)
         self._offset_checked = time.monotonic()
+
+    @property
+    def unfiltered_cycles(self) -> int:
+        """Cycles timed by the driver's actual wake-up because JACK's filtered clock strayed."""
+        return int(self.state[UNFILTERED])
 
     @property
     def server_gone(self) -> bool:

@@ -27,7 +27,7 @@ from numba import carray, cfunc, types
 
 from ..events import NS_PER_S
 from ..ports import jackclient
-from .jack_base import CLIENT, FIRST_FREE, PORT, CompiledClient, libjack_for_callbacks, typed
+from .jack_base import FIRST_FREE, PORT, RATE, CompiledClient, compile_cycle_reader, libjack_for_callbacks, typed
 from .semaphore import Semaphore, sem_post_function
 from .ring import HEADER_SIZE, OVERFLOWS, RECORD_HEADER, address_to_voidptr, check_capacity, new_header, record_write, records_take
 
@@ -50,12 +50,10 @@ def _realtime_functions():
     get_buffer = typed(lib, "jack_port_get_buffer", [v, u32], v)
     event_count = typed(lib, "jack_midi_get_event_count", [v], u32)
     event_get = typed(lib, "jack_midi_event_get", [v, v, u32], ctypes.c_int)
-    last_frame = typed(lib, "jack_last_frame_time", [v], u32)
-    frames_to_time = typed(lib, "jack_frames_to_time", [v, u32], ctypes.c_uint64)
     sem_post = sem_post_function()
     if sem_post is None:
         raise OSError("no libc to load for sem_post")
-    return get_buffer, event_count, event_get, last_frame, frames_to_time, sem_post
+    return get_buffer, event_count, event_get, compile_cycle_reader(lib), sem_post
 
 
 _compiled = None
@@ -69,7 +67,7 @@ def _process_callback():
     with _compile_lock:
         if _compiled is not None:
             return _compiled
-        get_buffer, event_count, event_get, last_frame, frames_to_time, sem_post = _realtime_functions()
+        get_buffer, event_count, event_get, read_cycle, sem_post = _realtime_functions()
 
         @cfunc(types.int32(types.uint32, types.voidptr), nogil=True)
         def process(nframes, arg):
@@ -78,16 +76,19 @@ def _process_callback():
             state[NFRAMES] = nframes
             header = carray(address_to_voidptr(state[HEADER]), HEADER_SIZE, np.int64)
             data = carray(address_to_voidptr(state[DATA]), state[DATA_SIZE], np.uint8)
-            client = address_to_voidptr(state[CLIENT])
             buffer = get_buffer(address_to_voidptr(state[PORT]), nframes)
             count = event_count(buffer)
             event = carray(address_to_voidptr(state[EVENT]), 3, np.uint64)
-            first_frame = last_frame(client)
+            if count > 0:
+                _, start = read_cycle(state, nframes)
+            else:
+                start = np.int64(0)
+            rate = state[RATE]
             for i in range(count):
                 if event_get(address_to_voidptr(state[EVENT]), buffer, i) != 0:
                     continue
-                frame = np.uint32((np.uint64(first_frame) + (event[0] & np.uint64(0xFFFFFFFF))) & np.uint64(0xFFFFFFFF))
-                record_write(header, data, np.int64(frames_to_time(client, frame)), event[2], np.int64(event[1]))
+                offset = np.int64(event[0] & np.uint64(0xFFFFFFFF))
+                record_write(header, data, start + offset * np.int64(1_000_000) // rate, event[2], np.int64(event[1]))
                 state[EVENTS] += 1
             if count > 0 and state[SEMAPHORE] != 0:
                 sem_post(address_to_voidptr(state[SEMAPHORE]))

@@ -10,6 +10,8 @@ period); its jitter is a frame.
 
 A message the callback finds due later than this cycle waits for the next; one that is
 stamped far from now (the server's clock restarted) is written at once rather than held.
+A cycle's start is JACK's filtered time for its first frame unless that strays from the
+driver's actual wake-up (:func:`~.jack_base.choose_cycle_start`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 from numba import carray, cfunc, types
 
 from ..ports import jackclient
-from .jack_base import CLIENT, FIRST_FREE, PORT, CompiledClient, libjack_for_callbacks, typed
+from .jack_base import FIRST_FREE, PORT, RATE, CompiledClient, compile_cycle_reader, libjack_for_callbacks, typed
 from .ring import HEADER_SIZE, OVERFLOWS, READ, WRITE, address_to_voidptr, check_capacity, new_header, record_drop, record_peek, record_write_from
 
 #: Ring bytes per output: about 27,000 short messages, seconds of the densest playing.
@@ -47,10 +49,8 @@ def _realtime_functions():
     get_buffer = typed(lib, "jack_port_get_buffer", [v, u32], v)
     clear = typed(lib, "jack_midi_clear_buffer", [v], None)
     write = typed(lib, "jack_midi_event_write", [v, u32, v, ctypes.c_size_t], ctypes.c_int)
-    last_frame = typed(lib, "jack_last_frame_time", [v], u32)
-    time_to_frames = typed(lib, "jack_time_to_frames", [v, ctypes.c_uint64], u32)
     get_time = typed(lib, "jack_get_time", [], ctypes.c_uint64)
-    return get_buffer, clear, write, last_frame, time_to_frames, get_time
+    return get_buffer, clear, write, get_time, compile_cycle_reader(lib)
 
 
 #: ``send(state, payload, size)``: stamp now and append (False: the ring is full).  Called
@@ -66,7 +66,7 @@ def _compile():
     with _compile_lock:
         if _compiled is not None:
             return _compiled
-        get_buffer, clear, write, last_frame, time_to_frames, get_time = _realtime_functions()
+        get_buffer, clear, write, get_time, read_cycle = _realtime_functions()
 
         @cfunc(types.int32(types.voidptr, types.voidptr, types.int64), nogil=True)
         def send(arg, payload, size):
@@ -83,20 +83,18 @@ def _compile():
             header = carray(address_to_voidptr(state[HEADER]), HEADER_SIZE, np.int64)
             data = carray(address_to_voidptr(state[DATA]), state[DATA_SIZE], np.uint8)
             scratch = carray(address_to_voidptr(state[SCRATCH]), MAX_MESSAGE, np.uint8)
-            client = address_to_voidptr(state[CLIENT])
             buffer = get_buffer(address_to_voidptr(state[PORT]), nframes)
             clear(buffer)
-            first = np.int64(last_frame(client))
+            _, start = read_cycle(state, nframes)
+            rate = state[RATE]
             n = np.int64(nframes)
             floor = np.int64(0)  # frames must not go backwards within a cycle
             while True:
                 stamp, size = record_peek(header, data, scratch)
                 if size < 0:
                     break
-                # the frame one period after the stamp, relative to this cycle (wrap-safe)
-                frame = (np.int64(time_to_frames(client, np.uint64(stamp))) + n - first) & np.int64(0xFFFFFFFF)
-                if frame >= np.int64(0x80000000):
-                    frame -= np.int64(0x100000000)
+                # the frame one period after the stamp, relative to this cycle's start
+                frame = ((stamp - start) * rate + np.int64(500_000)) // np.int64(1_000_000) + n
                 if frame >= n and frame < TRUST_PERIODS * n:
                     break  # due in a later cycle
                 if frame < 0 or frame >= n:
