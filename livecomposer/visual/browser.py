@@ -9,6 +9,7 @@ picks itself (read back from ``DevToolsActivePort``); then talks CDP over a WebS
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -65,6 +66,10 @@ class HeadlessChromium:
              f"--user-data-dir={profile}", "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1",
              "--window-size=800,800", self.url],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # Chromium keeps its singleton socket in a folder of its own under $TMPDIR and
+            # removes it only on a clean exit, not on terminate(): inside the profile, it
+            # goes when the profile does instead of staying in /tmp.
+            env=dict(os.environ, TMPDIR=str(profile)),
         )
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + self.timeout
