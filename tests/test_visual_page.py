@@ -23,6 +23,7 @@ from livecomposer.visual.browser import HeadlessChromium, find_chromium
 from livecomposer.visual.config import VisualConfig
 
 pytestmark = pytest.mark.browser
+MS = 1_000_000
 
 
 @pytest.fixture(scope="module")
@@ -222,6 +223,9 @@ def test_the_machines_planned_notes_reach_the_page(visualizer):
     planned = rows[rows[:, N.WHO] == N.PLANNED_NOTE]
     assert len(planned) >= 1 and planned[-1, N.PITCH] == 67
     assert 1.2 < planned[-1, N.ON] - time.monotonic() < 1.6  # on the renderer's clock, about 1.5 s ahead
+    deadline = time.monotonic() + 20
+    while visualizer.status().frames < 5 and time.monotonic() < deadline:  # the first frames of a fresh renderer
+        time.sleep(0.05)
     time.sleep(0.2)
     without = cyan_ahead()
     observer.publish("visual.overlay", True)
@@ -231,3 +235,34 @@ def test_the_machines_planned_notes_reach_the_page(visualizer):
     assert with_ > without + 30
     observer.publish("visual.preset", {})
 
+
+
+def test_a_knob_osc_and_a_preset_switch_drive_the_look_through_the_engine(visualizer, tmp_path):
+    """CC 29 mapped to visual.trails, OSC /livecomposer/visual/mirror, and program change 1
+    (a bank preset with its own look) all reach the renderer's look mailbox from a real engine."""
+    from livecomposer.clock import ManualClock
+    from livecomposer.osc import OscServer
+    from livecomposer.session import load, make_router
+    from livecomposer.visual.look import LookConfig
+
+    def look() -> tuple[float, LookConfig]:
+        values = visualizer.look.read()
+        return values[0], LookConfig.from_vector(values[1:])
+
+    for name, mirror in (("a", "none"), ("b", "kaleido4")):
+        (tmp_path / f"{name}.yaml").write_text(
+            "name: " + name + "\ngraph:\n  - plugin: thru\ncontrols:\n  - {cc: 29, to: visual.trails, range: [0, 0.9]}\n"
+            "  - {program_change: bank}\nbank: [a.yaml, b.yaml]\nvisual:\n  look: {mirror: " + mirror + "}\n")
+    preset, graph = load(tmp_path / "a.yaml")
+    clock = ManualClock()
+    engine = Engine(graph, output=MemoryOutput(clock.now, "out"), clock=clock, observers=[visualizer.observer], control_handler=make_router(preset))
+    engine.tick(0, [(0, bytes([0xB0, 29, 127]))])
+    assert look()[1].trails == pytest.approx(0.9)
+    OscServer(engine).dispatch("/livecomposer/visual/mirror", ["quad"])
+    engine.tick(1 * MS, [])  # OSC changes apply between ticks
+    assert look()[1].mirror == "quad"
+    scene = look()[0]
+    engine.tick(2 * MS, [(2 * MS, bytes([0xC0, 1]))])  # program 1: preset b, loaded in place on the manual clock
+    engine.tick(3 * MS, [])
+    assert look() == (scene + 1, LookConfig(mirror="kaleido4"))  # the new preset's look, with a crossfade
+    visualizer.observer.publish("visual.preset", {})
