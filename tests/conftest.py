@@ -25,6 +25,8 @@ from typing import Callable, Iterator
 
 import pytest
 
+import leftovers
+
 REPO = Path(__file__).resolve().parents[1]
 HELPERS = Path(__file__).resolve().parent / "helpers"
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
@@ -158,8 +160,36 @@ def reclaim_dead_jack_servers() -> list[str]:
     return freed
 
 
+#: Every JACK server this session used: their files in /dev/shm must be gone at the end.
+OUR_SERVERS: set[str] = set()
+
+
+def close_our_jack_clients() -> None:
+    """Close this process's JACK watch clients before their server stops: a server that
+    stops with a client still open leaves that client's semaphore file in /dev/shm."""
+    jackclient = sys.modules.get("livecomposer.ports.jackclient")
+    if jackclient is not None:
+        jackclient.close_watches()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_in_dev_shm() -> Iterator[None]:
+    """Fail the run if it leaves files in /dev/shm (see tests/leftovers.py for what counts)."""
+    before, jackd_before = leftovers.entries(), leftovers.jackd_pids()
+    yield
+    close_our_jack_clients()
+    if os.environ.get("JACK_DEFAULT_SERVER"):
+        OUR_SERVERS.add(os.environ["JACK_DEFAULT_SERVER"])
+    deadline = time.monotonic() + 3  # servers remove a closed client's files on their own thread
+    while (left := leftovers.left_behind(before, jackd_before, OUR_SERVERS)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if left:
+        pytest.fail(f"this run left {len(left)} file(s) in /dev/shm: {', '.join(left)}", pytrace=False)
+
+
 def start_jackd(name: str) -> subprocess.Popen:
     """Start a headless JACK server (dummy driver) and wait until it answers."""
+    OUR_SERVERS.add(name)
     reclaim_dead_jack_servers()
     if jack_answers(name):
         raise RuntimeError(f"a JACK server named {name!r} is already running")
@@ -197,6 +227,7 @@ def jack_server() -> Iterator[JackServer]:
     named = os.environ.get("JACK_DEFAULT_SERVER")
     if named and jack_answers(named):
         os.environ["JACK_NO_START_SERVER"] = "1"
+        OUR_SERVERS.add(named)
         yield JackServer(named, None)
         return
     need(shutil.which("jackd") is not None, "jackd is not installed (Debian package jackd2)")
@@ -208,6 +239,7 @@ def jack_server() -> Iterator[JackServer]:
     try:
         yield JackServer(name, process)
     finally:
+        close_our_jack_clients()
         stop_jackd(process)
         for key, value in saved.items():
             if value is None:
