@@ -37,6 +37,6 @@ def markdown(rows: tuple[Figure, ...], machine: dict, human: dict) -> str:
 def as_json(rows: tuple[Figure, ...], machine: dict, human: dict) -> dict:
     """``{key: {"label", "machine", "human"}}``; shares stay 0-1, None where a figure does not apply."""
     def r(v: float | None) -> float | None:
-        return None if v is None else round(float(v), 4)
+        return None if v is None else round(float(v), 6)
 
     return {f.key: {"label": f.label, "unit": f.kind, "machine": r(machine.get(f.key)), "human": r(human.get(f.key))} for f in rows}
