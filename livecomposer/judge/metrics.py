@@ -89,11 +89,6 @@ def consonant(a: int, b: int) -> bool:
     return interval_class(a, b) in CONSONANT_INTERVAL_CLASSES
 
 
-def sounding(notes: Iterable[Note], t: float) -> list[Note]:
-    """Notes that sound at time ``t`` (started at or before it, not yet ended)."""
-    return [n for n in notes if n.start <= t < n.end]
-
-
 def consonance(machine: Sequence[Note], performer: Sequence[Note], tolerance: float = 1 / 16) -> Share:
     """At each machine onset, is the new note consonant with every performer note sounding then?
 

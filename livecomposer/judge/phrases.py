@@ -42,14 +42,13 @@ class Piece:
 @dataclass(frozen=True)
 class Call:
     """One call as played to the partner.  ``notes`` and the slot are in render time (beats);
-    the machine's answer is what it starts in ``[start, slot_end)``.  ``source`` is the same
-    phrase in the file's own time, ``index`` its phrase number there."""
+    the machine's answer is what it starts in ``[start, slot_end)``.  ``index`` is the
+    phrase's number in the file."""
 
     index: int
     start: float
     slot_end: float
     notes: list[Note]
-    source: list[Note]
 
 
 def read_piece(path: str | Path) -> Piece:
@@ -119,13 +118,13 @@ def calls(piece: Piece, beats: float, beats_per_bar: float) -> list[Call]:
             start = len(out) * slot
             shift = start - k * beats
             moved = [Note(n.start + shift, n.end + shift, n.pitch, n.velocity) for n in phrase]
-            out.append(Call(k, start, start + slot, moved, phrase))
+            out.append(Call(k, start, start + slot, moved))
     return out
 
 
 def whole(piece: Piece, tail_beats: float) -> Call:
     """The whole performer part as one call, answered until ``tail_beats`` after its end."""
-    return Call(0, 0.0, piece.end + tail_beats, piece.performer, piece.performer)
+    return Call(0, 0.0, piece.end + tail_beats, piece.performer)
 
 
 def to_messages(notes: list[Note], bpm: float, channel: int = 0) -> list[tuple[int, bytes]]:

@@ -19,7 +19,7 @@ from ..render import sent_events
 from ..session import load, render_offline
 from ..theory import Key
 from .metrics import Note, key_of
-from .phrases import Call, Piece, calls, cut, to_messages, whole
+from .phrases import Call, calls, cut, to_messages, whole
 
 MODES = {"call_response": "answers", "continuation": "answers", "accompanist": "accompaniment", "harmonizer": "voices"}
 """Partner plugin -> what its output is judged as."""
