@@ -105,7 +105,7 @@ def cut(notes: list[Note], beats: float) -> list[list[Note]]:
 def slot_beats(beats: float, beats_per_bar: float) -> float:
     """Room for one call and its answer: the call, then a pause as long as the call plus a
     bar (the partner first has to hear that the call ended), rounded up to whole bars so
-    every call starts on the bar position it had in the tune."""
+    that calls of whole bars start on bar lines, as they did in the tune."""
     return math.ceil((2 * beats + beats_per_bar) / beats_per_bar) * beats_per_bar
 
 
