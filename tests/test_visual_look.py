@@ -145,6 +145,20 @@ def test_the_palette_follows_the_harmony(make_painter):
     assert np.abs(c - untinted).max() > 10
 
 
+def test_chords_and_keys_get_their_roots_colours():
+    from livecomposer.visual.look import chord_of, fifths_hue
+
+    def energy(*pcs):
+        v = np.zeros(12)
+        v[list(pcs)] = 1.0
+        return v
+
+    assert chord_of(energy(0, 4, 7))[:2] == (0, False) and chord_of(energy(9, 0, 4))[:2] == (9, True)
+    assert chord_of(energy(7, 11, 2, 5))[:2] == (7, False) and chord_of(energy(7, 11, 2, 5))[2] == pytest.approx(0.75)
+    assert abs(fifths_hue(7) - fifths_hue(0)) == pytest.approx(1 / 12)  # a fifth apart: neighbouring hues
+    assert abs(fifths_hue(6) - fifths_hue(0)) == pytest.approx(0.5)  # a tritone: opposite
+
+
 def test_pulse_swells_the_picture_on_an_onset(make_painter):
     quiet, struck = _playing(velocity=1), _playing(velocity=127)
     quiet[F.PULSE] = 0.0

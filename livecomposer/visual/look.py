@@ -6,9 +6,10 @@ Each part can be switched in the preset (``visual: {look: {...}}``) and from a k
 (``to: visual.trails``) or OSC (``/livecomposer/visual/trails``):
 
 * **palette** ``harmony``: a gradient map from black through the key's colour (middle
-  tones) to the chord's (lights).  Pitch
-  classes sit on the circle of fifths around the hue wheel, so related keys get related
-  colours; the key is a slow average of what was played, the chord what sounds now.
+  tones) to the chord's (lights).  Pitch classes sit on the circle of fifths around the
+  hue wheel, so related keys and chords get related colours: the key's tonic (estimated
+  from a slow average of what was played) sets one hue, the root of the triad sounding now
+  the other.
 * **mirror**: ``horizontal``, ``vertical``, ``quad`` reflections, or ``kaleido4/6/8``
   (N-fold rotation with a reflection in each wedge).
 * **pulse**: each onset swells the picture (a short zoom and brightness bump).
@@ -40,6 +41,7 @@ MIRRORS = ("none", "horizontal", "vertical", "quad", "kaleido4", "kaleido6", "ka
 PALETTES = ("none", "harmony")
 FIFTHS = [(7 * pc) % 12 for pc in range(12)]  # place of each pitch class on the circle of fifths
 KEY_TAU_S = 6.0  # how slowly the key colour follows the playing
+KEY_EVERY_S = 0.25  # how often the key is estimated again (it moves slowly)
 FADE_IN_S = 0.1
 TRAIL_HALF_LIFE_S = 0.25  # trails 0.5: a quarter of a second; 0.8: one second; 0.95: ~5 s
 
@@ -153,14 +155,24 @@ def set_live(cfg: LookConfig, key: str, value: Any) -> LookConfig:
 
 # -- colour -------------------------------------------------------------------------------------
 
-def harmony_colour(pcs: np.ndarray) -> tuple[float, float]:
-    """(hue 0..1, concentration 0..1) of pitch-class energies on the circle of fifths."""
+# chord templates: 12 major then 12 minor triads, as pitch-class masks
+_TRIADS = np.array([[1.0 if (pc - root) % 12 in ((0, 4, 7) if minor == 0 else (0, 3, 7)) else 0.0 for pc in range(12)]
+                    for minor in (0, 1) for root in range(12)])
+
+
+def fifths_hue(pc: int) -> float:
+    """A pitch class's hue: its place on the circle of fifths around the colour wheel, so
+    related keys and chords (a fifth apart) get neighbouring colours."""
+    return FIFTHS[pc % 12] / 12.0
+
+
+def chord_of(pcs: np.ndarray) -> tuple[int, bool, float]:
+    """(root, minor, how much of the sounding energy the triad holds 0..1) of the best-fitting
+    major or minor triad; the root's own energy breaks ties (C-E-G over A-C-E for C, E, G)."""
     total = float(pcs.sum())
-    if total <= 1e-9:
-        return 0.0, 0.0
-    angles = 2 * math.pi * np.asarray(FIFTHS, dtype=np.float64) / 12
-    x, y = float(pcs @ np.cos(angles)), float(pcs @ np.sin(angles))
-    return (math.atan2(y, x) / (2 * math.pi)) % 1.0, min(1.0, math.hypot(x, y) / total)
+    scores = _TRIADS @ pcs + 0.25 * np.concatenate([pcs, pcs])
+    best = int(np.argmax(scores))
+    return best % 12, best >= 12, float((_TRIADS[best] @ pcs) / total) if total > 0 else 0.0
 
 
 def _rgb(hue: float, saturation: float, value: float) -> np.ndarray:
@@ -218,6 +230,8 @@ class Look:
         self._feedback_grid: Any = None
         self._feedback_for = -1.0
         self.key_pcs = np.zeros(12)
+        self.key: Any = None  # theory.Key of what was played lately (None: nothing yet)
+        self._key_age = KEY_EVERY_S
         self.trail: Any = None  # the previous output
         self.level = 0.0  # fade: 0 black .. 1 full
         self.onsets_seen: float | None = None
@@ -246,7 +260,7 @@ class Look:
         torch = self.torch
         cfg = self.cfg
         dt = min(max(dt, 0.0), 0.25)
-        self.follow(feats, dt, now_s)
+        self._advance(feats, dt, now_s)
         if cfg.palette == "harmony" and cfg.tint > 0:
             x = self._palette(x, feats)
         pulse = cfg.pulse * min(1.5, max(0.0, float(feats[F.PULSE])))
@@ -267,11 +281,7 @@ class Look:
         x = x.clamp(0.0, 1.0)
         self.trail = x
         if self.crossfade_from is not None:
-            self.crossfade_left -= dt / max(cfg.crossfade_s, 1e-3)
-            if self.crossfade_left <= 0:
-                self.crossfade_from = None
-            else:
-                x = torch.lerp(x, self.crossfade_from, self.crossfade_left)
+            x = torch.lerp(x, self.crossfade_from, self.crossfade_left)
         self.shown = x
         if self.level >= 1.0:
             return x
@@ -284,33 +294,53 @@ class Look:
         return self.torch.nn.functional.grid_sample(trail[None], self._feedback_grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
 
     def follow(self, feats: np.ndarray, dt: float, now_s: float) -> None:
-        """Advance the look's musical state (key colour, fade) for a frame that is not painted."""
-        dt = min(max(dt, 0.0), 0.25)
+        """Advance the look's state by one frame without painting it (contact sheets paint a
+        few frames of many): key colour, fade and crossfade move on; the trails, which
+        need every frame, start afresh at the next painted one."""
+        self._advance(feats, min(max(dt, 0.0), 0.25), now_s)
+        self.trail = None
+
+    def _advance(self, feats: np.ndarray, dt: float, now_s: float) -> None:
         self._follow_key(feats, dt)
         self._follow_fade(feats, dt, now_s)
+        if self.crossfade_from is not None:
+            self.crossfade_left -= dt / max(self.cfg.crossfade_s, 1e-3)
+            if self.crossfade_left <= 0:
+                self.crossfade_from = None
 
     def _follow_key(self, feats: np.ndarray, dt: float) -> None:
+        from ..theory import estimate_key
+
         pcs = np.maximum(feats[F.PC], 0.0)
         self.key_pcs += (pcs - self.key_pcs) * min(1.0, dt / KEY_TAU_S)
+        self._key_age += dt
+        if self._key_age >= KEY_EVERY_S and float(self.key_pcs.sum()) > 1e-4:
+            self._key_age = 0.0
+            self.key = estimate_key(range(12), self.key_pcs.tolist())
 
     def _palette(self, x: Any, feats: np.ndarray) -> Any:
         torch = self.torch
         pcs = np.maximum(feats[F.PC], 0.0)
-        key_total = float(self.key_pcs.sum())
-        if key_total < 1e-4 and float(pcs.sum()) < 1e-4:
+        if self.key is None:
             return x  # nothing played yet: the images' own colours
-        key_hue, key_focus = harmony_colour(self.key_pcs)
-        chord_hue, chord_focus = harmony_colour(pcs + 0.3 * self.key_pcs)
         # a three-stop gradient map: black shadows (a dark stage projects well), the key's
-        # colour in the middle tones, the chord's colour in the lights
-        middle = torch.from_numpy(_rgb(key_hue, 0.6 + 0.35 * key_focus, 0.7))[:, None, None]
-        light = torch.from_numpy(_rgb(chord_hue, 0.25 + 0.5 * chord_focus, 1.0))[:, None, None]
+        # colour in the middle tones (its tonic's hue; minor keys paler), the colour of the
+        # chord sounding now in the lights (its root's hue, saturated as far as the notes
+        # sounding make that triad)
+        minor_key = self.key.scale == "minor"
+        middle = torch.from_numpy(_rgb(fifths_hue(self.key.tonic), 0.65 if minor_key else 0.9, 0.7))[:, None, None]
+        if float(pcs.sum()) > 0.05:
+            root, minor, focus = chord_of(pcs)
+            light_rgb = _rgb(fifths_hue(root), (0.3 if minor else 0.45) + 0.4 * focus, 1.0)
+        else:  # nothing sounding: the key's tonic, pale
+            light_rgb = _rgb(fifths_hue(self.key.tonic), 0.3, 1.0)
+        light = torch.from_numpy(light_rgb)[:, None, None]
         lum = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2])[None]
         lum = lum * lum * (3.0 - 2.0 * lum)  # smoothstep: deeper shadows, brighter lights
         low = (2.0 * lum).clamp_(max=1.0)
         high = (2.0 * lum - 1.0).clamp_(min=0.0)
         mapped = middle * low + (light - middle) * high
-        strength = self.cfg.tint * min(1.0, (key_total + float(pcs.sum())) / 0.6)
+        strength = self.cfg.tint * min(1.0, (float(self.key_pcs.sum()) + float(pcs.sum())) / 0.6)
         return torch.lerp(x, mapped, strength)
 
     def _follow_fade(self, feats: np.ndarray, dt: float, now_s: float) -> None:
