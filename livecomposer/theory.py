@@ -315,7 +315,7 @@ CHORD_TEMPLATES: dict[str, tuple[int, ...]] = {
 def chord_table() -> tuple[list[tuple[int, str]], list[frozenset[int]], list[list[float]]]:
     """Every (root, quality), its pitch classes and a template row for matching a
     pitch-class histogram: +1 on chord tones, -1/2 elsewhere, sevenths slightly below
-    triads so a triad wins unless its seventh is really there."""
+    triads (a major seventh most) so a triad wins unless its seventh is really there."""
     names, sets, rows = [], [], []
     for quality, steps in CHORD_TEMPLATES.items():
         for root in range(12):
@@ -323,7 +323,7 @@ def chord_table() -> tuple[list[tuple[int, str]], list[frozenset[int]], list[lis
             row = [1.0 if pc in pcs else -0.5 for pc in range(12)]
             row[root] += 0.25  # the root weighs most: C-E-G is C, not E minor with a flat 6th
             if len(steps) == 4:
-                row = [x * 0.92 for x in row]
+                row = [x * (0.8 if quality == "maj7" else 0.88) for x in row]
             names.append((root, quality))
             sets.append(pcs)
             rows.append(row)

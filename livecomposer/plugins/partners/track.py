@@ -81,6 +81,8 @@ class Track:
         self.memory = SessionMemory()
         self.line: deque[int] = deque(maxlen=LINE)  # note-on pitches fed, both voices (memory context)
         self.mine: deque[int] = deque(maxlen=LINE)  # the machine's note-on pitches fed (runs)
+        self.chord: tuple[int, ...] = ()  # the machine's note-ons at its latest onset fed (comping)
+        self._chord_t = -1
         # Steering, set by the partner at the start of each job from its live parameters.
         self.memory_weight = 0.0
         self.repeat_penalty = 0.0
@@ -110,6 +112,8 @@ class Track:
                 self.memory.learn(pitch)
             else:
                 self.mine.append(pitch)
+                self.chord = self.chord + (pitch,) if t == self._chord_t else (pitch,)
+                self._chord_t = t
         if voice == MACHINE_VOICE:
             if velocity > 0:
                 self.held[pitch] = t
@@ -291,20 +295,20 @@ class Track:
         self.future.extend(out)
         return out
 
-    def plan_grid(self, onsets: Sequence[int], ends: Sequence[int], constraints: Constraints, density: float,
-                  first: Constraints | None = None) -> list[Step]:
+    def plan_grid(self, onsets: Sequence[int], ends: Sequence[int], constraints: Sequence[Constraints], density: float,
+                  fallback: Constraints) -> list[Step]:
         """Notes at fixed times (a tempo grid): the model picks each pitch and velocity.
 
         ``onsets[i]`` gets a note with probability ``density`` (the model is asked for a
-        note-on at exactly that time), held until ``ends[i]``; ``first`` (if given) replaces
-        the constraints of the first one (falling back to ``constraints`` if nothing fits).
+        note-on at exactly that time) under ``constraints[i]`` (or ``fallback`` if nothing
+        fits them), held until ``ends[i]``.
         """
         m = self.model
         snapshot, t, held = self._lookahead()
         line, mine = self._line, self._mine
         out: list[Step] = []
         try:
-            for on, end in zip(onsets, ends):
+            for on, end, point in zip(onsets, ends, constraints):
                 if on < t or (density < 1.0 and self.rng.random() >= density):
                     continue
                 for pitch in sorted(held):  # monophonic grid voice: anything left ends first
@@ -313,7 +317,7 @@ class Track:
                     t = max(t, on)
                 held.clear()
                 ev = None
-                for c in ((first, constraints) if first is not None and not out else (constraints,)):
+                for c in (point, fallback):
                     try:
                         ev = self.sample(replace(c, note_on=True, dt=(on - t) / NS), line, mine)
                         break
