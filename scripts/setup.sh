@@ -6,9 +6,8 @@
 # 1. System packages (scripts/install-debian.sh; apt's progress is shown).
 # 2. A virtual environment, .venv (or $LC_VENV): Debian's own pip refuses to install into
 #    the system Python ("externally-managed-environment").
-# 3. torch 2.13.0, the CPU build, BEFORE the project: otherwise pip resolves torch from
-#    PyPI, whose Linux build pulls several GB of CUDA libraries.  TORCH_PIP_ARGS replaces
-#    the CPU index (e.g. TORCH_PIP_ARGS="" for PyPI's default build).
+# 3. torch 2.13.0, the CPU build, BEFORE the project (scripts/install-torch.sh): otherwise
+#    pip resolves torch from PyPI, whose Linux build pulls several GB of CUDA libraries.
 # 4. livecomposer itself (editable: presets and models are read from this checkout).
 # 5. `livecomposer demo`: the bundled phrase through the duet preset, written to out/demo/.
 # Safe to run again: each step skips what is already there.
@@ -34,8 +33,7 @@ step "2/5 virtual environment $VENV"
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 
 step "3/5 torch 2.13.0 (CPU)"
-# shellcheck disable=SC2086  # TORCH_PIP_ARGS is a list of words
-"$VENV/bin/python" -m pip install torch==2.13.0 ${TORCH_PIP_ARGS---index-url https://download.pytorch.org/whl/cpu}
+bash scripts/install-torch.sh "$VENV/bin/python"
 
 step "4/5 livecomposer"
 "$VENV/bin/python" -m pip install -e .
