@@ -282,3 +282,35 @@ def test_without_ffmpeg_the_video_is_an_animated_webp(tmp_path, monkeypatch):
     assert path == tmp_path / "v.webp"
     image = Image.open(path)
     assert image.is_animated and image.n_frames == 6 and image.size == (256, 256)
+
+
+# -- the commands -------------------------------------------------------------------------------------
+
+def test_visual_command_renders_a_sheet_and_frames_of_a_midi_file_with_a_look(tmp_path, capsys):
+    import mido
+    from PIL import Image
+
+    from livecomposer.cli import main
+
+    midi = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    midi.tracks.append(track)
+    for k in range(8):
+        track += [mido.Message("note_on", note=60 + k, velocity=100, time=0 if k == 0 else 120), mido.Message("note_off", note=60 + k, time=120)]
+    midi.save(tmp_path / "in.mid")
+    assert main(["visual", str(tmp_path / "in.mid"), "--sheet", str(tmp_path / "sheet.png"), "--set", "look={mirror: quad, trails: 0}"]) == 0
+    sheet = np.asarray(Image.open(tmp_path / "sheet.png"))
+    thumb = sheet[220:220 + 192, 204:204 + 192]  # the sixth thumbnail: 1.5 s in, while the notes play
+    assert thumb.mean() > 10 and np.abs(thumb.astype(int) - thumb[:, ::-1]).mean() < 3  # mirrored, up to resizing
+    assert main(["visual", str(tmp_path / "in.mid"), "--offline", "--frames", str(tmp_path / "frames")]) == 0
+    assert "frames in" in capsys.readouterr().out and len(list((tmp_path / "frames").glob("frame-*.png"))) > 30
+
+
+@pytest.mark.slow
+def test_demo_writes_a_contact_sheet_and_a_video_of_the_visuals(tmp_path):
+    from livecomposer.cli import main
+
+    assert main(["demo", "--out", str(tmp_path), "--no-wav"]) == 0
+    assert (tmp_path / "visuals.png").stat().st_size > 10_000
+    video = tmp_path / ("visuals.mp4" if shutil.which("ffmpeg") else "visuals.webp")
+    assert video.stat().st_size > 100_000
