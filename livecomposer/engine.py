@@ -523,7 +523,7 @@ class Engine:
         sent = []
         for event in events:
             try:
-                send(to_bytes(event))
+                send(to_bytes(event), event.time if event.time <= now else None)
             except Exception as exc:
                 stats.send_errors += 1
                 if self._output_ok:

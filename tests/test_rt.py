@@ -160,3 +160,41 @@ def test_jack_midi_output_places_each_message_at_its_own_frame(jack_server) -> N
     )
     latency_us = (np.array([t for t, _ in got]) - np.array(sent)) / 1000
     assert np.all(latency_us > 0) and np.median(latency_us) < 3000, "one period later, give or take"
+
+
+def test_a_message_lands_where_it_was_due_whenever_it_was_sent(jack_server) -> None:
+    """A message stamped with its due time keeps that time at the receiver, whether the
+    sender queued it ahead (as a DAW schedules) or woke a little late (a busy machine)."""
+    from livecomposer.bench.receiver import JackReceiver
+    from livecomposer.rt.jack_midi_out import JackMidiOut
+
+    out = JackMidiOut(unique("lc-rt-due"))
+    out.open_virtual_port("out")
+    daw = JackReceiver(unique("lc-rt-daw"), source=out.port_name)
+    rng = np.random.default_rng(7)
+    period_ns = 64 * 1_000_000_000 // 48_000
+    due: list[int] = []
+    try:
+        time.sleep(0.2)
+        start = time.monotonic_ns() + 10_000_000
+        for i in range(60):
+            due.append(start + i * 2_900_000)
+            send_at = due[-1] + int(rng.uniform(-1.5, 0.1) * period_ns)
+            while time.monotonic_ns() < send_at:
+                time.sleep(0.0002)
+            out.send_message([0x90, 40 + i % 40, 1 + i], due[-1])
+        deadline = time.monotonic() + 2
+        while out.written < len(due) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.05)
+        got = daw.take()
+    finally:
+        daw.close()
+        out.close_port()
+    assert [m[2] for _, m in got] == [1 + i for i in range(60)]
+    error_us = np.abs(np.diff([t for t, _ in got]) - np.diff(due)) / 1000
+    # stamped when sent, the intervals would be off by the send times' spread (about half
+    # a period, 600 us); placed by their due times they keep their spacing to a few frames
+    assert np.median(error_us) < 150, f"median interval error {np.median(error_us):.0f} us"
+    latency_us = (np.array([t for t, _ in got]) - np.array(due)) / 1000
+    assert np.median(latency_us) < 3000, "one period after it was due, give or take"

@@ -126,9 +126,8 @@ def send_clock_main(argv: list[str]) -> int:
     """``send-clock CLIENT --bpm B --seconds S [--drift D] [--jitter MS] [--seed N]``: open a JACK
     virtual output, print ``ready CLIENT:clock``, wait for ``go`` on stdin, send START then the
     ticks on schedule, then STOP, and print ``done N``."""
-    import rtmidi
-
     from ..clock import MonotonicClock, make_realtime
+    from ..rt.jack_midi_out import JackMidiOut
 
     p = argparse.ArgumentParser(prog="send-clock")
     p.add_argument("client")
@@ -139,9 +138,12 @@ def send_clock_main(argv: list[str]) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     offsets, _ = clock_schedule(args.bpm, args.seconds, args.drift, args.jitter, args.seed)
-    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=args.client)
+    # A DAW schedules ahead and places each tick on its own sample: so does this stand-in,
+    # queueing every tick 2 ms early stamped with its due time (a late wake-up on a busy
+    # machine does not move it).
+    out = JackMidiOut(args.client)
     out.open_virtual_port("clock")
-    print(f"ready {args.client}:clock", flush=True)
+    print(f"ready {out.client_name}:clock", flush=True)
     line = sys.stdin.readline()
     if line.strip() != "go":
         out.close_port()
@@ -150,17 +152,17 @@ def send_clock_main(argv: list[str]) -> int:
     clock = MonotonicClock()
     start = clock.now() + 50 * NS_PER_MS
     clock.sleep_until(start - NS_PER_MS)
-    out.send_message([0xFA])
+    out.send_message([0xFA], start - NS_PER_MS)
     for offset in offsets:
-        clock.sleep_until(start + int(offset))
-        out.send_message([0xF8])
+        due = start + int(offset)
+        clock.sleep_until(due - 2 * NS_PER_MS)
+        out.send_message([0xF8], due)
     time.sleep(0.01)
     out.send_message([0xFC])
     time.sleep(0.05)
     print(f"done {len(offsets)}", flush=True)
     sys.stdin.readline()  # wait for the parent to let go, so the port does not vanish mid-read
     out.close_port()
-    out.delete()
     return 0
 
 
@@ -292,8 +294,8 @@ def _jack_output_port():
             self.name = self.midi.port_name or ""
             self.stamps: list[tuple[int, list[int]]] = []
 
-        def send(self, message) -> None:
-            self.midi.send_message(message)
+        def send(self, message, due_ns: int | None = None) -> None:
+            self.midi.send_message(message, due_ns)
             self.stamps.append((time.monotonic_ns(), list(message)))
 
         def close(self) -> None:

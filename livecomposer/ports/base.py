@@ -39,8 +39,10 @@ class OutputPort(ABC):
     name: str
 
     @abstractmethod
-    def send(self, message: Sequence[int]) -> None:
-        """Send one complete MIDI message now."""
+    def send(self, message: Sequence[int], due_ns: int | None = None) -> None:
+        """Send one complete MIDI message now.  ``due_ns`` (``time.monotonic_ns`` base) is
+        when it was meant to leave: a port that places messages in time (our JACK output)
+        uses it so the sender's lateness does not reach the music; others ignore it."""
 
     @abstractmethod
     def close(self) -> None: ...

@@ -36,7 +36,7 @@ class MemoryOutput(OutputPort):
         self.closed = False
         self.fail = False  # set by tests to simulate a port that vanished
 
-    def send(self, message: Sequence[int]) -> None:
+    def send(self, message: Sequence[int], due_ns: int | None = None) -> None:
         if self.fail:
             raise OSError(f"output port {self.name!r} is gone")
         self.sent.append((self._clock(), list(message)))

@@ -370,11 +370,14 @@ class RtMidiOutput(_Reopenable, OutputPort):
                     _own_ports.add(self.own_name)
         return midi
 
-    def send(self, message: Sequence[int]) -> None:
+    def send(self, message: Sequence[int], due_ns: int | None = None) -> None:
         midi = self._midi
         if midi is None or not self._alive:
             raise PortGone(f"MIDI output {self.name!r} is gone")
-        midi.send_message(message)
+        if due_ns is not None and isinstance(midi, JackMidiOut):
+            midi.send_message(message, due_ns)
+        else:
+            midi.send_message(message)
 
     @property
     def alive(self) -> bool:

@@ -53,10 +53,11 @@ def _realtime_functions():
     return get_buffer, clear, write, get_time, compile_cycle_reader(lib)
 
 
-#: ``send(state, payload, size)``: stamp now and append (False: the ring is full).  Called
+#: ``send(state, payload, size, due_us)``: stamp and append (False: the ring is full).  The
+#: stamp is ``due_us`` (JACK microseconds), or now where that is negative.  Called
 #: keeping the GIL (PYFUNCTYPE): it takes microseconds, and a release mid-tick let another
 #: thread hold the engine up for a switch interval (added latency p99 0.4 -> 1.2 ms).
-_SEND = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int64)
+_SEND = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int64, ctypes.c_int64)
 
 
 def _compile():
@@ -68,13 +69,13 @@ def _compile():
             return _compiled
         get_buffer, clear, write, get_time, read_cycle = _realtime_functions()
 
-        @cfunc(types.int32(types.voidptr, types.voidptr, types.int64), nogil=True)
-        def send(arg, payload, size):
+        @cfunc(types.int32(types.voidptr, types.voidptr, types.int64, types.int64), nogil=True)
+        def send(arg, payload, size, due_us):
             # One ctypes call per message: a numba dispatch from Python cost 5 us, p99 56.
             state = carray(arg, STATE_SIZE, np.int64)
             header = carray(address_to_voidptr(state[HEADER]), HEADER_SIZE, np.int64)
             data = carray(address_to_voidptr(state[DATA]), state[DATA_SIZE], np.uint8)
-            stamp = np.int64(get_time())
+            stamp = due_us if due_us >= 0 else np.int64(get_time())
             return 1 if record_write_from(header, data, stamp, payload, size) else 0
 
         @cfunc(types.int32(types.uint32, types.voidptr), nogil=True)
@@ -153,14 +154,22 @@ class JackMidiOut(CompiledClient):
             time.sleep(0.001)
         super().close_port()
 
-    def send_message(self, message: Sequence[int]) -> None:
-        """Queue one complete message, stamped now; it leaves one JACK period later."""
+    def send_message(self, message: Sequence[int], due_ns: int | None = None) -> None:
+        """Queue one complete message; it leaves one JACK period after ``due_ns``
+        (``time.monotonic_ns`` base), or one period after now when that is None.
+
+        Stamping a message with the time it was due, not the time the sender got round to
+        it, keeps a sender's wake-up lateness (a busy machine, a Python thread waiting for
+        the GIL) out of the music: a message sent late still lands on its frame while that
+        frame is still to come, else at the start of the next cycle (counted in ``late``).
+        A sender that queues ahead (up to 8 periods) gets every message on its frame."""
         payload = bytes(message)
         size = len(payload)
         if not 0 < size <= MAX_MESSAGE:
             raise ValueError(f"MIDI message of {size} bytes: 1..{MAX_MESSAGE} can be sent")
+        due_us = -1 if due_ns is None else max(0, (due_ns - self.offset_ns()) // 1000)
         with self._lock:
-            if not self._send(self._state_address, payload, size):
+            if not self._send(self._state_address, payload, size, due_us):
                 raise OSError("JACK MIDI output ring is full (the server stopped taking messages)")
 
     @property

@@ -68,7 +68,7 @@ class LedgerOutput(OutputPort):
     def probe(self, channel: int, note: int, t_in: int) -> None:
         self.pending[(channel, note)] = t_in
 
-    def send(self, message) -> None:
+    def send(self, message, due_ns: int | None = None) -> None:
         if self.fail:
             raise OSError("output gone")
         self.messages += 1
