@@ -126,6 +126,8 @@ class LiveSession:
             tempo=make_tempo(preset, time.monotonic_ns()),
             control_handler=self.router,
         )
+        if getattr(self, "visualizer", None) is not None:
+            self.visualizer.observer.tempo = self.engine.tempo  # the stage look pulses on the beat
 
     def _monitor_and_visual(self) -> list[Any]:
         found = []

@@ -314,3 +314,29 @@ def test_demo_writes_a_contact_sheet_and_a_video_of_the_visuals(tmp_path):
     assert (tmp_path / "visuals.png").stat().st_size > 10_000
     video = tmp_path / ("visuals.mp4" if shutil.which("ffmpeg") else "visuals.webp")
     assert video.stat().st_size > 100_000
+
+
+def test_the_look_pulses_on_the_tempos_beat_while_the_music_is_busy(make_painter):
+    from livecomposer.tempo import Tempo
+
+    tempo = Tempo(bpm=120.0)  # a beat every 0.5 s from 0
+    tracker = F.FeatureTracker(VisualConfig())
+    for k in range(8):  # busy playing, between the beats
+        tracker.update([note_on(int((1.0 + 0.12 * k + 0.2) * S), 60, 60)], [], int((1.0 + 0.12 * k + 0.2) * S))
+
+    def feats_at(t: float) -> np.ndarray:
+        tracker.beat(tempo, int(t * S), int(t * S))
+        feats = F.decayed(tracker.vec, int(t * S), tracker.tau)
+        feats[F.PULSE] = 0.0  # the onsets' own pulse out of the way
+        return feats
+
+    look = replace(PLAIN, pulse=1.0)
+    on_beat = make_painter(look).compose(_z(), feats_at(2.5), 1 / 60, 2.5).astype(float)
+    off_beat = make_painter(look).compose(_z(), feats_at(2.75), 1 / 60, 2.75).astype(float)
+    assert on_beat.mean() > off_beat.mean() + 4
+    quiet = F.decayed(tracker.vec, 30 * S, tracker.tau)
+    quiet[F.PULSE] = 0.0
+    tracker.beat(tempo, 30 * S, 30 * S)
+    still = make_painter(look).compose(_z(), quiet, 1 / 60, 30.0).astype(float)
+    plain = make_painter(PLAIN).compose(_z(), quiet, 1 / 60, 30.0).astype(float)
+    assert np.abs(still - plain).mean() < 1.0  # in silence the beat does not pulse

@@ -103,17 +103,20 @@ def _visuals(out: Path, preset: Path, log_, video: bool, overlay: bool) -> list[
     from dataclasses import replace
 
     from ..presets import load_preset
+    from ..session import make_tempo
     from ..visual.config import parse_visual
     from ..visual.offline import render_contact_sheet, render_video
 
-    cfg = parse_visual(dict(load_preset(preset).visual or {}))
+    loaded = load_preset(preset)
+    cfg = parse_visual(dict(loaded.visual or {}))
+    tempo = make_tempo(loaded, 0)  # the offline render's tempo: the look pulses on its beat
     written: list[Path] = []
     try:
-        written.append(render_contact_sheet(log_.events, out / "visuals.png", cfg))
+        written.append(render_contact_sheet(log_.events, out / "visuals.png", cfg, tempo=tempo))
         if video:
             wav = out / "session.wav"
             written.append(render_video(log_.events, out / "visuals", cfg.with_(look=replace(cfg.look, overlay=overlay)),
-                                        plans=log_.plans, audio=wav if wav.is_file() else None))
+                                        plans=log_.plans, audio=wav if wav.is_file() else None, tempo=tempo))
     except FileNotFoundError as exc:
         log.warning("no visuals: %s", exc)
     return written

@@ -34,7 +34,9 @@ MACHINE = 19  # the machine's onsets per second (leaky counter)
 HELD = 20  # notes held right now (performer and machine)
 HIDDEN_DIMS = 16
 HIDDEN = slice(21, 21 + HIDDEN_DIMS)  # projection of the model's hidden state
-SIZE = 21 + HIDDEN_DIMS
+BEAT_AT = 21 + HIDDEN_DIMS  # time (ns, as float) of a beat of the session's tempo (0: no tempo known)
+BEAT_NS = BEAT_AT + 1  # the beat's length in ns; the renderer extrapolates the beat from these two
+SIZE = BEAT_NS + 1
 
 PULSE_TAU_S = 0.22
 
@@ -125,6 +127,13 @@ class FeatureTracker:
             proj = rng.standard_normal((HIDDEN_DIMS, n)) / math.sqrt(n)
             self._projections[n] = proj
         self.vec[HIDDEN] = np.tanh(proj @ flat * 1.5)
+
+    def beat(self, tempo, engine_now: int, now: int) -> None:
+        """The tempo's beat, as (a beat's time on this tracker's clock, its length): what the
+        stage look pulses to.  ``engine_now`` is the same moment on the tempo's clock."""
+        beat_ns = tempo.beat_ns
+        self.vec[BEAT_AT] = now - (tempo.beat_at(engine_now) % 1.0) * beat_ns
+        self.vec[BEAT_NS] = beat_ns
 
     def snapshot(self) -> np.ndarray:
         return self.vec.copy()

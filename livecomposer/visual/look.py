@@ -12,7 +12,8 @@ Each part can be switched in the preset (``visual: {look: {...}}``) and from a k
   the other.
 * **mirror**: ``horizontal``, ``vertical``, ``quad`` reflections, or ``kaleido4/6/8``
   (N-fold rotation with a reflection in each wedge).
-* **pulse**: each onset swells the picture (a short zoom and brightness bump).
+* **pulse**: each onset swells the picture (a short zoom and brightness bump), and so
+  does each beat of the session's tempo while the music is busy.
 * **trails**: each frame keeps a share of the previous output (motion trails), drifting
   outwards with ``feedback`` (video feedback's tunnel).
 * **fade**: to black once nothing has been played for ``fade_after_s`` and no note is
@@ -43,6 +44,8 @@ FIFTHS = [(7 * pc) % 12 for pc in range(12)]  # place of each pitch class on the
 KEY_TAU_S = 6.0  # how slowly the key colour follows the playing
 KEY_EVERY_S = 0.25  # how often the key is estimated again (it moves slowly)
 FADE_IN_S = 0.1
+BEAT_PULSE = 0.6  # the beat's swell at full activity, in onset-pulse units
+BEAT_DECAY_S = 0.09
 LUT_LEVELS = np.linspace(0.0, 1.0, 256)
 TRAIL_HALF_LIFE_S = 0.25  # trails 0.5: a quarter of a second; 0.8: one second; 0.95: ~5 s
 
@@ -265,7 +268,7 @@ class Look:
         self._advance(feats, dt, now_s)
         if cfg.palette == "harmony" and cfg.tint > 0:
             x = self._palette(x, feats)
-        pulse = cfg.pulse * min(1.5, max(0.0, float(feats[F.PULSE])))
+        pulse = cfg.pulse * min(1.5, max(0.0, float(feats[F.PULSE])) + self._beat(feats, now_s))
         grid = self._grid
         if pulse > 1e-3:
             zoom = 1.0 + 0.045 * pulse
@@ -288,6 +291,17 @@ class Look:
         if self.level >= 1.0:
             return x
         return x * (self.level * self.level)  # squared: a smoother fade to the eye than linear
+
+    @staticmethod
+    def _beat(feats: np.ndarray, now_s: float) -> float:
+        """A short swell on each beat of the session's tempo while the music is busy (the
+        onsets' own pulse comes on top); nothing without a tempo or in silence."""
+        beat_ns = float(feats[F.BEAT_NS])
+        if beat_ns <= 0:
+            return 0.0
+        since_s = ((now_s * 1e9 - float(feats[F.BEAT_AT])) % beat_ns) / 1e9
+        busy = min(1.0, max(0.0, float(feats[F.DENSITY])) / 3.0)
+        return BEAT_PULSE * busy * math.exp(-since_s / BEAT_DECAY_S)
 
     def _drift(self, trail: Any, feedback: float) -> Any:
         """The trail enlarged a little about the centre: each pixel takes its nearest source

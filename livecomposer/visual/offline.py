@@ -27,13 +27,15 @@ def span(events: Sequence[Event], tail_s: float = 2.0) -> tuple[int, int]:
 
 def iter_frames(events: Sequence[Event], cfg: VisualConfig | None = None, fps: float = 30.0,
                 start: int | None = None, end: int | None = None, tail_s: float = 2.0,
-                only: set[int] | None = None, plans: Sequence[tuple[int, str, object]] = ()) -> Iterator[tuple[int, np.ndarray]]:
+                only: set[int] | None = None, plans: Sequence[tuple[int, str, object]] = (),
+                tempo: object = None) -> Iterator[tuple[int, np.ndarray]]:
     """``(time_ns, frame)`` for each frame from ``start`` to ``end`` (default: :func:`span`).
 
     With ``only``, the latent still walks through every frame (so the result is the same)
     but only the look's state advances there: only those frame numbers are painted and
     yielded (the look's trails then start afresh in each).  ``plans``: the engine's plan
-    log of the session (:class:`~.notes.SessionLog`), for the overlay's planned notes."""
+    log of the session (:class:`~.notes.SessionLog`), for the overlay's planned notes;
+    ``tempo``: the session's tempo (on the events' clock), for the look's beat pulse."""
     import torch
 
     from .notes import BoardReplay
@@ -62,6 +64,8 @@ def iter_frames(events: Sequence[Event], cfg: VisualConfig | None = None, fps: f
             i += 1
         if batch:
             tracker.update([e for e in batch if e.voice == PERFORMER], [e for e in batch if e.voice != PERFORMER], batch[-1].time)
+        if tempo is not None:
+            tracker.beat(tempo, t, t)
         feats = F.decayed(tracker.vec, t, tracker.tau)
         z = painter.mapper.step(feats, 1.0 / fps)
         notes = board.until(t).vector()
@@ -87,7 +91,7 @@ def render_frames(events: Sequence[Event], frames_dir: Path, cfg: VisualConfig |
 
 
 def render_contact_sheet(events: Sequence[Event], path: Path, cfg: VisualConfig | None = None, count: int = 16,
-                         columns: int = 4, fps: float = 30.0, thumb: int = 192) -> Path:
+                         columns: int = 4, fps: float = 30.0, thumb: int = 192, tempo: object = None) -> Path:
     """A PNG grid of ``count`` frames spread evenly over the performance, with their times.
 
     Raises ``FileNotFoundError`` if the visual model is not installed."""
@@ -96,7 +100,7 @@ def render_contact_sheet(events: Sequence[Event], path: Path, cfg: VisualConfig 
     start, end = span(events)
     total = int((end - start) // (NS / fps)) + 1
     picks = sorted(set(np.linspace(0, total - 1, min(count, total)).round().astype(int).tolist()))
-    frames = list(iter_frames(events, cfg, fps, start=start, end=end, only=set(picks)))
+    frames = list(iter_frames(events, cfg, fps, start=start, end=end, only=set(picks), tempo=tempo))
     rows = (len(frames) + columns - 1) // columns
     gap, label = 6, 16
     sheet = Image.new("RGB", (columns * (thumb + gap) + gap, rows * (thumb + gap + label) + gap), (12, 12, 12))
@@ -122,11 +126,11 @@ def motion(frames: Sequence[np.ndarray]) -> float:
 
 def render_video(events: Sequence[Event], stem: Path, cfg: VisualConfig | None = None, fps: float = 30.0,
                  plans: Sequence[tuple[int, str, object]] = (), audio: Path | None = None, start: int = 0,
-                 end: int | None = None) -> Path:
+                 end: int | None = None, tempo: object = None) -> Path:
     """A video of the frames from ``start`` (default 0, where a session's WAV starts, so the
     sound lines up) to ``end`` (default two seconds after the last event): ``stem``.mp4
     through ffmpeg, else ``stem``.webp (see :mod:`.video`)."""
     from .video import write_video
 
-    frames = (frame for _, frame in iter_frames(events, cfg, fps, start=start, end=end, plans=plans))
+    frames = (frame for _, frame in iter_frames(events, cfg, fps, start=start, end=end, plans=plans, tempo=tempo))
     return write_video(frames, stem, fps, audio)

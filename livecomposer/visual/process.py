@@ -46,15 +46,19 @@ class VisualObserver:
         self.board = N.NoteBoard()
         self.look = cfg.look
         self.scene = 0
+        self.tempo: Any = None  # the engine's tempo, set by the session: the look pulses on its beat
         self.alive = True
         self._next_check = 0
 
     def observe(self, inputs: Sequence[Event], outputs: Sequence[Event], now: int) -> None:
         if not self.alive:
             return
+        engine_now = now
         # the renderer fades features on the system's monotonic clock, whatever clock the engine runs on
         now = time.monotonic_ns()
         self.tracker.update(inputs, outputs, now)
+        if self.tempo is not None:
+            self.tracker.beat(self.tempo, engine_now, now)
         self.handle.features.write(self.tracker.vec)
         self.board.observe(inputs, outputs, now / 1e9)
         self._write_notes()
