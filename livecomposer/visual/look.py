@@ -53,11 +53,11 @@ TRAIL_HALF_LIFE_S = 0.25  # trails 0.5: a quarter of a second; 0.8: one second; 
 @dataclass(frozen=True)
 class LookConfig:
     trails: float = 0.5  # how long the trails last: half-life 0.25 s * trails / (1 - trails); 0: none
-    feedback: float = 0.012  # outward drift of the trails per 1/60 s (0: trails stand still)
+    feedback: float = 0.012  # how much the trails grow outwards each frame (0: they stand still)
     mirror: str = "none"
     palette: str = "harmony"
     tint: float = 0.75  # how strongly the palette recolours (0..1)
-    pulse: float = 1.0  # strength of the swell on each onset (0: off)
+    pulse: float = 1.0  # strength of the swell on each onset and beat (0: off)
     fade: bool = True
     fade_after_s: float = 3.0  # silence before the fade starts
     fade_s: float = 2.0  # time to fade out
