@@ -3,7 +3,7 @@
 A receiver (a DAW stand-in on the other end of a real port, or a memory output) hands the
 raw messages it got, in order, to :func:`stuck_notes`.  A note-off is ``8n`` or ``9n`` with
 velocity 0.  CC 123 (all notes off) does *not* count as a note-off here: some synths ignore
-it, so the engine must send the explicit note-offs first (DESIGN.md section 2, invariant 5).
+it, so on every way out the engine sends the explicit note-offs first, then CC 123.
 """
 
 from __future__ import annotations
