@@ -14,7 +14,7 @@ python="$1"
 shift
 if [ -n "${TORCH_PIP_ARGS+set}" ]; then
     read -r -a source <<<"$TORCH_PIP_ARGS"
-elif "$python" -m pip install --dry-run --no-index --no-deps torch==2.13.0 2>/dev/null | grep -q "torch-2.13.0+cpu"; then
+elif [[ "$("$python" -m pip install --dry-run --no-index --no-deps torch==2.13.0 2>/dev/null || true)" == *"torch-2.13.0+cpu"* ]]; then
     source=()
 else
     source=(--index-url https://download.pytorch.org/whl/cpu)
