@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     messages = demo_phrase()
     _write_performer(messages, out / "performer.mid", BPM, mido)
-    log_ = _session_log()
+    log_ = None if args.no_visual else _session_log()
     try:
         summary = render_files(preset, messages, out / "session.mid", seed=args.seed, wav=None if args.no_wav else out / "session.wav",
                                observers=[log_] if log_ is not None else ())
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"session:   {summary}")
     if not args.no_wav:
         print(f"audio:     {out / 'session.wav'}")
-    if not args.no_visual and log_ is not None:
+    if log_ is not None:
         for path in _visuals(out, preset, log_, video=not args.no_video, overlay=not args.no_overlay):
             print(f"visuals:   {path}")
     return 0
