@@ -421,7 +421,7 @@ class Engine:
         if events or self._wakeup_due(now):
             planned = self.graph.process(events, now)
             for event in planned:
-                self.scheduler.push(event)
+                self.scheduler.push(event, now)
             if planned and self.observers:  # what is scheduled, for the visuals' note overlay
                 self.ctx.publish("plan", (now, planned))
         sent = self._send_due(now)

@@ -16,6 +16,8 @@ Schema (every section but ``graph`` is optional)::
     name: duet
     description: the machine answers each phrase
     midi: {api: auto, input: "Keystation", output: {virtual: livecomposer}}
+                              # output may add latency_ms: 12 (the machine's notes 12 ms early,
+                              # for a synth with 12 ms of its own latency) and delay_ms (all later)
     clock: {source: internal, bpm: 96, beats_per_bar: 4, send: false}
     graph:                    # top-level list = parallel; {chain: [...]} / {parallel: [...]} nest
       - thru
@@ -305,6 +307,15 @@ class MidiSpec:
     inputs: tuple[str, ...] | None = None
     output_kind: str = "virtual"
     output_name: str = DEFAULT_VIRTUAL_PORT
+    #: Latency compensation for a DAW or synth with its own output latency: the machine's
+    #: planned events leave ``latency_ms`` early (never before now); ``delay_ms`` holds
+    #: all output, thru included, that much longer.
+    latency_ms: float = 0.0
+    delay_ms: float = 0.0
+
+
+#: The most latency compensation a preset may ask for, either way.
+MAX_COMPENSATION_MS = 500.0
 
 
 @dataclass(frozen=True)
@@ -475,6 +486,10 @@ class Preset:
 
         graph = ", ".join(show(c) for c in self.graph.children)
         out = f"{self.midi.output_kind} {self.midi.output_name!r}"
+        if self.midi.latency_ms:
+            out += f" ({self.midi.latency_ms:g} ms early)"
+        if self.midi.delay_ms:
+            out += f" ({self.midi.delay_ms:g} ms late)"
         return f"{self.name}: {graph} -> {out}" + (f"; {len(self.controls)} controls" if self.controls else "")
 
 
@@ -556,15 +571,29 @@ def _midi(at: _At) -> MidiSpec:
         else:
             node.fail(f"must be a port name (part of it), a list of them, or left out for all inputs; got {_describe(node.value)}")
     kind, name = "virtual", DEFAULT_VIRTUAL_PORT
+    latency_ms = delay_ms = 0.0
     if at.has("output"):
         out = at.get("output")
         out.mapping("{virtual: NAME} (a new port others connect to) or {port: NAME} (an existing port)")
-        out.only_keys(("virtual", "port"))
-        if len(out.value) != 1:
+        out.only_keys(("virtual", "port", "latency_ms", "delay_ms"))
+        kinds = [key for key in ("virtual", "port") if key in out.value]
+        if len(kinds) != 1:
             out.fail("give exactly one of virtual: NAME or port: NAME")
-        kind = next(iter(out.value))
+        kind = kinds[0]
         name = out.get(kind).text()
-    return MidiSpec(api, inputs, kind, name)
+        latency_ms = _compensation(out.get("latency_ms", 0.0), "to send all output later, use delay_ms")
+        delay_ms = _compensation(out.get("delay_ms", 0.0), "to send the machine's notes earlier, use latency_ms")
+    return MidiSpec(api, inputs, kind, name, latency_ms, delay_ms)
+
+
+def _compensation(at: _At, negative_hint: str) -> float:
+    """Milliseconds of latency compensation: a number from 0 to MAX_COMPENSATION_MS."""
+    value = at.number()
+    if value < 0:
+        at.fail(f"must be >= 0 ms; got {value} ({negative_hint})")
+    if value > MAX_COMPENSATION_MS:
+        at.fail(f"must be at most {MAX_COMPENSATION_MS:g} ms; got {value}")
+    return value
 
 
 def _clock(at: _At) -> ClockSpec:

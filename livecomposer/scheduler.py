@@ -5,6 +5,14 @@ until due.  At send time it keeps MIDI's note bookkeeping honest: a note-on for 
 that is already sounding is re-struck (note-off first), a note-off for a note that is not
 sounding is dropped, and every sounding note is remembered so that any way out (stop,
 panic, preset switch, a failed plugin, a cancelled plan) can release it.
+
+Latency compensation (:meth:`Scheduler.compensate`, the preset's ``midi.output.latency_ms``
+and ``delay_ms``) is applied here, where planned events are known ahead: a DAW or synth
+with its own output latency hears the machine's notes (every event of a machine voice:
+answers, accompaniment) that much earlier, never before "now"; a delay holds all output,
+the performer's thru included, that much later.  MIDI clock we lead a DAW with is not a
+voice's and is not moved early: its ticks are planned only a few ms ahead, and moving them
+up to "now" would bunch them (a tempo wobble at the DAW).
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ import heapq
 import itertools
 from dataclasses import dataclass, field
 
-from .events import Event, Kind, control, note_off
+from .events import PERFORMER, Event, Kind, control, note_off
 
 ALL_NOTES_OFF = 123
 ALL_SOUND_OFF = 120
@@ -22,6 +30,9 @@ ALL_SOUND_OFF = 120
 @dataclass(order=True, slots=True)
 class _Entry:
     time: int
+    # When it was planned for, before compensation: events moved up to "now" together keep
+    # their planned order (a note's off after its on), not note-offs first.
+    planned: int
     order: int  # note-offs before anything else at the same instant
     seq: int
     event: Event = field(compare=False)
@@ -40,11 +51,31 @@ class Scheduler:
         self.held: dict[tuple[int, int], Event] = {}  # (channel, note) -> the note-on that sounds
         self.transport_running = False  # we sent MIDI start/continue: a way out must send stop
         self.stats = SendStats()
+        self.early_ns = 0  # machine voices' events go out this much early (never before now)
+        self.delay_ns = 0  # every event goes out this much late
+
+    def compensate(self, latency_ms: float = 0.0, delay_ms: float = 0.0) -> None:
+        """Send the machine's events ``latency_ms`` early and everything ``delay_ms`` late."""
+        if latency_ms < 0 or delay_ms < 0:
+            raise ValueError("latency_ms and delay_ms are >= 0")
+        self.early_ns = round(latency_ms * 1_000_000)
+        self.delay_ns = round(delay_ms * 1_000_000)
 
     # -- planning ---------------------------------------------------------------------
-    def push(self, event: Event) -> None:
+    def push(self, event: Event, now: int | None = None) -> None:
+        """Hold ``event`` until due, compensated (:meth:`compensate`); ``now`` is the
+        earliest a machine event moved early may go (None: no floor)."""
+        planned = event.time
+        if self.early_ns or self.delay_ns:
+            due = planned + self.delay_ns
+            if event.voice != PERFORMER:
+                due -= self.early_ns
+                if now is not None and due < now:
+                    due = now
+            if due != planned:
+                event = event.at(due)
         order = 0 if event.kind is Kind.NOTE_OFF else 1
-        heapq.heappush(self._heap, _Entry(event.time, order, next(self._seq), event))
+        heapq.heappush(self._heap, _Entry(event.time, planned, order, next(self._seq), event))
 
     def next_due(self) -> int | None:
         return self._heap[0].time if self._heap else None

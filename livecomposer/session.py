@@ -126,6 +126,8 @@ class LiveSession:
             tempo=make_tempo(preset, time.monotonic_ns()),
             control_handler=self.router,
         )
+        # A DAW or synth with its own output latency: the scheduler sends early / late.
+        self.engine.scheduler.compensate(preset.midi.latency_ms, preset.midi.delay_ms)
         if getattr(self, "visualizer", None) is not None:
             self.visualizer.observer.tempo = self.engine.tempo  # the stage look pulses on the beat
 
