@@ -418,15 +418,17 @@ class Engine:
         events = self._parse(raw if raw is not None else self._drain())
         if events:
             events = self._route_controls(events)
+        planned: list[Event] = []
         if events or self._wakeup_due(now):
             planned = self.graph.process(events, now)
             for event in planned:
                 self.scheduler.push(event, now)
-            if planned and self.observers:  # what is scheduled, for the visuals' note overlay
-                self.ctx.publish("plan", (now, planned))
         sent = self._send_due(now)
-        if (events or sent) and self.observers:
-            self._notify(events, sent, now)
+        if self.observers:
+            if events or sent:
+                self._notify(events, sent, now)
+            if planned:  # what was scheduled, for the visuals' note overlay: after this tick's sends
+                self.ctx.publish("plan", (now, planned))
 
     def _wakeup_due(self, now: int) -> bool:
         wake = self.graph.next_wakeup()

@@ -143,8 +143,9 @@ class BoardReplay:
     """A board filled offline, in time order, from a session's events and its plan log.
 
     ``plans`` are ``(engine_time, "plan", events)`` and ``(engine_time, "plan.cancel", tag)``
-    as recorded by :class:`SessionLog` during the offline render (times in the events' ns);
-    at equal times plans come first, as in the engine (planned in a tick, sent after)."""
+    as recorded by :class:`SessionLog` during the offline render (times in the events' ns).
+    Their order at equal times does not matter: a plan's notes due at once are sent in the
+    same tick and are no plans."""
 
     def __init__(self, events: Sequence[Event], plans: Sequence[tuple[int, str, object]] = ()) -> None:
         steps: list[tuple[int, int, str, object]] = [(e.time, 1, "event", e) for e in events]
