@@ -67,6 +67,10 @@ for entry in "${missing[@]}"; do
         log "no package $entry on this system: skipped"
     fi
 done
+if [ "${#chosen[@]}" -eq 0 ]; then
+    log "nothing this system's package lists offer is missing"
+    exit 0
+fi
 # jackd2 asks whether members of the audio group may use realtime priority: yes (a live
 # set wants it; `livecomposer doctor` checks it).  Non-interactive, so it never stops here.
 echo "jackd2 jackd/tweak_rt_limits boolean true" | as_root debconf-set-selections
