@@ -9,7 +9,12 @@ performer's and from each note already chosen, so the result is a major or minor
 all voices are drawn from the state that heard the note (one network step on the latency
 path; the chosen notes are fed to the model right after the answer goes back), so the
 model picks the chord and the voicing.  (Without it, the chorale model's own choices were consonant with the melody
-only about half the time in our renders.)
+only about half the time in our renders.)  Voice leading: each added voice is pulled
+(``leading`` logits per semitone) toward the nearest voice of the previous harmony not
+yet taken by another, so where the harmony allows the voices hold or move by a step
+instead of jumping (one 128-float minimum and add per voice, from precomputed rows).
+Performer notes still held when the next one comes (legato) count in the consonance rule
+too, where a chord can satisfy both.
 The notes leave from :meth:`process` on the tick after the answer comes back (the engine
 wakes at once), and they end when the performer's note ends.  If the performer lets go
 before the answer arrives, the answer is dropped.
@@ -28,6 +33,7 @@ from .common import ModelPartner, common_params
 from .track import Track
 
 
+_DIST = np.abs(np.arange(128)[:, None] - np.arange(128)[None, :]).astype(np.float32)  # semitones between pitches
 CONSONANT = frozenset({3, 4, 5, 7, 8, 9})  # thirds, sixths, fourths, fifths (no seconds, sevenths, tritones)
 
 
@@ -54,12 +60,16 @@ class Harmonizer(ModelPartner):
         Param("level", 0.85, min=0.1, max=1.5, doc="velocity of the added notes relative to the performer's"),
         Param("max_notes", 6, min=1, max=24, doc="most added notes sounding at once"),
         Param("consonant", True, doc="each added note a 3rd, 4th, 5th or 6th from the others (so they form triads)"),
+        Param("leading", 0.6, min=0.0, max=3.0, doc="voice leading: how strongly each voice stays near where it was (logits per semitone)"),
     )
 
     def __init__(self, id: str | None = None, **options: Any) -> None:
         super().__init__(id=id, **options)
         self._worker_fed: dict[int, list[int]] = {}  # request -> pitches fed (worker thread only)
         self._unfed: list[tuple[int, list[int], int]] = []  # chosen, not yet fed (worker thread only)
+        self._voicing: list[int] = []  # the last harmony's pitches (worker thread only)
+        self._rows_pull = 0.0  # voice-leading bias table and the pull it was made for (worker thread only)
+        self._rows = _DIST * 0.0
         self.forget()
 
     def prepare(self, ctx: PluginContext) -> None:
@@ -129,6 +139,8 @@ class Harmonizer(ModelPartner):
         )
         consonant = self.consonant  # type: ignore[attr-defined]
         voices = self.voices  # type: ignore[attr-defined]
+        pull = self.leading  # type: ignore[attr-defined]
+        still = [p for p in self._sounding if p != pitch]  # performer notes still held (legato): not to clash with either
         fed = self._worker_fed
         chosen: list[int] = []
         unfed = self._unfed
@@ -141,23 +153,44 @@ class Harmonizer(ModelPartner):
             # answer: a feed job right behind it delayed the answer by ~0.2 ms.
             self._flush(track)
             track.hear(t, pitch, velocity)
+            before = list(self._voicing) if pull > 0 else []
+            rows = self._pull_rows(pull) if before else None
             for _ in range(voices):
                 pcs = key_pcs
                 if consonant:
-                    pcs = consonant_with(pitch, chosen, key_pcs) or consonant_with(pitch, chosen, key_pcs, double=True)
+                    pcs = (consonant_with(pitch, chosen + still, key_pcs) or consonant_with(pitch, chosen, key_pcs)
+                           or consonant_with(pitch, chosen, key_pcs, double=True))
                     if not pcs:
                         break  # no note is consonant with all of them: fewer voices
-                c = Constraints(pitch_classes=pcs, exclude_pitches=exclude.union(chosen) if chosen else exclude, **fields)
+                bias = None
+                if before:
+                    bias = rows[before[0]]
+                    for b in before[1:]:
+                        bias = np.maximum(bias, rows[b])
+                c = Constraints(pitch_classes=pcs, exclude_pitches=exclude.union(chosen) if chosen else exclude,
+                                pitch_bias=bias, **fields)
                 try:
                     ev = track.model.sample(c, track.rng)
                 except ValueError:
                     break  # nothing fits under these constraints
                 chosen.append(ev.pitch)
+                if before:  # that voice of the last harmony is taken
+                    before.remove(min(before, key=lambda b: abs(b - ev.pitch)))
             fed[req] = list(chosen)
+            if chosen:
+                self._voicing = list(chosen)
             unfed.append((t, list(chosen), hv))
             return list(chosen)
 
         self.submit(work, lambda pitches: self._results.append((req, pitch, hv, pitches)), fresh_only=True)
+
+    def _pull_rows(self, pull: float) -> np.ndarray:
+        """(Worker) ``-pull`` times the semitones between every two pitches: row ``b`` is the
+        voice-leading bias toward ``b`` (kept for the current ``leading``)."""
+        if self._rows_pull != pull:
+            self._rows = _DIST * -pull
+            self._rows_pull = pull
+        return self._rows
 
     def _release(self, pitch: int, t: int, now: int, restrike: bool = False) -> list[Event]:
         """End what this performer note started (and tell the model); nothing if it started nothing."""
