@@ -236,6 +236,23 @@ def test_a_cancelled_plan_leaves_the_board():
     assert (rows[:, N.WHO] == N.PLANNED_NOTE).sum() == 0 and (rows[:, N.WHO] == N.MACHINE_NOTE).sum() == 0
 
 
+def test_the_board_reuses_its_oldest_rows_and_keeps_the_newest_plans():
+    board = N.NoteBoard()
+    for k in range(3 * N.CAPACITY):  # far more notes than rows
+        t = k * 0.1
+        board.observe([note_on(0, 40 + k % 40, 90)], [], t)
+        board.observe([note_off(0, 40 + k % 40)], [], t + 0.05)
+        board.planned([note_on(S, 80, 90, voice=1, tag=k + 1), note_off(2 * S, 80, voice=1, tag=k + 1)], 0, t)
+        if k % 2:
+            board.cancel(k + 1)
+    rows = board.rows
+    assert (rows[:, N.WHO] == N.EMPTY).sum() == N.CAPACITY // 4  # the cancelled half of the plans among the newest rows
+    assert (rows[:, N.WHO] == N.PLANNED_NOTE).sum() == N.CAPACITY // 4
+    assert len(board._planned) <= N.CAPACITY  # pointers to reused rows are forgotten
+    board.observe([], [note_on(0, 80, 90, voice=1, tag=3 * N.CAPACITY - 1)], 100.0)  # the newest uncancelled plan is played
+    assert (rows[:, N.WHO] == N.MACHINE_NOTE).sum() == 1
+
+
 def test_the_overlay_draws_played_and_planned_notes_in_their_colours():
     from livecomposer.visual.overlay import MACHINE_RGB, NOW_AT, Overlay
 

@@ -41,8 +41,9 @@ class NoteBoard:
         self.rows[:, WHO] = EMPTY
         self._next = 0
         self._sounding: dict[tuple[bool, int, int], int] = {}  # (machine, channel, pitch) -> row
-        self._planned: dict[tuple[int | None, int, int], int] = {}  # (tag, channel, pitch) -> row
-        self._owner: dict[int, tuple[dict, tuple]] = {}  # row -> (table, key) pointing at it, freed on reuse
+        # tag -> {(channel, pitch): row}: by plan, so cancelling one costs only its own notes
+        self._planned: dict[int, dict[tuple[int, int], int]] = {}
+        self._owner: dict[int, tuple[dict, tuple, int | None]] = {}  # row -> (table, key, tag) pointing at it
         self.changed = False
 
     def vector(self) -> np.ndarray:
@@ -53,9 +54,11 @@ class NoteBoard:
         self._next = (r + 1) % CAPACITY
         owner = self._owner.pop(r, None)
         if owner is not None:  # the oldest row is reused: forget what pointed at it
-            table, key = owner
+            table, key, tag = owner
             if table.get(key) == r:
                 del table[key]
+            if tag is not None and not table and self._planned.get(tag) is table:
+                del self._planned[tag]
         self.rows[r] = (on_s, math.inf, pitch, who, velocity)
         return r
 
@@ -80,13 +83,18 @@ class NoteBoard:
         kind = e.kind
         if kind is Kind.NOTE_ON and e.velocity > 0:
             key = (machine, e.channel, e.note)
-            r = self._planned.pop((e.tag, e.channel, e.note), None) if machine else None
+            r = None
+            plan = self._planned.get(e.tag) if machine else None
+            if plan is not None:
+                r = plan.pop((e.channel, e.note), None)
+                if not plan:
+                    del self._planned[e.tag]
             if r is not None and rows[r, WHO] == PLANNED_NOTE:
                 rows[r, ON], rows[r, WHO] = now_s, MACHINE_NOTE
             else:
                 r = self._row(now_s, e.note, MACHINE_NOTE if machine else PERFORMER_NOTE, e.velocity)
             self._sounding[key] = r
-            self._owner[r] = (self._sounding, key)
+            self._owner[r] = (self._sounding, key, None)
             self.changed = True
         elif kind is Kind.NOTE_OFF or (kind is Kind.NOTE_ON and e.velocity == 0):
             r = self._sounding.pop((machine, e.channel, e.note), None)
@@ -101,8 +109,8 @@ class NoteBoard:
             self.rows[r, OFF] = now_s
             self._owner.pop(r, None)
         self._sounding.clear()
-        for key in list(self._planned):
-            self._drop(key)
+        for tag in list(self._planned):
+            self.cancel(tag)
         self.changed = True
 
     # -- what the machine means to do -------------------------------------------------------------
@@ -114,29 +122,29 @@ class NoteBoard:
             if e.time <= engine_now or e.voice == PERFORMER:
                 continue
             at = now_s + (e.time - engine_now) / NS
-            key = (e.tag, e.channel, e.note)
+            key = (e.channel, e.note)
             if e.kind is Kind.NOTE_ON and e.velocity > 0:
                 r = self._row(at, e.note, PLANNED_NOTE, e.velocity)
-                self._planned[key] = r
-                self._owner[r] = (self._planned, key)
+                plan = self._planned.setdefault(e.tag, {})
+                plan[key] = r
+                self._owner[r] = (plan, key, e.tag)
                 self.changed = True
             elif e.kind is Kind.NOTE_OFF or e.kind is Kind.NOTE_ON:
-                r = self._planned.get(key)
+                r = self._planned.get(e.tag, {}).get(key)
                 if r is not None:
                     rows[r, OFF] = at
                     self.changed = True
 
     def cancel(self, tag: int) -> None:
         """A plan was dropped: its notes that have not started disappear."""
-        for key in [k for k in self._planned if k[0] == tag]:
-            self._drop(key)
+        plan = self._planned.pop(tag, None)
+        if not plan:
+            return
+        for r in plan.values():
+            if self.rows[r, WHO] == PLANNED_NOTE:
+                self.rows[r, WHO] = EMPTY
+                self._owner.pop(r, None)
         self.changed = True
-
-    def _drop(self, key: tuple) -> None:
-        r = self._planned.pop(key)
-        if self.rows[r, WHO] == PLANNED_NOTE:
-            self.rows[r, WHO] = EMPTY
-            self._owner.pop(r, None)
 
 
 class BoardReplay:
