@@ -115,3 +115,22 @@ def test_harmonizer_voices_move_by_small_steps(chorale) -> None:
     chords = list(chords_of(events).values())
     moves = [abs(a - b) for x, y in zip(chords, chords[1:]) if len(x) == len(y) for a, b in zip(x[::-1], y[::-1])]
     assert moves and np.mean(moves) <= 3.0
+
+
+def test_a_pickup_does_not_put_the_bass_between_the_beats(chorale) -> None:
+    """A tune starting with an eighth-note pickup: the grid anchored to that first note
+    moves onto the beat its long notes show, within the first bar."""
+    start = NS // 2  # the pickup; the beats fall half a beat later
+    notes = [(0.0, 0.5, 69)] + [(0.5 + k, 0.9, p) for k, p in enumerate((74, 73, 71, 69, 67, 66, 64, 62))]
+    messages = []
+    for beat, length, pitch in notes:
+        on = start + int(beat * BEAT)
+        messages += [(on, bytes([0x90, pitch, 90 if length > 0.5 else 60])), (on + int(length * BEAT), bytes([0x80, pitch, 0]))]
+    messages.sort(key=lambda m: m[0])
+    plugin = Accompanist(id="bass", model=CHORALE, key="D major")
+    events, _ = render_graph([plugin], messages, end=messages[-1][0])
+    later = [e for e in machine(events) if e.time >= start + int(2.5 * BEAT)]
+    assert len(later) >= 4
+    for e in later:
+        phase = ((e.time - start) / BEAT - 0.5) % 1.0
+        assert min(phase, 1.0 - phase) < 0.02, "bass note between the beats"

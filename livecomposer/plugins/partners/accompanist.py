@@ -29,7 +29,9 @@ foresight for the next point, the chord estimate (``consonant: false`` leaves it
 the model).  The grid is the
 preset's tempo (a DAW's clock when following one), or, without an external clock,
 anchored to the performer's first note (``anchor: auto``), so a player without a click is
-not fought by an offset grid.  After ``stop_after`` bars without the performer it rests,
+not fought by an offset grid; the anchor then moves onto the beat their long notes show
+(:class:`.chords.BeatPhase`), so a tune that starts with a pickup is not accompanied
+between the beats.  After ``stop_after`` bars without the performer it rests,
 and starts again with them.
 """
 
@@ -46,7 +48,7 @@ from ...model.api import Constraints
 from ...tempo import Tempo
 from ..base import Param, PluginContext
 from .common import LinePartner, Note, common_params, drop_unstarted, melodic_params
-from .chords import ChordEstimate
+from .chords import BeatPhase, ChordEstimate
 from .comping import foresee, plan_comp, safest
 from .track import Step, Track, hear_all
 
@@ -97,6 +99,8 @@ class Accompanist(LinePartner):
         self._last_on = 0
         self._held: set[int] = set()  # performer notes sounding
         self._harmony = ChordEstimate(self.tempo().beat_ns)
+        self._phase = BeatPhase()
+        self._started: dict[int, tuple[int, int]] = {}  # performer pitch -> (note-on time, velocity), for the beat phase
 
     # -- the grid ---------------------------------------------------------------------------
     def tempo(self) -> Tempo:
@@ -169,6 +173,7 @@ class Accompanist(LinePartner):
         for t, pitch, velocity in heard:
             (self._held.add if velocity else self._held.discard)(pitch)
             (harmony.note_on if velocity else harmony.note_off)(t, pitch)
+            self._follow_phase(t, pitch, velocity)
         if onsets:
             if self._playing and self._rest_at() <= now:
                 self._stop()  # it had already come to rest: start afresh with the performer
@@ -190,9 +195,25 @@ class Accompanist(LinePartner):
                 self._plan(self._plan_to, now, None)
         return self.take_pending()
 
+    def _follow_phase(self, t: int, pitch: int, velocity: int) -> None:
+        """(Grid from the first note) move the grid onto the beat the long notes show."""
+        if velocity:
+            self._started[pitch] = (t, velocity)
+            return
+        started = self._started.pop(pitch, None)
+        if started is None or self._anchor is None or self._on_tempo_grid():
+            return
+        on, struck = started
+        beat_ns = self.tempo().beat_ns
+        self._phase.add((on - self._anchor) / beat_ns, (t - on) / beat_ns, struck)
+        shift = self._phase.shift()
+        if shift:
+            self._anchor += int(round(shift * beat_ns))
+
     def _stop(self) -> None:
         self._playing = False
         self._anchor = None
+        self._phase = BeatPhase()
         self._notes = [n for n in self._notes if n.off > self._last_on]
 
     def _rest_at(self) -> int:

@@ -57,3 +57,30 @@ class ChordEstimate:
             return None
         best = int(np.argmax(_TABLE @ h))
         return _NAMES[best][0], _SETS[best]
+
+
+class BeatPhase:
+    """Where the beat falls in the performer's playing, for a grid anchored to their first
+    note (no clock to follow): a tune that starts with a pickup would otherwise put every
+    grid note between the beats.  Each finished note adds its length (up to two beats)
+    times its loudness to the sixteenth of the beat it started on: long and accented notes
+    fall on beats.  When another
+    sixteenth clearly outweighs the grid's own (1.5 times, plus a beat), the grid moves there.
+    """
+
+    BINS = 4
+
+    def __init__(self) -> None:
+        self.weight = np.zeros(self.BINS)
+
+    def add(self, beat: float, length: float, velocity: int) -> None:
+        """A note that started at grid position ``beat``, lasted ``length`` beats, struck this hard."""
+        self.weight[int(round((beat % 1.0) * self.BINS)) % self.BINS] += min(2.0, length) * velocity / 80.0
+
+    def shift(self) -> float:
+        """Beats to move the grid by (0: it is where the long notes are)."""
+        best = int(np.argmax(self.weight))
+        if best == 0 or self.weight[best] <= 1.5 * self.weight[0] + 1.0:
+            return 0.0
+        self.weight = np.roll(self.weight, -best)
+        return best / self.BINS
