@@ -1,5 +1,6 @@
 """The visualizer's parts without a browser: preset section, features, mapping, mailbox,
-the GAN files, offline renders and a (very short) real training run."""
+the GAN files, offline renders and a (very short) real training run.  The FastGAN's parts
+and the quality measures: tests/test_visual_gan.py."""
 
 from __future__ import annotations
 
@@ -234,17 +235,17 @@ def small_clipart(tmp_path) -> Path:
 
 
 def test_training_writes_grids_checkpoints_and_resumes(tmp_path, small_clipart):
+    from livecomposer.visual.gan import FastGanConfig
     from livecomposer.visual.train import TrainOptions, train
 
-    cfg = GanConfig(channels=(64, 32, 16, 8, 8), d_channels=(8, 16, 16, 16), tail_channels=4)
-    opts = TrainOptions(out=tmp_path / "run", cache=tmp_path / "cache", export=tmp_path / "g.safetensors", minutes=0.01,
-                        tail_minutes=0.005, batch=4, root=small_clipart, tail_images=8, progress=False, calibration_batches=1)
+    cfg = FastGanConfig(channels=(32, 16, 8), single_conv_from=16, d_channels=(8, 16, 16), decoder_channels=(8, 8))
+    opts = TrainOptions(out=tmp_path / "run", pack=tmp_path / "cache" / "pack.npz", export=tmp_path / "g.safetensors", minutes=0.01,
+                        batch=4, root=small_clipart, categories=None, device="cpu", progress=False, calibration_batches=1)
     first = train(opts, cfg)
     assert first["images"] >= 8 and first["steps"] > 0
     assert (tmp_path / "run" / "samples" / "epoch-001.png").exists()
-    assert (tmp_path / "run" / "samples" / "final-256.png").exists() is (cfg.out_size == 256)
     g = load_generator(tmp_path / "g.safetensors")
-    assert g.cfg == cfg
+    assert g.cfg == cfg and g(torch.randn(1, cfg.z_dim)).shape == (1, 3, 32, 32)
     second = train(TrainOptions(**{**opts.__dict__, "minutes": 0.02}), cfg)  # resumes with a bigger budget
     assert second["steps"] > first["steps"] and second["epochs"] > first["epochs"]
 

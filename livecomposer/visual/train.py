@@ -1,15 +1,24 @@
-"""Training the clipart GAN on the CPU: adversarial core first, then the upsampling tail.
+"""Training the visualizer's FastGAN, on the CPU or on a CUDA GPU.
 
-Stage 1 trains the 64x64 generator core against the discriminator (non-saturating GAN
-loss, Adam 2e-4 / 0.5, bf16 autocast, which uses the CPU's matrix units where it has them),
-keeping an exponential moving average of the generator, which gives much steadier images
-early in training than the raw weights.  Stage 2 trains the tiny 4x super-resolution tail
-with an L1 loss on real clipart at full size.  Both stages are time-boxed (the budget is
-kept in the checkpoint, so a resumed run only spends what is left), write a sample grid
-per epoch, and checkpoint after every epoch and at the end, so an interrupted run resumes.
+What makes a GAN learn from two thousand pictures in minutes (FastGAN's recipe):
 
-Checkpoints are state dicts saved with ``torch.save`` and read back with
-``weights_only=True``; the shipped generator is safetensors + JSON (:mod:`.gan`).
+* the discriminator must also rebuild the real image (whole, from its 8x8 features, and a
+  random quarter, from its 16x16 features): a self-supervised task that keeps it from
+  simply memorising the training set (:class:`.gan.FastDiscriminator`);
+* DiffAugment (Zhao et al. 2020): every image the discriminator sees, real or generated,
+  gets the same kinds of random colour change, translation and cutout, in a way that
+  gradients flow through, so the discriminator cannot overfit the few real images and the
+  generator is not taught to paint the augmentations;
+* hinge loss, Adam 2e-4 (0.5, 0.999), and an exponential moving average of the generator's
+  weights, which is what is shipped (much steadier than the raw weights).
+
+The run is time-boxed and resumable: the time spent is kept in ``OUT/checkpoint.pt`` (state
+dicts, read back with ``weights_only=True``), which is written after every sample sheet and
+at the end, so a later run with a larger ``--minutes`` continues where the last stopped.
+A sample sheet of the moving-average generator on fixed latents goes to
+``OUT/samples/epoch-NNN.png`` every ``sheet_every`` epochs.  On CUDA the networks run in
+bf16 autocast and channels-last memory; the images live on the GPU as uint8 and are
+composited there, so no loader stands between the steps.
 """
 
 from __future__ import annotations
@@ -24,8 +33,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .dataset import CLIPART_DIR, composite, prepare
-from .gan import Discriminator, GanConfig, Generator, init_weights, parameter_count, save_generator
+from .dataset import CATEGORIES, CLIPART_DIR, composite, load_pack, prepare
+from .gan import FastDiscriminator, FastGanConfig, FastGenerator, init_weights, parameter_count, quarter, save_generator
 
 log = logging.getLogger(__name__)
 
@@ -33,28 +42,71 @@ log = logging.getLogger(__name__)
 @dataclass
 class TrainOptions:
     out: Path = Path("runs/visual")
-    cache: Path = Path("cache/visual")
+    pack: Path = Path("cache/visual/clipart-256.npz")
     export: Path | None = Path("models/clipart-gan.safetensors")
-    minutes: float = 45.0  # adversarial stage budget (CPU wall-clock minutes)
-    tail_minutes: float = 6.0
+    minutes: float = 45.0  # total training budget (wall clock of the steps), summed over resumed runs
     batch: int = 32
     lr: float = 2e-4
     ema: float = 0.999
     seed: int = 0
-    limit: int | None = None  # use only this many images (quick runs, tests)
+    limit: int | None = None  # prepare only this many images (quick runs, tests)
     root: Path = CLIPART_DIR  # where the PNGs are
-    calibration_batches: int = 32  # batches of 64 for the final batch-norm statistics
-    tail_images: int = 1200  # full-size images for the tail stage
-    threads: int = 1
+    categories: tuple[str, ...] | None = CATEGORIES
+    device: str = "auto"  # "cpu", "cuda", "cuda:1", or "auto" (CUDA when there is one)
+    amp: bool | None = None  # bf16 autocast; None: on CUDA only
+    threads: int = 1  # torch CPU threads
+    sheet_every: int = 1  # epochs between sample sheets (and checkpoints)
+    export_every: float = 0.0  # minutes between exports of the generator during the run (0: at the end only)
+    calibration_batches: int = 16  # batches of 64 for the final batch-norm statistics
+    log_every: float = 30.0  # seconds between log lines
     progress: bool = True
-    amp: bool = True
 
+
+# -- DiffAugment (colour, translation, cutout), differentiable, per image ---------------------
+
+def diff_augment(x: torch.Tensor) -> torch.Tensor:
+    """Random brightness, saturation and contrast; a shift of up to 1/8 of the size (zero
+    padding); a zeroed square of half the size.  Images in [-1, 1], any device."""
+    n, dev = x.shape[0], x.device
+    x = x + (torch.rand(n, 1, 1, 1, device=dev, dtype=x.dtype) - 0.5)
+    mean = x.mean(dim=1, keepdim=True)
+    x = (x - mean) * (torch.rand(n, 1, 1, 1, device=dev, dtype=x.dtype) * 2) + mean
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * (torch.rand(n, 1, 1, 1, device=dev, dtype=x.dtype) + 0.5) + mean
+    return _cutout(_translate(x))
+
+
+def _translate(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
+    n, _, h, w = x.shape
+    sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    dy = torch.randint(-sh, sh + 1, (n, 1, 1), device=x.device)
+    dx = torch.randint(-sw, sw + 1, (n, 1, 1), device=x.device)
+    gy = torch.arange(h, device=x.device)[None, :, None] + dy + 1  # +1: the padding
+    gx = torch.arange(w, device=x.device)[None, None, :] + dx + 1
+    gy, gx = gy.clamp(0, h + 1), gx.clamp(0, w + 1)
+    padded = F.pad(x, (1, 1, 1, 1))
+    idx = torch.arange(n, device=x.device)[:, None, None]
+    return padded.permute(0, 2, 3, 1)[idx, gy, gx].permute(0, 3, 1, 2)
+
+
+def _cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
+    n, _, h, w = x.shape
+    ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    cy = torch.randint(0, h + (1 - ch % 2), (n, 1, 1), device=x.device)
+    cx = torch.randint(0, w + (1 - cw % 2), (n, 1, 1), device=x.device)
+    ys = torch.arange(h, device=x.device)[None, :, None]
+    xs = torch.arange(w, device=x.device)[None, None, :]
+    inside = ((ys - cy).abs() <= ch // 2) & ((xs - cx).abs() <= cw // 2)
+    return x * (~inside)[:, None].to(x.dtype)
+
+
+# -- helpers -----------------------------------------------------------------------------------
 
 def sample_grid(images: torch.Tensor, path: Path, columns: int = 8) -> None:
     """Save ``(n, 3, h, w)`` images in [-1, 1] as one PNG grid with 2-pixel gutters."""
     from PIL import Image
 
-    x = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
     n, h, w, _ = x.shape
     rows = (n + columns - 1) // columns
     grid = np.full((rows * (h + 2) + 2, columns * (w + 2) + 2, 3), 16, np.uint8)
@@ -65,53 +117,77 @@ def sample_grid(images: torch.Tensor, path: Path, columns: int = 8) -> None:
     Image.fromarray(grid).save(path, compress_level=1)
 
 
-def _update_ema(ema: Generator, model: Generator, decay: float) -> None:
-    """Move the EMA core towards the trained core.  The tail is not adversarial: the EMA
-    copy holds the trained tail, so it is left alone."""
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """Move the moving-average weights towards the trained ones; copy the buffers."""
     with torch.no_grad():
-        for (name, pe), pm in zip(ema.named_parameters(), model.parameters()):
-            if not name.startswith("tail."):
-                pe.lerp_(pm, 1.0 - decay)
+        for pe, pm in zip(ema.parameters(), model.parameters()):
+            pe.lerp_(pm, 1.0 - decay)
         for be, bm in zip(ema.buffers(), model.buffers()):
             be.copy_(bm)
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(generator: Generator, z_dim: int, batches: int = 32, batch: int = 64, seed: int = 1) -> None:
-    """Recompute the batch-norm running statistics of (EMA) weights, as an average over
-    fresh batches, so the generator works in eval mode on one frame at a time."""
-    gen = torch.Generator().manual_seed(seed)
-    for m in generator.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None
+def recalibrate_batchnorm(generator: torch.nn.Module, batches: int = 16, batch: int = 64, seed: int = 1) -> None:
+    """Recompute the batch-norm statistics of (moving-average) weights as an average over
+    fresh batches, so the generator paints one frame at a time in eval mode."""
+    device = next(generator.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    norms = [m for m in generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
     generator.train()
     for _ in range(batches):
-        generator(torch.randn(batch, z_dim, generator=gen), tail=False)
-    for m in generator.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = 0.1
+        generator(torch.randn(batch, generator.cfg.z_dim, generator=gen, device=device))
+    for m in norms:
+        m.momentum = 0.1
     generator.eval()
 
 
-def train(opts: TrainOptions, cfg: GanConfig = GanConfig()) -> dict:
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"--device {name}: CUDA is not available here")
+    return device
+
+
+def export_generator(G_ema: FastGenerator, path: Path, summary: dict, batches: int) -> None:
+    """Ship a recalibrated copy of the moving-average generator (safetensors + JSON)."""
+    shipped = copy.deepcopy(G_ema).float()
+    recalibrate_batchnorm(shipped, batches=batches)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = f"Debian openclipart-png (public domain), folders: {', '.join(summary.get('categories') or ['all'])}"
+    save_generator(shipped, path, {"training": summary, "data": data})
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+def train(opts: TrainOptions, cfg: FastGanConfig = FastGanConfig()) -> dict:
     """Run (or resume) training; returns a summary dict (images, steps, minutes...)."""
     torch.set_num_threads(opts.threads)
+    device = resolve_device(opts.device)
+    amp = (device.type == "cuda") if opts.amp is None else opts.amp
     opts.out.mkdir(parents=True, exist_ok=True)
-    suffix = f"-{opts.limit}" if opts.limit else ""
-    images = prepare(opts.cache / f"clipart-{cfg.core_size}{suffix}.npz", cfg.core_size, root=opts.root, limit=opts.limit, progress=opts.progress)
-    log.info("%d training images at %dpx", len(images), cfg.core_size)
+    prepare(opts.pack, root=opts.root, categories=opts.categories, limit=opts.limit, progress=opts.progress)
+    images = torch.from_numpy(load_pack(opts.pack, cfg.out_size)).to(device)
+    log.info("%d training images at %d px on %s (bf16 autocast %s)", len(images), cfg.out_size, device, "on" if amp else "off")
 
-    G, D = Generator(cfg), Discriminator(cfg)
+    torch.manual_seed(opts.seed)
+    G, D = FastGenerator(cfg).to(device), FastDiscriminator(cfg).to(device)
     init_weights(G)
     init_weights(D)
+    memory = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    G, D = G.to(memory_format=memory), D.to(memory_format=memory)
     G_ema = copy.deepcopy(G).eval()
-    opt_g = torch.optim.Adam(G.parameters(), opts.lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(D.parameters(), opts.lr, betas=(0.5, 0.999))
-    state = {"epoch": 0, "step": 0, "seconds": 0.0, "tail_seconds": 0.0, "tail_steps": 0, "done": False}
+    fused = {"fused": True} if device.type == "cuda" else {}
+    opt_g = torch.optim.Adam(G.parameters(), opts.lr, betas=(0.5, 0.999), **fused)
+    opt_d = torch.optim.Adam(D.parameters(), opts.lr, betas=(0.5, 0.999), **fused)
+    state = {"epoch": 0, "step": 0, "seconds": 0.0, "images_shown": 0}
     ckpt_path = opts.out / "checkpoint.pt"
     if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, weights_only=True)
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
         G.load_state_dict(ckpt["G"])
         D.load_state_dict(ckpt["D"])
         G_ema.load_state_dict(ckpt["G_ema"])
@@ -126,121 +202,78 @@ def train(opts: TrainOptions, cfg: GanConfig = GanConfig()) -> dict:
                     "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "state": dict(state)}, tmp)
         tmp.replace(ckpt_path)
 
-    fixed_z = torch.randn(64, cfg.z_dim, generator=torch.Generator().manual_seed(1234))
+    def summary() -> dict:
+        return {"images": int(len(images)), "categories": list(opts.categories or []), "steps": state["step"],
+                "epochs": state["epoch"], "batch": opts.batch, "images_shown": state["images_shown"],
+                "minutes": round(state["seconds"] / 60, 2), "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                "bf16": amp, "generator_parameters": parameter_count(G_ema), "discriminator_parameters": parameter_count(D),
+                "out_size": cfg.out_size, "ema": opts.ema, "lr": opts.lr}
+
+    fixed_z = torch.randn(64, cfg.z_dim, generator=torch.Generator().manual_seed(1234)).to(device)
     budget = opts.minutes * 60.0
     steps_per_epoch = max(1, len(images) // opts.batch)
+    rng = torch.Generator(device=device).manual_seed(opts.seed * 100003 + state["step"])
+    last_log = last_export = time.perf_counter()
     from tqdm import tqdm
 
+    bar = tqdm(total=int(budget), initial=int(state["seconds"]), desc="train-visual", unit="s", disable=not opts.progress)
     while state["seconds"] < budget:
-        rng = np.random.default_rng(opts.seed * 100003 + state["epoch"])
-        torch.manual_seed(opts.seed * 100003 + state["epoch"])
-        order = rng.permutation(len(images))
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {state['epoch'] + 1}", unit="step", disable=not opts.progress, leave=False)
-        for i in bar:
+        order = torch.randperm(len(images), device=device, generator=rng)
+        for i in range(steps_per_epoch):
             t0 = time.perf_counter()
-            real = torch.from_numpy(composite(images[order[i * opts.batch:(i + 1) * opts.batch]], rng))
-            z = torch.randn(real.shape[0], cfg.z_dim)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=opts.amp):
-                fake = G(z, tail=False)
-                d_real, d_fake = D(real).float(), D(fake.detach()).float()
-            loss_d = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=opts.amp):
-                g_out = D(fake).float()
-            loss_g = F.softplus(-g_out).mean()
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
-            _update_ema(G_ema, G, min(opts.ema, (1 + state["step"]) / (10 + state["step"])))
+            loss_d, loss_g, rec = _step(G, D, opt_g, opt_d, images[order[i * opts.batch:(i + 1) * opts.batch]], rng, cfg, device, amp)
+            update_ema(G_ema, G, min(opts.ema, (1 + state["step"]) / (10 + state["step"])))
             state["step"] += 1
-            state["seconds"] += time.perf_counter() - t0
-            bar.set_postfix(d=f"{loss_d.item():.2f}", g=f"{loss_g.item():.2f}", min=f"{state['seconds'] / 60:.1f}")
+            state["images_shown"] += opts.batch
+            now = time.perf_counter()
+            state["seconds"] += now - t0
+            bar.update(int(state["seconds"]) - bar.n)
+            if now - last_log >= opts.log_every:
+                last_log = now
+                log.info("step %d epoch %d, %.1f min: loss d %.3f g %.3f recon %.3f", state["step"], state["epoch"],
+                         state["seconds"] / 60, loss_d.item(), loss_g.item(), rec.item())
+                bar.set_postfix(d=f"{loss_d.item():.2f}", g=f"{loss_g.item():.2f}", rec=f"{rec.item():.2f}", step=state["step"])
+            if opts.export and opts.export_every and now - last_export >= opts.export_every * 60:
+                last_export = now
+                export_generator(G_ema, opts.export, summary(), opts.calibration_batches)
             if state["seconds"] >= budget:
                 break
-        bar.close()
         state["epoch"] += 1
-        preview = copy.deepcopy(G_ema)
-        recalibrate_batchnorm(preview, cfg.z_dim, batches=min(4, opts.calibration_batches))
-        with torch.no_grad():
-            sample_grid(preview(fixed_z, tail=False), opts.out / "samples" / f"epoch-{state['epoch']:03d}.png")
-        save()
-        log.info("epoch %d: step %d, %.1f min, loss d %.3f g %.3f", state["epoch"], state["step"], state["seconds"] / 60, loss_d.item(), loss_g.item())
-
-    # -- stage 2: the super-resolution tail, on real images at full size ----------------------
-    if cfg.tail_channels and state["tail_seconds"] < opts.tail_minutes * 60.0:
-        train_tail(G_ema, opts, cfg, state, save)
-    recalibrate_batchnorm(G_ema, cfg.z_dim, batches=opts.calibration_batches)
-    with torch.no_grad():
-        sample_grid(G_ema(fixed_z[:16]), opts.out / "samples" / "final-256.png", columns=4)
-        sample_grid(G_ema(fixed_z, tail=False), opts.out / "samples" / "final-64.png")
-    summary = {"images": int(len(images)), "steps": state["step"], "epochs": state["epoch"], "batch": opts.batch,
-               "adversarial_minutes": round(state["seconds"] / 60, 1), "tail_minutes": round(state["tail_seconds"] / 60, 1),
-               "tail_steps": state["tail_steps"], "generator_parameters": parameter_count(G_ema),
-               "discriminator_parameters": parameter_count(D), "out_size": cfg.out_size}
-    if opts.export:
-        opts.export.parent.mkdir(parents=True, exist_ok=True)
-        save_generator(G_ema, opts.export, {"training": summary, "data": "Debian openclipart-png (public domain)"})
-    state["done"] = True
-    save()
-    return summary
-
-
-def train_tail(G_ema: Generator, opts: TrainOptions, cfg: GanConfig, state: dict, save) -> None:
-    """L1 super-resolution on (area-downsampled, full-size) pairs of composited clipart."""
-    size = cfg.out_size
-    suffix = f"-{opts.limit}" if opts.limit else ""
-    big = prepare(opts.cache / f"clipart-{size}-{opts.tail_images}{suffix}.npz", size, root=opts.root,
-                  limit=min(opts.tail_images, opts.limit or opts.tail_images), progress=opts.progress)
-    tail = G_ema.tail
-    tail.train()
-    opt = torch.optim.Adam(tail.parameters(), 1e-3)
-    rng = np.random.default_rng(opts.seed + 7)
-    budget = opts.tail_minutes * 60.0
-    crop, scale = 128, cfg.tail_scale
-    from tqdm import tqdm
-
-    bar = tqdm(total=int(budget), desc="tail", unit="s", disable=not opts.progress, leave=False)
-    while state["tail_seconds"] < budget:
-        t0 = time.perf_counter()
-        idx = rng.integers(0, len(big), 16)
-        ys, xs = rng.integers(0, size - crop + 1, 2)
-        hi = torch.from_numpy(composite(big[idx, ys:ys + crop, xs:xs + crop], rng))
-        lo = F.avg_pool2d(hi, scale)  # the core makes smooth small images; area-downsampling matches
-        loss = F.l1_loss(tail(lo), hi)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        state["tail_steps"] += 1
-        dt = time.perf_counter() - t0
-        state["tail_seconds"] += dt
-        bar.update(int(state["tail_seconds"]) - bar.n)
-        bar.set_postfix(l1=f"{loss.item():.3f}")
-        if state["tail_steps"] % 200 == 0:
+        if state["epoch"] % opts.sheet_every == 0 or state["seconds"] >= budget:
+            preview = copy.deepcopy(G_ema)
+            recalibrate_batchnorm(preview, batches=2)
+            with torch.no_grad():
+                sample_grid(preview(fixed_z), opts.out / "samples" / f"epoch-{state['epoch']:03d}.png")
             save()
     bar.close()
-    tail.eval()
+    result = summary()
+    if opts.export:
+        export_generator(G_ema, opts.export, result, opts.calibration_batches)
+    save()
+    return result
 
 
-def export_checkpoint(out: Path, export: Path, cfg: GanConfig = GanConfig(), weights: str = "ema") -> dict:
-    """Ship the generator of a (possibly unfinished) run: recalibrated batch norm,
-    safetensors + JSON.  ``weights``: "ema" (the moving average) or "raw" (the last
-    trained core, with the trained tail).  :func:`train` exports the EMA by itself."""
-    ckpt = torch.load(Path(out) / "checkpoint.pt", weights_only=True)
-    G_ema = Generator(cfg)
-    G_ema.load_state_dict(ckpt["G_ema"])
-    if weights == "raw":
-        tail = {k: v for k, v in ckpt["G_ema"].items() if k.startswith("tail.")}
-        G_ema.load_state_dict({**ckpt["G"], **tail})
-    elif weights != "ema":
-        raise ValueError(f"weights: must be ema or raw; got {weights!r}")
-    recalibrate_batchnorm(G_ema, cfg.z_dim)
-    state = ckpt["state"]
-    summary = {"steps": state["step"], "epochs": state["epoch"], "adversarial_minutes": round(state["seconds"] / 60, 1),
-               "tail_minutes": round(state["tail_seconds"] / 60, 1), "tail_steps": state["tail_steps"],
-               "generator_parameters": parameter_count(G_ema), "out_size": cfg.out_size, "finished": bool(state.get("done")),
-               "weights": weights}
-    Path(export).parent.mkdir(parents=True, exist_ok=True)
-    save_generator(G_ema, Path(export), {"training": summary, "data": "Debian openclipart-png (public domain)"})
-    return summary
+def _step(G, D, opt_g, opt_d, batch: torch.Tensor, rng: torch.Generator, cfg: FastGanConfig, device: torch.device, amp: bool):
+    """One discriminator and one generator update (hinge loss, reconstruction, DiffAugment)."""
+    memory = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    real = composite(batch, rng).contiguous(memory_format=memory)
+    z = torch.randn(real.shape[0], cfg.z_dim, device=device)
+    part = int(torch.randint(0, 4, (1,)).item())
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        fake = G(z)
+        real_aug = diff_augment(real)
+        logits_real, rec_all, rec_part = D(real_aug, reconstruct=True, part=part)
+        logits_fake = D(diff_augment(fake.detach()))
+    target_all = F.interpolate(real_aug, size=rec_all.shape[-2:], mode="area")
+    target_part = F.interpolate(quarter(real_aug, part), size=rec_part.shape[-2:], mode="area")
+    rec = F.l1_loss(rec_all.float(), target_all.float()) + F.l1_loss(rec_part.float(), target_part.float())
+    loss_d = F.relu(1 - logits_real.float()).mean() + F.relu(1 + logits_fake.float()).mean() + rec
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        loss_g = -D(diff_augment(fake)).float().mean()
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    opt_g.step()
+    return loss_d.detach(), loss_g.detach(), rec.detach()
