@@ -267,6 +267,17 @@ class Engine:
         self._calls.append(fn)
         self._wake.set()
 
+    def add_input(self, port: InputPort) -> None:
+        """From any thread: an input that appeared while running (a keyboard plugged in)
+        joins the others; its messages flow at once, its vanishing releases notes too."""
+
+        def attach() -> None:
+            self.inputs.append(port)
+            self._inputs_alive.append(port.alive)
+
+        self.call_soon(attach)
+        port.start(self.sink)
+
     def panic(self) -> None:
         """From any thread: everything off at the next tick."""
         self.call_soon(self.panic_now)

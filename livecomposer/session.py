@@ -2,19 +2,23 @@
 
 Live: open the output (first, see ports notes), then the inputs, build the graph, the
 tempo, the controls and the observers (recorder, monitor, visualizer), start the engine,
-and stay until a signal.  Every way out goes through ``Engine.stop``: note-offs for held
+and stay until a signal.  While it runs, inputs that appear and match the preset's input
+filter are connected (:meth:`LiveSession.watch_inputs`); one that vanishes reconnects
+itself when it returns under its name.  Every way out goes through ``Engine.stop``: note-offs for held
 notes, then CC 123.  Offline: the same graph on a manual clock, faster than real time.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import logging
 import signal
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .clock import ManualClock
 from .controls import ControlRouter
@@ -92,14 +96,20 @@ class LiveSession:
         self.preset = preset
         self.options = options
         api = options.api if options.api != "auto" else preset.midi.api
+        self.api = api
         self.stopping = threading.Event()
         self.observers: list[Any] = list(options.extra_observers)
+        #: (time.time(), what) of inputs connected while running, newest last (status screen).
+        self.input_news: collections.deque[tuple[float, str]] = collections.deque(maxlen=4)
+        self._input_watch: Any = None
         opened: list[Any] = []
         try:
             self.output = open_output(api, **output_spec(preset, options))
             opened.append(self.output)
             names = options.inputs if options.inputs is not None else preset.midi.inputs
-            self.inputs = open_inputs(api, names)
+            self.input_names = names
+            # A keyboard not there yet is connected when it appears (watch_inputs).
+            self.inputs = open_inputs(api, names, strict=False)
             opened.extend(self.inputs)
             now = time.monotonic_ns()
             if options.record is not None:
@@ -167,8 +177,51 @@ class LiveSession:
                 extras.append(LinkSync(self.engine.tempo, quantum=self.preset.clock.beats_per_bar).start())
         return extras
 
+    def watch_inputs(self) -> None:
+        """Connect inputs that appear from now on (call once the engine runs): a keyboard
+        switched on after the program, a cable plugged back in under another name.  Opening
+        happens on the port monitor's thread, never the engine's."""
+        from .ports.rtmidi_ports import InputWatch
+
+        if self._input_watch is None and self.input_names != ():
+            self._input_watch = InputWatch(self.api, self.input_names, self._input_appeared, known=self.inputs)
+
+    def _input_appeared(self, port: Any) -> None:
+        self.inputs.append(port)
+        self.engine.add_input(port)
+        self.input_news.append((time.time(), f"{port.name} connected"))
+
+    def stop_watching_inputs(self) -> None:
+        """No new inputs from now on; those opened while running are closed with the rest."""
+        if self._input_watch is not None:
+            self._input_watch.close()
+            self._input_watch = None
+
+    def close_inputs(self) -> None:
+        """Close every input (the engine closes those it knows; this also catches one that
+        appeared while it was stopping).  Closing twice is harmless."""
+        for port in list(self.inputs):
+            try:
+                port.close()
+            except Exception:
+                log.exception("closing input %s failed", getattr(port, "name", port))
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator["LiveSession"]:
+        """The engine running, new inputs connected as they appear; on the way out the
+        engine stops (every note released) and every input is closed."""
+        try:
+            with self.engine:
+                self.watch_inputs()
+                try:
+                    yield self
+                finally:
+                    self.stop_watching_inputs()
+        finally:
+            self.close_inputs()
+
     def describe(self) -> str:
-        ins = ", ".join(p.name for p in self.inputs) or "(no inputs yet)"
+        ins = ", ".join(p.name for p in self.inputs) or "(no inputs yet: waiting for one)"
         return f"preset {getattr(self.preset, 'name', '?')}: {ins} -> {self.output.name}"
 
     def run_until_signal(self) -> int:
@@ -183,7 +236,7 @@ class LiveSession:
         screen = None
         extras: list[Any] = []
         try:
-            with self.engine:
+            with self.running():
                 extras = self._start_extras()
                 print(self.describe(), flush=True)
                 if self.options.status:

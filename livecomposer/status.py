@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -81,7 +82,7 @@ class StatusScreen:
         table.add_row("preset", preset_line)
         inputs = getattr(src, "inputs", None)
         if inputs is not None:
-            table.add_row("MIDI in", ", ".join(_name(p) for p in inputs) or "(none)")
+            table.add_row("MIDI in", _inputs_line(inputs, getattr(src, "input_news", ())))
         output = getattr(src, "output", None) or getattr(engine, "output", None)
         if output is not None:
             alive = getattr(output, "alive", True)
@@ -226,6 +227,24 @@ class StatusScreen:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+#: How long "X connected" stays on the screen after a keyboard was plugged in.
+NEWS_S = 30.0
+
+
+def _inputs_line(inputs: Any, news: Any) -> str:
+    """'Keystation 49, nanoKEY GONE   (nanoKEY connected 3 s ago)': every input, those that
+    vanished marked (they reconnect when they return), and the latest one that appeared."""
+    names = [escape(_name(p)) + ("" if getattr(p, "alive", True) else " [bold red]GONE[/]") for p in list(inputs)]
+    line = ", ".join(names) or "(none yet: waiting for a keyboard)"
+    news = list(news or ())
+    if news:
+        when, what = news[-1]
+        age = time.time() - when
+        if 0 <= age < NEWS_S:
+            line += f"   [green]({escape(what)} {age:.0f} s ago)[/]"
+    return line
 
 
 def _visual_line(visualizer: Any) -> str:

@@ -5,13 +5,15 @@ rtmidi hides its JACK client, and when jackd dies under it nothing is raised:
 extra, passive JACK client per process (no process callback, so it never runs in JACK's
 realtime cycle) that
 
-* learns at once when the server shuts down (``jack_on_shutdown``),
+* learns at once when the server shuts down (``jack_on_shutdown``) and when any port is
+  registered or unregistered (``jack_set_port_registration_callback``: a keyboard plugged
+  in, a program started or quit), posting the port monitor's semaphore for both,
 * lists ports and checks that a port still exists, and
 * connects ports (used to re-attach an input whose source came back, and by tests).
 
 Everything here runs on ordinary threads; nothing is called from MIDI callbacks.  What
-libjack itself calls back on its own threads (the shutdown notice, its error and info
-messages) is compiled code that never waits for the GIL.  When ``libjack`` is missing the
+libjack itself calls back on its own threads (the shutdown and port-registration notices,
+its error and info messages) is compiled code that never waits for the GIL.  When ``libjack`` is missing the
 functions report that JACK is unavailable rather than raising.
 """
 
@@ -42,6 +44,7 @@ MIDI_TYPE = "8 bit raw midi"
 AUDIO_TYPE = "32 bit float mono audio"
 
 _SHUTDOWN_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+_REGISTRATION_CB = ctypes.CFUNCTYPE(None, ctypes.c_uint32, ctypes.c_int, ctypes.c_void_p)
 _MESSAGE_CB = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
 _XRUN_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
 
@@ -117,6 +120,8 @@ def _prototypes(lib: ctypes.CDLL) -> None:
     lib.jack_connect.restype = i
     lib.jack_disconnect.argtypes = [p, c, c]
     lib.jack_disconnect.restype = i
+    lib.jack_set_port_registration_callback.argtypes = [p, _REGISTRATION_CB, p]
+    lib.jack_set_port_registration_callback.restype = i
     lib.jack_set_xrun_callback.argtypes = [p, _XRUN_CB, p]
     lib.jack_set_xrun_callback.restype = i
     lib.jack_get_client_name.argtypes = [p]
@@ -140,20 +145,25 @@ def _names(lib: ctypes.CDLL, array) -> list[str]:
     return out
 
 
-_shutdown_notice = None
-_shutdown_lock = threading.Lock()
+#: The watch client's state, an int64 array libjack's notices write: the server shut down,
+#: the semaphore to post (its address, 0: none), port (un)registrations seen.
+DEAD, WAKE, REGISTRATIONS, STATE_SIZE = range(4)
+
+_notices: tuple | None = None
+_notices_lock = threading.Lock()
 
 
-def _shutdown_callback():
-    """The compiled shutdown notice: set ``state[0]``, post the semaphore at ``state[1]``.
+def _compiled_notices():
+    """``(shutdown, registration)``: libjack's notices as compiled callbacks (ctypes
+    function pointers) that mark the state and post the semaphore at ``state[WAKE]``.
 
-    Compiled, not Python: libjack calls it on its own thread holding its own locks, and a
+    Compiled, not Python: libjack calls them on its own thread holding its own locks, and a
     Python callback there (waiting for the GIL or a lock) deadlocked a process whose server
-    was killed.  It embeds libc's ``sem_post`` address, so it is compiled once per process.
+    was killed.  They embed libc's ``sem_post`` address, so they are compiled once per process.
     """
-    global _shutdown_notice
-    with _shutdown_lock:
-        if _shutdown_notice is None:
+    global _notices
+    with _notices_lock:
+        if _notices is None:
             from ..rt.ring import address_to_voidptr
             from ..rt.semaphore import sem_post_function
 
@@ -161,27 +171,38 @@ def _shutdown_callback():
             if sem_post is None:
 
                 @cfunc(types.void(types.voidptr), nogil=True)
-                def notice(arg):
-                    carray(arg, 2, np.int64)[0] = 1
+                def shutdown(arg):
+                    carray(arg, STATE_SIZE, np.int64)[DEAD] = 1
+
+                @cfunc(types.void(types.uint32, types.int32, types.voidptr), nogil=True)
+                def registration(_port, _registered, arg):
+                    carray(arg, STATE_SIZE, np.int64)[REGISTRATIONS] += 1
 
             else:
 
                 @cfunc(types.void(types.voidptr), nogil=True)
-                def notice(arg):
-                    state = carray(arg, 2, np.int64)
-                    state[0] = 1
-                    if state[1] != 0:
-                        sem_post(address_to_voidptr(state[1]))
+                def shutdown(arg):
+                    state = carray(arg, STATE_SIZE, np.int64)
+                    state[DEAD] = 1
+                    if state[WAKE] != 0:
+                        sem_post(address_to_voidptr(state[WAKE]))
 
-            _shutdown_notice = _SHUTDOWN_CB(notice.address)
-        return _shutdown_notice
+                @cfunc(types.void(types.uint32, types.int32, types.voidptr), nogil=True)
+                def registration(_port, _registered, arg):
+                    state = carray(arg, STATE_SIZE, np.int64)
+                    state[REGISTRATIONS] += 1
+                    if state[WAKE] != 0:
+                        sem_post(address_to_voidptr(state[WAKE]))
+
+            _notices = (_SHUTDOWN_CB(shutdown.address), _REGISTRATION_CB(registration.address))
+        return _notices
 
 
 class JackClient:
     """A passive JACK client: knows whether the server lives, lists and connects ports.
 
     ``wake`` (optional, a :class:`~livecomposer.rt.semaphore.Semaphore`) is posted the
-    moment the server shuts down.
+    moment the server shuts down and whenever a port is registered or unregistered.
     """
 
     def __init__(
@@ -202,11 +223,13 @@ class JackClient:
             raise OSError(f"JACK server {self.server!r} is not running (jack_client_open status 0x{status.value:x})")
         self._handle: int | None = handle
         self._lock = threading.Lock()
-        # state[0]: the server shut down; state[1]: the semaphore to post then.
-        self._state = np.zeros(2, dtype=np.int64)
+        self._state = np.zeros(STATE_SIZE, dtype=np.int64)
         self._wake = wake  # referenced while JACK may post it
-        self._state[1] = wake.address if wake is not None else 0
-        lib.jack_on_shutdown(handle, _shutdown_callback(), ctypes.c_void_p(self._state.ctypes.data))
+        self._state[WAKE] = wake.address if wake is not None else 0
+        shutdown, registration = _compiled_notices()
+        state = ctypes.c_void_p(self._state.ctypes.data)
+        lib.jack_on_shutdown(handle, shutdown, state)
+        lib.jack_set_port_registration_callback(handle, registration, state)
         # Server-wide xruns, counted from JACK's notification thread (not its process
         # cycle); only for the benchmarks, which ask for it (count_xruns).
         self.xruns = 0
@@ -225,7 +248,12 @@ class JackClient:
 
     @property
     def _dead(self) -> bool:
-        return bool(self._state[0])
+        return bool(self._state[DEAD])
+
+    @property
+    def registrations(self) -> int:
+        """Ports registered or unregistered on the server since this client started."""
+        return int(self._state[REGISTRATIONS])
 
     @property
     def alive(self) -> bool:

@@ -1,17 +1,21 @@
-"""Liveness of open MIDI ports, checked off the timing path.
+"""Liveness of open MIDI ports, and new ones, checked off the timing path.
 
 One daemon thread per process looks at the MIDI system about twice a second (and at once
-when a JACK server shuts down: :mod:`.jackclient` hears it) and asks every open port to
+when a JACK server shuts down or a JACK port comes or goes: :mod:`.jackclient` hears both
+through compiled notices that post this thread's semaphore) and asks every open port to
 :meth:`check` itself against that view; a dead port whose counterpart is back is told to
 :meth:`reconnect_if_needed`.  Ports register with :func:`monitor` ``().add(port)``; they
 provide ``backend``, ``server``, ``name``, ``alive``, ``check(view)`` and
-``reconnect_if_needed(view)``.
+``reconnect_if_needed(view)``.  Watches (``add_watch``: ``backend``, ``server``,
+``scan(view)``) then see the same view, to open inputs that appeared (keyboards plugged in
+while running).  On rtmidi backends (the ALSA sequencer) this polling is all there is.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 from . import jackclient
@@ -59,9 +63,13 @@ class PortMonitor:
     """Background thread: refresh every open port's ``alive`` and reconnect what came back."""
 
     interval = 0.5
+    #: After a notice, wait this long for the burst to end (a program registers its ports
+    #: one by one, then connects them) before looking: one round, not half-done views.
+    settle = 0.05
 
     def __init__(self) -> None:
         self._ports: list = []
+        self._watches: list = []
         self._lock = threading.Lock()
         # Posted by JACK's (compiled) shutdown notice, or by wake(): run a round now.
         self.semaphore = Semaphore()
@@ -72,14 +80,29 @@ class PortMonitor:
     def add(self, port) -> None:
         with self._lock:
             self._ports.append(port)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="midi-port-monitor", daemon=True)
-                self._thread.start()
+            self._start()
 
     def remove(self, port) -> None:
         with self._lock:
             if port in self._ports:
                 self._ports.remove(port)
+
+    def add_watch(self, watch) -> None:
+        """``watch.scan(view)`` runs after each round's checks (see the module notes)."""
+        with self._lock:
+            self._watches.append(watch)
+            self._start()
+        self.wake()
+
+    def remove_watch(self, watch) -> None:
+        with self._lock:
+            if watch in self._watches:
+                self._watches.remove(watch)
+
+    def _start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="midi-port-monitor", daemon=True)
+            self._thread.start()
 
     def wake(self) -> None:
         """Run a round now."""
@@ -88,25 +111,38 @@ class PortMonitor:
     def run_once(self) -> None:
         with self._lock:
             ports = list(self._ports)
+            watches = list(self._watches)
         views: dict[tuple[str, str], SystemView] = {}
+
+        def view_of(thing) -> SystemView:
+            key = (thing.backend, thing.server)
+            if key not in views:
+                views[key] = SystemView.take(thing.backend, thing.server, self._listers)
+            return views[key]
+
         for port in ports:
-            key = (port.backend, port.server)
-            view = views.get(key)
-            if view is None:
-                view = views[key] = SystemView.take(port.backend, port.server, self._listers)
             try:
-                port.check(view)
+                port.check(view_of(port))
                 if self.auto_reconnect and not port.alive:
-                    if port.reconnect_if_needed(view):
-                        views.pop(key, None)  # the system changed: look again
+                    if port.reconnect_if_needed(view_of(port)):
+                        views.pop((port.backend, port.server), None)  # the system changed: look again
             except Exception:  # never let the monitor die
                 log.exception("MIDI port check failed for %r", getattr(port, "name", port))
+        for watch in watches:
+            try:
+                watch.scan(view_of(watch))
+            except Exception:
+                log.exception("MIDI port watch failed")
 
     def _run(self) -> None:
         while True:
-            self.semaphore.wait(self.interval)
+            if self.semaphore.wait(self.interval):
+                # A notice: let its burst end, then one round for all of it.
+                time.sleep(self.settle)
+                while self.semaphore.wait(0):
+                    pass
             with self._lock:
-                if not self._ports:
+                if not self._ports and not self._watches:
                     continue
             self.run_once()
 

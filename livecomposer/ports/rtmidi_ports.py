@@ -1,6 +1,7 @@
 """Real MIDI ports through python-rtmidi: ALSA, JACK, CoreMIDI or Windows MM.
 
-Entry points: :func:`open_inputs`, :func:`open_output`, :func:`list_ports`, :func:`resolve_api`.
+Entry points: :func:`open_inputs`, :func:`open_output`, :func:`list_ports`, :func:`resolve_api`,
+:class:`InputWatch` (inputs that appear while running).
 
 Timing path: an input's reader thread (realtime priority) hands arriving messages to the
 sink, nothing else.  On JACK the messages come from our own client
@@ -20,6 +21,12 @@ whose JACK server was restarted, is reopened automatically (and only that makes 
 alive again).  :meth:`RtMidiInput.reconnect_if_needed` does the same synchronously for a
 caller that wants to drive it itself (it is cheap while the port is alive, but reopening
 creates a client, milliseconds: call it from a housekeeping thread, not the engine tick).
+New inputs that appear while running are opened by an :class:`InputWatch` on the same
+thread (on JACK at once, woken by the compiled port-registration notice).
+
+On JACK everything goes through the system's libjack (our compiled clients, our ctypes
+watch client for listing), never python-rtmidi's bundled copy, so that PipeWire's JACK
+(``pw-jack``) works as jackd does.
 
 While an output is not alive, :meth:`RtMidiOutput.send` raises :class:`PortGone` (an
 ``OSError``), the same signal the in-memory port gives, so the engine can forget the notes
@@ -43,7 +50,7 @@ from typing import Iterable, Sequence
 from . import jackclient
 from .backends import API_CHOICES, DEFAULT_CLIENT, NO_MIDI_SYSTEM, api_id, midi_in, midi_out, resolve_api, rtmidi
 from ..clock import make_realtime
-from ..rt.jack_midi import JackMidiIn
+from ..rt.jack_midi import JackMidiIn, compile_now
 from ..rt.jack_midi_out import JackMidiOut
 from .base import InputPort, InputSink, OutputPort, PortError
 from .monitor import SystemView, monitor
@@ -51,7 +58,7 @@ from .monitor import SystemView, monitor
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "API_CHOICES", "NO_MIDI_SYSTEM", "PortError", "PortGone", "PortListing", "RtMidiInput", "RtMidiOutput",
+    "API_CHOICES", "NO_MIDI_SYSTEM", "InputWatch", "PortError", "PortGone", "PortListing", "RtMidiInput", "RtMidiOutput",
     "list_ports", "open_inputs", "open_output", "resolve_api",
 ]
 
@@ -71,6 +78,9 @@ class PortGone(OSError):
 #: Full names of the ports this process created, so "all inputs" never includes our own
 #: output (a feedback loop) or a probe.
 _own_ports: set[str] = set()
+#: Client names of our open outputs: a hot-plug watch never takes one for a keyboard, even
+#: while the output is being reopened (its port name briefly unknown).
+_own_clients: set[str] = set()
 _own_lock = threading.Lock()
 
 
@@ -84,17 +94,31 @@ class PortListing:
 def list_ports(api: str = "auto") -> PortListing:
     """The MIDI ports that exist now (ours excluded)."""
     backend = resolve_api(api)
-    lister_in = midi_in(backend, f"{DEFAULT_CLIENT}-list")
-    lister_out = midi_out(backend, f"{DEFAULT_CLIENT}-list")
-    try:
-        with _own_lock:
-            own = set(_own_ports)
-        inputs = [p for p in lister_in.get_ports() if p not in own]
-        outputs = [p for p in lister_out.get_ports() if p not in own]
-    finally:
-        lister_in.delete()
-        lister_out.delete()
+    with _own_lock:
+        own = set(_own_ports)
+    inputs = [p for p in _existing(backend, "inputs") if p not in own]
+    outputs = [p for p in _existing(backend, "outputs") if p not in own]
     return PortListing(backend, inputs, outputs)
+
+
+def _existing(backend: str, kind: str) -> list[str]:
+    """The ports that exist now: ``inputs`` (we can receive from) or ``outputs``.
+
+    JACK: through the system's libjack (our watch client), never python-rtmidi's, whose
+    wheel carries its own copy of libjack that cannot reach PipeWire's JACK (``pw-jack``
+    selects PipeWire's libjack through LD_LIBRARY_PATH, which only the system's loader
+    follows).  Elsewhere an rtmidi lister client.
+    """
+    if backend == "jack":
+        client = jackclient.watch(jackclient.current_server(), monitor().semaphore)
+        if client is None:
+            raise PortError("no JACK server is running: start one (Debian package jackd2: `jackd -d dummy &`)")
+        return client.ports(flags=jackclient.PORT_IS_OUTPUT if kind == "inputs" else jackclient.PORT_IS_INPUT)
+    lister = (midi_in if kind == "inputs" else midi_out)(backend, f"{DEFAULT_CLIENT}-list")
+    try:
+        return lister.get_ports()
+    finally:
+        lister.delete()
 
 
 def _stable(name: str) -> str:
@@ -283,21 +307,20 @@ class RtMidiInput(_Reopenable, InputPort):
 
 
 def open_inputs(
-    api: str = "auto", names: str | Sequence[str] | None = None, client: str = f"{DEFAULT_CLIENT}-in"
+    api: str = "auto", names: str | Sequence[str] | None = None, client: str = f"{DEFAULT_CLIENT}-in",
+    strict: bool = True,
 ) -> list[RtMidiInput]:
     """Open inputs whose names contain ``names`` (a substring, a list of them, or None: all).
 
     Matching ignores case.  Every substring must match at least one port, otherwise
-    :class:`PortError` lists the inputs that exist.  Our own ports are never included.
+    :class:`PortError` lists the inputs that exist; with ``strict=False`` (a live run whose
+    :class:`InputWatch` connects the keyboard when it is switched on) that is only logged.
+    Our own ports are never included.
     """
     backend = resolve_api(api)
     with _own_lock:
         own = set(_own_ports)
-    lister = midi_in(backend, f"{DEFAULT_CLIENT}-list")
-    try:
-        available = [p for p in lister.get_ports() if p not in own and not _is_own_client(p)]
-    finally:
-        lister.delete()
+    available = [p for p in _existing(backend, "inputs") if p not in own and not _is_own_client(p)]
     if names is None:
         chosen = available
     else:
@@ -306,7 +329,10 @@ def open_inputs(
         for substring in wanted:
             matches = [p for p in available if substring.lower() in p.lower()]
             if not matches:
-                raise PortError(f"no MIDI input matches {substring!r}; existing inputs: {_describe(available)}")
+                message = f"no MIDI input matches {substring!r}; existing inputs: {_describe(available)}"
+                if strict:
+                    raise PortError(message)
+                log.warning("%s; it is connected when it appears", message)
             chosen += [m for m in matches if m not in chosen]
     opened: list[RtMidiInput] = []
     try:
@@ -317,6 +343,73 @@ def open_inputs(
             port.close()
         raise
     return opened
+
+
+class InputWatch:
+    """Opens inputs that appear while running: a keyboard switched on after the program, a
+    program started later.  Runs on the port monitor's thread (off the timing path), right
+    after each round's checks: at once on JACK's port-registration notice, else about twice
+    a second (the ALSA sequencer has no notice we use: it is polled).
+
+    A port matching ``names`` (None: every input; else any of the substrings, ignoring
+    case) that is neither ours nor one we already have (an input that vanished reconnects
+    itself when its port returns under the same name) becomes an :class:`RtMidiInput`,
+    handed to ``appeared(port)``.  After :meth:`close` returns, none is opened any more.
+    """
+
+    def __init__(
+        self, api: str, names: str | Sequence[str] | None, appeared, known: Iterable[RtMidiInput] = (),
+        client: str = f"{DEFAULT_CLIENT}-in",
+    ) -> None:
+        self.backend = resolve_api(api)
+        self.server = jackclient.current_server() if self.backend == "jack" else ""
+        self._wanted = None if names is None else [n.lower() for n in ([names] if isinstance(names, str) else names)]
+        self._appeared = appeared
+        self._client = client
+        self.ports: list[RtMidiInput] = list(known)
+        self._lock = threading.Lock()
+        self._closed = False
+        self.opened = 0
+        if self.backend == "jack":
+            compile_now()  # here, not when the keyboard appears (about half a second)
+        monitor().add_watch(self)
+
+    def wants(self, name: str) -> bool:
+        """Whether ``name`` is an input this watch should open (not counting ones it has)."""
+        with _own_lock:
+            own = name in _own_ports or any(_stable(name).split(":")[0] == client for client in _own_clients)
+        if own or _is_own_client(name):
+            return False
+        return self._wanted is None or any(w in name.lower() for w in self._wanted)
+
+    def scan(self, view: SystemView) -> None:
+        """Open the wanted inputs of ``view`` that we do not have (the monitor calls this)."""
+        with self._lock:
+            if self._closed or not view.up:
+                return
+            have = {_stable(p.name) for p in self.ports}
+            for name in view.inputs:
+                if _stable(name) in have or not self.wants(name):
+                    continue
+                try:
+                    port = RtMidiInput(self.backend, name, self._client)
+                except PortError as exc:  # gone again already, or the server went away
+                    log.debug("new MIDI input %r could not be opened: %s", name, exc)
+                    continue
+                self.ports.append(port)
+                have.add(_stable(port.name))
+                self.opened += 1
+                log.warning("new MIDI input %r connected", port.name)
+                try:
+                    self._appeared(port)
+                except Exception:
+                    log.exception("handing over the new MIDI input %r failed", port.name)
+
+    def close(self) -> None:
+        """Stop opening inputs (those opened stay open: their owner closes them)."""
+        with self._lock:
+            self._closed = True
+        monitor().remove_watch(self)
 
 
 def _is_own_client(port: str) -> bool:
@@ -342,8 +435,18 @@ class RtMidiOutput(_Reopenable, OutputPort):
         self._lock = threading.Lock()
         self.own_name: str | None = None
         self.reconnects = 0
-        self._midi = self._open()
+        with _own_lock:
+            _own_clients.add(client)
+        try:
+            self._midi = self._open()
+        except BaseException:
+            self._forget_client()
+            raise
         monitor().add(self)
+
+    def _forget_client(self) -> None:
+        with _own_lock:
+            _own_clients.discard(self._client)
 
     def _open(self):
         # JACK: our own client, each message at its own frame one period after send, as
@@ -442,6 +545,7 @@ class RtMidiOutput(_Reopenable, OutputPort):
             self._closed = True
             old, self._midi = self._midi, None
             self._forget_own()
+            self._forget_client()
             _close_quietly(old, self.backend)
         monitor().remove(self)
 
@@ -469,13 +573,9 @@ def open_output(
                 "create a port there and use output: {port: NAME}"
             )
     else:
-        lister = midi_out(backend, f"{DEFAULT_CLIENT}-list")
-        try:
-            with _own_lock:
-                own = set(_own_ports)
-            available = [p for p in lister.get_ports() if p not in own and not _is_own_client(p)]
-        finally:
-            lister.delete()
+        with _own_lock:
+            own = set(_own_ports)
+        available = [p for p in _existing(backend, "outputs") if p not in own and not _is_own_client(p)]
         matches = [p for p in available if port.lower() in p.lower()]
         if not matches:
             raise PortError(f"no MIDI output matches {port!r}; existing outputs: {_describe(available)}")
@@ -546,9 +646,11 @@ def _probe_delivery(out: RtMidiOutput, timeout: float) -> bool | None:
     """Send a private sysex through ``out`` to a probe input; None when we cannot probe."""
     if out.own_name is None or out.backend not in ("jack", "alsa"):
         return None
-    got = threading.Event()
     nonce = [b & 0x7F for b in os.urandom(4)]
     probe_message = list(PROBE_PREFIX) + nonce + [0xF7]
+    if out.backend == "jack":
+        return _probe_jack(out, probe_message, timeout)
+    got = threading.Event()
 
     def callback(message, _data) -> None:
         if list(message[0]) == probe_message:
@@ -572,3 +674,29 @@ def _probe_delivery(out: RtMidiOutput, timeout: float) -> bool | None:
     finally:
         probe.close_port()
         probe.delete()
+
+
+def _probe_jack(out: RtMidiOutput, probe_message: list[int], timeout: float) -> bool:
+    """The delivery probe on JACK, through our own input client (the system's libjack, so
+    it works under PipeWire's JACK too)."""
+    try:
+        probe = JackMidiIn(f"{DEFAULT_CLIENT}-probe", out.server)
+    except OSError:
+        return False
+    probe.raw = True  # the probe is a sysex
+    try:
+        ports = probe.get_ports()
+        if out.own_name not in ports:
+            return False  # our port is not even there
+        probe.open_port(ports.index(out.own_name), "probe")
+        wanted = bytes(probe_message)
+        for _ in range(2):  # see the ALSA probe below: twice at most
+            out._midi.send_message(probe_message)
+            deadline = time.monotonic() + timeout / 2
+            while time.monotonic() < deadline:
+                probe.wait(0.01)
+                if any(message == wanted for _, message in probe.take()):
+                    return True
+        return False
+    finally:
+        probe.close_port()

@@ -98,6 +98,12 @@ def _process_callback():
         return process
 
 
+def compile_now() -> None:
+    """Compile the process callback now (OSError without libjack), so that an input opened
+    later, e.g. for a keyboard plugged in while running, is connected in milliseconds."""
+    _process_callback()
+
+
 class JackMidiIn(CompiledClient):
     """One JACK client with one MIDI input port, read through a compiled process callback.
 
@@ -125,6 +131,7 @@ class JackMidiIn(CompiledClient):
         self._rate = int(self._lib.jack_get_sample_rate(self._client))
         self.restamped = 0  # frame times found implausible, replaced by the time taken
         self.ignored = 0  # sysex and active sensing, dropped as rtmidi's ignore_types did
+        self.raw = False  # True: keep sysex and active sensing too (the delivery probe, tests)
 
     def ignore_types(self, **_kinds: bool) -> None:
         """Accepted for rtmidi compatibility: sysex and active sensing are always dropped."""
@@ -166,7 +173,7 @@ class JackMidiIn(CompiledClient):
             size = int.from_bytes(raw[k + 8 : k + 16], "little")
             message = raw[k + RECORD_HEADER : k + RECORD_HEADER + size]
             k += RECORD_HEADER + size
-            if not message or message[0] in (0xF0, 0xFE):
+            if not message or (message[0] in (0xF0, 0xFE) and not self.raw):
                 self.ignored += 1
                 continue
             # Events of one JACK cycle often share a frame (a sender writes them all at

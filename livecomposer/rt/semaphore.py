@@ -28,14 +28,15 @@ class Semaphore:
             self.address = self.memory.ctypes.data
         self._timespec = (ctypes.c_long * 2)()
 
-    def wait(self, timeout: float) -> None:
+    def wait(self, timeout: float) -> bool:
+        """Until posted or ``timeout`` seconds; True if it was posted."""
         if not self.address:
             time.sleep(min(timeout, 0.00025))  # no unnamed semaphores here (macOS): poll
-            return
+            return False
         deadline = time.time() + timeout
         self._timespec[0] = int(deadline)
         self._timespec[1] = int((deadline % 1.0) * 1e9)
-        self._libc.sem_timedwait(ctypes.c_void_p(self.address), self._timespec)
+        return self._libc.sem_timedwait(ctypes.c_void_p(self.address), self._timespec) == 0
 
     def post(self) -> None:
         if self.address:

@@ -4,19 +4,77 @@ Usage: python midi_receive.py CLIENT [--port NAME] [--source SUBSTRING]
 
 Prints ``ready PORTNAME`` once the port exists (and, with --source, once it is connected to
 the first JACK output port containing SUBSTRING, waiting up to 10 s for it to appear), then
-one line per message: ``T_NS HEX HEX ...`` with time.monotonic_ns at reception.  Ends on
-stdin EOF or SIGTERM.
+one line per message: ``T_NS HEX HEX ...`` with time.monotonic_ns at reception.  Every
+message is kept, sysex and active sensing included.  Ends on stdin EOF or SIGTERM.
+
+Under PipeWire (``LC_AUDIO_SERVER=pipewire``) the port is livecomposer's own compiled JACK
+input client, through the system's libjack (``pw-jack`` points it at PipeWire's), and T_NS
+is the time JACK delivered the message; under jackd it is python-rtmidi's (see
+midi_send.py for why both).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
-import rtmidi
+
+class RtmidiInput:
+    """python-rtmidi's JACK input: its callback stamps and queues each message."""
+
+    def __init__(self, client: str) -> None:
+        import rtmidi
+
+        self.midi = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=client)
+        self.midi.ignore_types(sysex=False, timing=False, active_sense=False)
+        self.midi.set_callback(self._arrived)
+        self._lines: list[tuple[int, bytes]] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+
+    def _arrived(self, message, _data) -> None:
+        t = time.monotonic_ns()
+        with self._lock:
+            self._lines.append((t, bytes(message[0])))
+        self._wake.set()
+
+    def get_ports(self) -> list[str]:
+        return self.midi.get_ports()
+
+    def open_port(self, index: int, name: str) -> None:
+        self.midi.open_port(index, name)
+
+    def open_virtual_port(self, name: str) -> None:
+        self.midi.open_virtual_port(name)
+
+    def wait(self, timeout: float) -> None:
+        self._wake.wait(timeout)
+        self._wake.clear()
+
+    def take(self) -> list[tuple[int, bytes]]:
+        with self._lock:
+            out, self._lines = self._lines, []
+        return out
+
+    def close_port(self) -> None:
+        self.midi.close_port()
+        self.midi.delete()
+
+
+def open_input(client: str):
+    if os.environ.get("LC_AUDIO_SERVER") == "pipewire":
+        sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+        from livecomposer.rt.jack_midi import JackMidiIn
+
+        midi = JackMidiIn(client)
+        midi.raw = True
+        return midi
+    return RtmidiInput(client)
 
 
 def main() -> int:
@@ -25,19 +83,7 @@ def main() -> int:
     parser.add_argument("--port", default="in")
     parser.add_argument("--source", default=None)
     args = parser.parse_args()
-    lines: list[str] = []
-    lock = threading.Lock()
-    wake = threading.Event()
-
-    def callback(message, _data) -> None:
-        t = time.monotonic_ns()
-        with lock:
-            lines.append(f"{t} " + " ".join(f"{b:02x}" for b in message[0]))
-        wake.set()
-
-    midi = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=args.client)
-    midi.ignore_types(sysex=False, timing=False, active_sense=False)
-    midi.set_callback(callback)
+    midi = open_input(args.client)
     if args.source:
         deadline = time.monotonic() + 10
         while True:
@@ -46,6 +92,7 @@ def main() -> int:
                 break
             if time.monotonic() > deadline:
                 print(f"error: no port contains {args.source!r}", flush=True)
+                midi.close_port()
                 return 1
             time.sleep(0.01)
         midi.open_port(midi.get_ports().index(ports[0]), args.port)
@@ -57,19 +104,17 @@ def main() -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+
+    def flush() -> None:
+        for stamp, message in midi.take():
+            print(f"{stamp} " + " ".join(f"{b:02x}" for b in message), flush=True)
+
     while not stop.is_set():
-        wake.wait(0.05)
-        wake.clear()
-        with lock:
-            out, lines[:] = list(lines), []
-        for line in out:
-            print(line, flush=True)
+        midi.wait(0.05)
+        flush()
     time.sleep(0.05)
-    with lock:
-        for line in lines:
-            print(line, flush=True)
+    flush()
     midi.close_port()
-    midi.delete()
     return 0
 
 

@@ -4,15 +4,37 @@ Prints ``ready PORTNAME`` once the port exists, then reads commands from stdin, 
 ``send HEX...`` (e.g. ``send 90 3c 64``) sends at once and answers ``sent T_NS`` (the
 time.monotonic_ns just before sending); ``wait MS`` sleeps; ``quit`` ends.
 Usage: python midi_send.py CLIENT [--port NAME]
+
+Under PipeWire (``LC_AUDIO_SERVER=pipewire``) the port is livecomposer's own compiled JACK
+output client, through the system's libjack, which ``pw-jack`` points at PipeWire's:
+python-rtmidi's wheel carries its own libjack, which cannot reach PipeWire.  Under jackd it
+is python-rtmidi's, which starts in a tenth of a second (ours compiles its callback first,
+seconds on a loaded machine).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from pathlib import Path
 
-import rtmidi
+
+def open_output(client: str, port: str):
+    """``(sender, full port name, close)``: a JACK MIDI output others connect to."""
+    if os.environ.get("LC_AUDIO_SERVER") == "pipewire":
+        sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+        from livecomposer.rt.jack_midi_out import JackMidiOut
+
+        out = JackMidiOut(client)
+        out.open_virtual_port(port)
+        return out, out.port_name, out.close_port
+    import rtmidi
+
+    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client)
+    out.open_virtual_port(port)
+    return out, f"{client}:{port}", lambda: (out.close_port(), out.delete())
 
 
 def main() -> int:
@@ -20,9 +42,8 @@ def main() -> int:
     parser.add_argument("client")
     parser.add_argument("--port", default="out")
     args = parser.parse_args()
-    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=args.client)
-    out.open_virtual_port(args.port)
-    print(f"ready {args.client}:{args.port}", flush=True)
+    out, name, close = open_output(args.client, args.port)
+    print(f"ready {name}", flush=True)
     for line in sys.stdin:
         words = line.split()
         if not words:
@@ -36,8 +57,7 @@ def main() -> int:
             time.sleep(float(words[1]) / 1000)
         elif words[0] == "quit":
             break
-    out.close_port()
-    out.delete()
+    close()
     return 0
 
 
