@@ -315,12 +315,13 @@ def _stop_child(process: subprocess.Popen, farewell: str = "") -> None:
 class MidiSender:
     """A keyboard stand-in in another process, with a JACK virtual output port."""
 
-    def __init__(self, client: str) -> None:
+    def __init__(self, client: str, env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
             [sys.executable, str(HELPERS / "midi_send.py"), client],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            env=env,  # None: ours (another server's, e.g. PipeWire's: tests/test_pipewire.py)
         )
         self._out = _Lines(self.process)
         lines = self._out.wait_for(lambda ls: any(l.startswith("ready") for l in ls), 20)
@@ -348,11 +349,11 @@ class MidiSender:
 class MidiReceiver:
     """A DAW stand-in in another process: a JACK MIDI input that reports each message with its time."""
 
-    def __init__(self, client: str, source: str | None = None) -> None:
+    def __init__(self, client: str, source: str | None = None, env: dict[str, str] | None = None) -> None:
         args = [sys.executable, str(HELPERS / "midi_receive.py"), client]
         if source:
             args += ["--source", source]
-        self.process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         self._out = _Lines(self.process)
         lines = self._out.wait_for(lambda ls: any(l.startswith(("ready", "error")) for l in ls), 20)
         ready = [l for l in lines if l.startswith("ready")]
