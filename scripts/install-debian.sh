@@ -8,7 +8,8 @@
 # sound card), PortAudio (the monitor synth), FluidSynth with a General MIDI soundfont
 # (--monitor fluidsynth), ffmpeg (the demo's visuals video), Chromium (shows the visuals
 # page).  Tests add Chromium's WebDriver, tmux (the status-screen test), procps (ps, used
-# by .ci/run) and the openclipart images (visualizer training).
+# by .ci/run), the openclipart images (visualizer training) and PipeWire with its JACK
+# (tests/test_pipewire.py runs livecomposer through a headless PipeWire).
 #
 # Runs as root, or through sudo when not root (Debian's root has no sudo).  apt's own
 # output is shown: it can take minutes, and a failure must say why.
@@ -32,7 +33,7 @@ as_root() {
 # differently from Debian).
 packages=(python3 python3-venv python3-pip jackd2 libportaudio2 fluidsynth fluid-soundfont-gm ffmpeg "chromium|chromium-browser")
 if [ "${1:-}" = "--tests" ]; then
-    packages+=("chromium-driver|chromium-chromedriver" tmux procps openclipart-png)
+    packages+=("chromium-driver|chromium-chromedriver" tmux procps openclipart-png pipewire pipewire-jack)
 fi
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
