@@ -67,7 +67,7 @@ MIN_REGISTER = 9  # semitones the comp needs below (or above) the player's notes
 class Accompanist(LinePartner):
     name = "accompanist"
     summary = "a bass line or a comping voice on the tempo grid, following the performer's harmony"
-    params = common_params("chorale-harmony", channel=5, low="C2", high="G3", temperature=0.8) + melodic_params(0.5) + (
+    params = common_params("chorale-harmony", channel=5, low="C2", high="G3", temperature=0.8) + melodic_params() + (
         Param("grid", 1.0, min=0.125, max=8.0, doc="beats between the voice's notes"),
         Param("legato", 0.9, min=0.1, max=1.0, doc="how much of the gap each note is held"),
         Param("density", 1.0, min=0.0, max=1.0, doc="share of grid points that get a note"),

@@ -99,7 +99,7 @@ def common_params(model: str, channel: int, low: int | str, high: int | str, tem
     )
 
 
-def melodic_params(repeat_penalty: float = 1.0) -> tuple[Param, ...]:
+def melodic_params(repeat_penalty: float = 0.5) -> tuple[Param, ...]:
     """Settings of the partners that play a line (not the harmonizer's chords)."""
     return (
         Param("repeat_penalty", repeat_penalty, min=0.0, max=4.0, doc="how much the machine avoids repeating its last pitch (logits)"),
