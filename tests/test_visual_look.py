@@ -145,6 +145,17 @@ def test_the_palette_follows_the_harmony(make_painter):
     assert np.abs(c - untinted).max() > 10
 
 
+def test_neon_turns_the_luminance_around(make_painter):
+    def lum(frame: np.ndarray) -> np.ndarray:
+        return (frame.astype(float) @ [0.299, 0.587, 0.114]).ravel()
+
+    feats = _playing()
+    plain = lum(make_painter(PLAIN).compose(_z(), feats, 1 / 60, 1.0))
+    harmony = lum(make_painter(replace(PLAIN, palette="harmony", tint=1.0)).compose(_z(), feats, 1 / 60, 1.0))
+    neon = lum(make_painter(replace(PLAIN, palette="neon", tint=1.0)).compose(_z(), feats, 1 / 60, 1.0))
+    assert np.corrcoef(plain, harmony)[0, 1] > 0.8 and np.corrcoef(plain, neon)[0, 1] < -0.5
+
+
 def test_chords_and_keys_get_their_roots_colours():
     from livecomposer.visual.look import chord_of, fifths_hue
 

@@ -10,6 +10,8 @@ Each part can be switched in the preset (``visual: {look: {...}}``) and from a k
   hue wheel, so related keys and chords get related colours: the key's tonic (estimated
   from a slow average of what was played) sets one hue, the root of the triad sounding now
   the other.
+  ``neon`` runs the same map on the inverted luminance: clip art's light grounds go
+  black and its lines glow in the chord's colour (a dark stage projects best).
 * **mirror**: ``horizontal``, ``vertical``, ``quad`` reflections, or ``kaleido4/6/8``
   (N-fold rotation with a reflection in each wedge).
 * **pulse**: each onset swells the picture (a short zoom and brightness bump), and so
@@ -39,7 +41,7 @@ import numpy as np
 from . import features as F
 
 MIRRORS = ("none", "horizontal", "vertical", "quad", "kaleido4", "kaleido6", "kaleido8")
-PALETTES = ("none", "harmony")
+PALETTES = ("none", "harmony", "neon")
 FIFTHS = [(7 * pc) % 12 for pc in range(12)]  # place of each pitch class on the circle of fifths
 KEY_TAU_S = 6.0  # how slowly the key colour follows the playing
 KEY_EVERY_S = 0.25  # how often the key is estimated again (it moves slowly)
@@ -266,7 +268,7 @@ class Look:
         cfg = self.cfg
         dt = min(max(dt, 0.0), 0.25)
         self._advance(feats, dt, now_s)
-        if cfg.palette == "harmony" and cfg.tint > 0:
+        if cfg.palette != "none" and cfg.tint > 0:
             x = self._palette(x, feats)
         pulse = cfg.pulse * min(1.5, max(0.0, float(feats[F.PULSE])) + self._beat(feats, now_s))
         grid = self._grid
@@ -356,7 +358,8 @@ class Look:
         else:  # nothing sounding: the key's tonic, pale
             light_rgb = _rgb(fifths_hue(self.key.tonic), 0.3, 1.0)
         # the map is a function of luminance alone: a 256-entry table, then one lookup per pixel
-        level = LUT_LEVELS * LUT_LEVELS * (3.0 - 2.0 * LUT_LEVELS)  # smoothstep: deeper shadows, brighter lights
+        levels = LUT_LEVELS[::-1] if self.cfg.palette == "neon" else LUT_LEVELS  # neon: light grounds go dark, lines glow
+        level = levels * levels * (3.0 - 2.0 * levels)  # smoothstep: deeper shadows, brighter lights
         low, high = np.minimum(2.0 * level, 1.0), np.maximum(2.0 * level - 1.0, 0.0)
         table = torch.from_numpy((middle_rgb[:, None] * low + (light_rgb - middle_rgb)[:, None] * high).astype(np.float32))
         lum = torch.tensordot(self._lum_weights, x, dims=1).mul_(255.0).add_(0.5).clamp_(0, 255).to(torch.int64)

@@ -22,6 +22,7 @@ NOW_AT = 0.5  # the now line, as a fraction of the width: as much past as plans 
 PERFORMER_RGB = np.array([255, 240, 205], dtype=np.float32)
 MACHINE_RGB = np.array([60, 215, 255], dtype=np.float32)
 NOW_RGB = np.array([255, 255, 255], dtype=np.float32)
+SHADOW_RGB = np.array([0, 0, 0], dtype=np.float32)
 MIN_SPAN = 24  # semitones shown at least
 RANGE_TAU_S = 1.5
 
@@ -59,6 +60,8 @@ class Overlay:
                 continue
             colour = PERFORMER_RGB if kind == N.PERFORMER_NOTE else MACHINE_RGB
             alpha = 0.45 + 0.45 * velocity / 127.0
+            # a dark rim first: the notes stay readable on light grounds and on their own colour
+            _blend(frame[max(0, y0 - 1):y1 + 1, max(0, x0 - 1):x1 + 1], SHADOW_RGB, 0.6)
             if kind == N.PLANNED_NOTE:
                 _blend(frame[y0:y1, x0:x1], colour, 0.4)
                 _blend(frame[y0:y0 + 1, x0:x1], colour, 0.95)
