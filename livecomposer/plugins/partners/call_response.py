@@ -31,7 +31,7 @@ from ...events import NS_PER_S, Event, Kind, PERFORMER
 from ..base import Param, PluginContext
 from .common import LinePartner, common_params, melodic_params
 from .motif import CallNotes, vary
-from .track import PlanSpec, Step, Track, hear_all, plan_motif
+from .track import MotifPlan, PlanSpec, Step, Track, hear_all, plan_motif
 
 NS = NS_PER_S
 BAR_LISTEN_NS = 40_000_000  # after a bar line, listen this long for a late downbeat before answering
@@ -60,9 +60,9 @@ class CallResponse(LinePartner):
     def __init__(self, id: str | None = None, **options: Any) -> None:
         super().__init__(id=id, **options)
         self.answers: list[tuple[int, int]] = []  # (trigger time, first note time), for bench and tests
-        self.variations: list[list[str]] = []  # the transformations each developed answer used
+        self.variations: list[list[str]] = []  # the transformations each developed answer used (written by the worker)
         self._call = CallNotes()
-        self._vary_rng = np.random.default_rng(0)
+        self._vary_rng = np.random.default_rng(0)  # chooses variations (worker thread only)
         self.forget()
 
     def prepare(self, ctx: PluginContext) -> None:
@@ -156,11 +156,8 @@ class CallResponse(LinePartner):
         self._answer_tag = self.ctx.new_tag()  # type: ignore[union-attr]
         tag = self._answer_tag
         spec = self._spec(start)
-        jobs = self._develop_jobs(start, spec) if self.develop > 0 and len(self._call.notes) >= 2 else self._free_jobs(spec)  # type: ignore[attr-defined]
-        if jobs is None:
-            self._requested = False
-            return
-        head, tail = jobs
+        develop = self.develop > 0 and len(self._call.notes) >= 2  # type: ignore[attr-defined]
+        head, tail = self._develop_jobs(start, spec) if develop else self._free_jobs(spec)
         opened: list[Step] = []
 
         def done_head(steps: list[Step]) -> None:
@@ -199,28 +196,31 @@ class CallResponse(LinePartner):
 
         return head, tail
 
-    def _develop_jobs(self, start: int, spec: PlanSpec) -> tuple[Callable[[Track], list[Step]], Callable[[Track], list[Step]]] | None:
-        """The answer as a variation of the call (None: nothing fits before ``until``)."""
+    def _develop_jobs(self, start: int, spec: PlanSpec) -> tuple[Callable[[Track], list[Step]], Callable[[Track], list[Step]]]:
+        """The answer as a variation of the call.  The variation is chosen in the head job on
+        the worker (~50 microseconds the engine thread need not spend); the call's notes go
+        along as a copy."""
         tempo = self.ctx.tempo if self.ctx is not None else None
         beat_ns = tempo.beat_ns if tempo is not None else NS // 2
         c = spec.constraints
         scale = tuple(sorted(c.pitch_classes)) if c.pitch_classes is not None else None
         until = spec.until if spec.until is not None else start + MAX_ANSWER_NS
-        motif, kinds = vary(self._call.notes, start, until, spec.max_notes, self.develop, beat_ns, scale,  # type: ignore[attr-defined]
-                            self.low, self.high, self._vary_rng)  # type: ignore[attr-defined]
-        if not motif.onsets:
-            return None
-        self.variations.append(kinds)
+        call = [replace(n) for n in self._call.notes]
+        develop, low, high, rng = self.develop, self.low, self.high, self._vary_rng  # type: ignore[attr-defined]
         triad = self.tonic_triad()
         allowed = None if triad is None else (triad if c.pitch_classes is None else triad & c.pitch_classes)
         cadence = replace(c, pitch_classes=frozenset(allowed), max_polyphony=1) if allowed else None
         constraints = replace(c, max_polyphony=1)
+        plan: list[MotifPlan] = []
 
         def head(track: Track) -> list[Step]:
+            motif, kinds = vary(call, start, until, spec.max_notes, develop, beat_ns, scale, low, high, rng)
+            plan.append(motif)
+            self.variations.append(kinds)
             return plan_motif(track, motif, slice(0, FIRST_NOTES), constraints, cadence)
 
         def tail(track: Track) -> list[Step]:
-            return plan_motif(track, motif, slice(FIRST_NOTES, None), constraints, cadence)
+            return plan_motif(track, plan[0], slice(FIRST_NOTES, None), constraints, cadence) if plan else []
 
         return head, tail
 
