@@ -134,3 +134,17 @@ def test_a_pickup_does_not_put_the_bass_between_the_beats(chorale) -> None:
     for e in later:
         phase = ((e.time - start) / BEAT - 0.5) % 1.0
         assert min(phase, 1.0 - phase) < 0.02, "bass note between the beats"
+
+
+def test_harmonizer_memory_steers_its_top_line_and_keeps_it_consonant(chorale) -> None:
+    messages = demo_phrase()
+    tops = {}
+    for memory in (0.0, 0.9):
+        plugin = Harmonizer(id="choir", model=CHORALE, voices=2, key="D major", memory=memory)
+        events, _ = render_graph([plugin], messages, end=duration_ns())
+        chords = chords_of(events)
+        tops[memory] = [max(c) for c in chords.values()]
+        melody = {on: p for on, _, p in performer_notes(messages)}
+        for t, chord in chords.items():
+            assert all(min((n - melody[t]) % 12, (melody[t] - n) % 12) in (3, 4, 5) for n in chord)
+    assert tops[0.0] != tops[0.9]

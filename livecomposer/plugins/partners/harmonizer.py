@@ -14,7 +14,9 @@ only about half the time in our renders.)  Voice leading: each added voice is pu
 yet taken by another, so where the harmony allows the voices hold or move by a step
 instead of jumping (one 128-float minimum and add per voice, from precomputed rows).
 Performer notes still held when the next one comes (legato) count in the consonance rule
-too, where a chord can satisfy both.
+too, where a chord can satisfy both.  Session memory (``memory`` > 0): the first voice
+drawn mixes in what the performer's own lines did after the last few top notes of the
+harmony, so the harmony's top line moves the way the player moves (a few microseconds).
 The notes leave from :meth:`process` on the tick after the answer comes back (the engine
 wakes at once), and they end when the performer's note ends.  If the performer lets go
 before the answer arrives, the answer is dropped.
@@ -22,6 +24,7 @@ before the answer arrives, the answer is dropped.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any, Sequence
 
 import numpy as np
@@ -30,7 +33,7 @@ from ...events import Event, note_off, note_on
 from ..base import Param, PluginContext
 from ...model.api import MACHINE_VOICE, Constraints
 from .common import ModelPartner, common_params
-from .track import Track
+from .track import LINE, Track
 
 
 _DIST = np.abs(np.arange(128)[:, None] - np.arange(128)[None, :]).astype(np.float32)  # semitones between pitches
@@ -68,6 +71,7 @@ class Harmonizer(ModelPartner):
         self._worker_fed: dict[int, list[int]] = {}  # request -> pitches fed (worker thread only)
         self._unfed: list[tuple[int, list[int], int]] = []  # chosen, not yet fed (worker thread only)
         self._voicing: list[int] = []  # the last harmony's pitches (worker thread only)
+        self._tops: deque[int] = deque(maxlen=LINE)  # the harmonies' top notes, a line (worker thread only)
         self._rows_pull = 0.0  # voice-leading bias table and the pull it was made for (worker thread only)
         self._rows = _DIST * 0.0
         self.forget()
@@ -140,6 +144,7 @@ class Harmonizer(ModelPartner):
         consonant = self.consonant  # type: ignore[attr-defined]
         voices = self.voices  # type: ignore[attr-defined]
         pull = self.leading  # type: ignore[attr-defined]
+        memory = self.memory  # type: ignore[attr-defined]
         still = [p for p in self._sounding if p != pitch]  # performer notes still held (legato): not to clash with either
         fed = self._worker_fed
         chosen: list[int] = []
@@ -154,6 +159,10 @@ class Harmonizer(ModelPartner):
             self._flush(track)
             track.hear(t, pitch, velocity)
             before = list(self._voicing) if pull > 0 else []
+            mix = None
+            if memory > 0 and len(self._tops) >= 2:
+                q = track.memory.predict(self._tops)
+                mix = (memory, q) if q is not None else None
             rows = self._pull_rows(pull) if before else None
             for _ in range(voices):
                 pcs = key_pcs
@@ -168,7 +177,7 @@ class Harmonizer(ModelPartner):
                     for b in before[1:]:
                         bias = np.maximum(bias, rows[b])
                 c = Constraints(pitch_classes=pcs, exclude_pitches=exclude.union(chosen) if chosen else exclude,
-                                pitch_bias=bias, **fields)
+                                pitch_bias=bias, pitch_mix=mix if not chosen else None, **fields)
                 try:
                     ev = track.model.sample(c, track.rng)
                 except ValueError:
@@ -179,6 +188,7 @@ class Harmonizer(ModelPartner):
             fed[req] = list(chosen)
             if chosen:
                 self._voicing = list(chosen)
+                self._tops.append(max(chosen))
             unfed.append((t, list(chosen), hv))
             return list(chosen)
 
