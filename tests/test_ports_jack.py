@@ -199,6 +199,7 @@ out.close()
 """
 
 
+@pytest.mark.jackd  # kills and restarts a jackd of its own: not a PipeWire test
 def test_a_dead_jack_server_is_noticed_and_ports_come_back_with_it(jack_server, tmp_path) -> None:
     """rtmidi raises nothing when jackd dies; our watch client must notice, and recover.
 

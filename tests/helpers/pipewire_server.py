@@ -8,9 +8,9 @@ its ALSA adapters (``api.alsa.pcm.*``) replaced by one ``support.null-audio-sink
 clients reach it through PipeWire's libjack (``pw-jack`` puts it first on
 ``LD_LIBRARY_PATH``; :func:`jack_env` gives the same environment).
 
-Usage from a shell (``.ci/run``): ``python tests/helpers/pipewire_server.py RUNTIME_DIR``
-starts it, prints ``ready`` and the environment lines to export, and runs until stdin closes
-or SIGTERM.
+From a shell (``.ci/run``, which starts and stops ``pipewire`` itself):
+``python tests/helpers/pipewire_server.py config`` prints the configuration,
+``python tests/helpers/pipewire_server.py jack-lib-dir`` the folder of PipeWire's libjack.
 """
 
 from __future__ import annotations
@@ -155,19 +155,20 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def main() -> int:
-    runtime_dir = Path(sys.argv[1])
-    process = start(runtime_dir)
-    signal.signal(signal.SIGTERM, lambda *_: (stop(process), sys.exit(0)))
-    print("ready", flush=True)
-    for key, value in jack_env(runtime_dir).items():
-        print(f"{key}={value}", flush=True)
-    try:
-        sys.stdin.read()
-    finally:
-        stop(process)
-    return 0
+def main(argv: list[str]) -> int:
+    if argv == ["config"]:
+        print(config(), end="")
+        return 0
+    if argv == ["jack-lib-dir"]:
+        lib = jack_lib_dir()
+        if lib is None:
+            print(available(), file=sys.stderr)
+            return 1
+        print(lib)
+        return 0
+    print("usage: pipewire_server.py config | jack-lib-dir", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
