@@ -354,7 +354,8 @@ def train(o: TrainOptions) -> dict:
     t_start = time.monotonic()
     deadline = t_start + o.max_minutes * 60 if o.max_minutes else None
     stop_reason = "epochs"
-    if o.progress and rank == 0:
+    show = o.progress and rank == 0
+    if show:
         from tqdm import tqdm
     else:
         def tqdm(it, **_kw):
@@ -386,7 +387,7 @@ def train(o: TrainOptions) -> dict:
                         loss, n = _step(model, net, opt, x, amp)
                     tot += loss * n
                     cnt += n
-                    if o.progress and not gpu and i % 20 == 0:
+                    if show and not gpu and i % 20 == 0:  # a GPU step would wait for the loss
                         bar.set_postfix(nll=f"{float(tot / cnt):.3f}", refresh=False)
                     if deadline and time.monotonic() > deadline:
                         timed_out = True
