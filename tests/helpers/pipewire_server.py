@@ -3,7 +3,7 @@
 Debian's ``/usr/share/pipewire/minimal.conf`` (PipeWire without a session manager) drives
 ALSA's ``hw:0``; a machine without a sound card has none.  :func:`config` copies it with
 its ALSA adapters (``api.alsa.pcm.*``) replaced by one ``support.null-audio-sink`` adapter
-(stereo, ``Audio/Sink``), and :func:`start` runs ``pipewire -c`` with it, with
+(stereo, ``Audio/Sink``) and the clock at 64 frames like the tests' jackd, and :func:`start` runs ``pipewire -c`` with it, with
 ``XDG_RUNTIME_DIR`` a private 0700 folder so it never meets a desktop's PipeWire.  JACK
 clients reach it through PipeWire's libjack (``pw-jack`` puts it first on
 ``LD_LIBRARY_PATH``; :func:`jack_env` gives the same environment).
@@ -40,8 +40,19 @@ NULL_SINK = """
             node.description = "null sink"
             media.class      = "Audio/Sink"
             audio.position   = [ FL FR ]
+            # DSP ports, as the ALSA adapters had: JACK clients see null sink:playback_FL/FR
+            # (physical playback ports, which PortAudio's JACK output needs for the monitor)
+            adapter.auto-port-config = { mode = dsp monitor = false control = false position = preserve }
         }
     }
+"""
+#: The graph's clock as the tests' jackd runs it: 48 kHz, 64 frames a cycle (PipeWire's
+#: default of 1024 put a JACK output's one-period latency at 21 ms).
+CLOCK = """
+    default.clock.rate        = 48000
+    default.clock.quantum     = 64
+    default.clock.min-quantum = 64
+    default.clock.max-quantum = 64
 """
 
 
@@ -84,8 +95,11 @@ def _blocks(text: str, start: int) -> list[tuple[int, int]]:
 
 
 def config(text: str | None = None) -> str:
-    """minimal.conf with its ALSA PCM adapters replaced by one null audio sink."""
+    """minimal.conf with its ALSA PCM adapters replaced by one null audio sink, the clock
+    at 48 kHz and 64 frames (:data:`CLOCK`)."""
     text = MINIMAL.read_text() if text is None else text
+    properties = text.index("{", text.index("context.properties")) + 1
+    text = text[:properties] + CLOCK + text[properties:]
     spans = _blocks(text, text.index("[", text.index("context.objects")) + 1)
     alsa = [span for span in spans if "api.alsa.pcm." in text[span[0] : span[1]]]
     kept = [span for span in spans if span not in alsa]
