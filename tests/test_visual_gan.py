@@ -43,7 +43,8 @@ def test_fastgan_generator_resizes_then_convolves():
     assert x.shape == (2, 3, 256, 256) and float(x.abs().max()) <= 1
 
 
-def test_batchnorm_folding_paints_the_same_images(tmp_path):
+def test_the_painting_form_paints_the_same_images(tmp_path):
+    """Batch norm folded, each doubling-plus-convolution computed by phases: same pictures."""
     g = _trained_bn(FastGenerator(TINY))
     z = torch.randn(3, TINY.z_dim)
     with torch.no_grad():
@@ -53,6 +54,7 @@ def test_batchnorm_folding_paints_the_same_images(tmp_path):
     assert meta["config"]["arch"] == "fastgan" and meta["note"] == "t"
     plain, fused = load_generator(tmp_path / "g.safetensors", fuse=False), load_generator(tmp_path / "g.safetensors")
     assert not any(isinstance(m, nn.BatchNorm2d) for up in fused.ups for m in up.modules())
+    assert all(up.phased is not None for up in fused.ups) and fused.rgb_phased is not None
     with torch.no_grad():
         assert torch.equal(plain(z), before)
         assert torch.allclose(fused(z), before, atol=1e-5)
@@ -218,10 +220,7 @@ def test_pack_round_trips_the_images(small_pack):
 
 # -- the shipped generator -------------------------------------------------------------------------------
 
-def test_shipped_generator_is_a_fastgan_within_the_frame_budget():
-    """About 0.3 GMAC a frame: what one CPU thread paints at 60 fps or more with room to spare."""
-    g = load_generator(resolve_model("clipart-gan"))
-    assert isinstance(g, FastGenerator) and g.cfg.out_size == 256
+def _conv_macs(g: nn.Module) -> int:
     macs = []
 
     def count(module, inputs, output):
@@ -232,4 +231,17 @@ def test_shipped_generator_is_a_fastgan_within_the_frame_budget():
         g(torch.randn(1, g.cfg.z_dim))
     for h in hooks:
         h.remove()
-    assert 0.2e9 < sum(macs) < 0.35e9
+    return sum(macs)
+
+
+def test_shipped_generator_is_a_fastgan_within_the_frame_budget():
+    """About 0.28 GMAC a frame as trained, 0.18 GMAC as painted (phased doublings): what one
+    CPU thread paints at 60 fps or more with room to spare."""
+    trained = load_generator(resolve_model("clipart-gan"), fuse=False)
+    painting = load_generator(resolve_model("clipart-gan"))
+    assert isinstance(painting, FastGenerator) and painting.cfg.out_size == 256
+    assert 0.2e9 < _conv_macs(trained) < 0.35e9
+    assert _conv_macs(painting) < 0.7 * _conv_macs(trained)
+    z = torch.randn(2, painting.cfg.z_dim)
+    with torch.inference_mode():
+        assert torch.allclose(painting(z), trained(z), atol=1e-4)

@@ -9,8 +9,9 @@ convolution; no transposed convolutions and no pixel shuffle, whose uneven overl
 checkerboard) with skip-layer excitation, where a 4x4 summary of a coarse feature map
 gates the channels of a fine one, so global layout reaches the high-resolution layers
 almost for free.  Channels shrink fast with resolution: the 128 and 256 px layers hold
-most of the pixels, so the 128 px layer gets 12 channels and the last doubling goes straight to RGB, which
-keeps a frame near 0.3 GMAC (about 8 ms on one core of this machine's CPU).
+most of the pixels, so the 128 px layer gets 12 channels and the last doubling goes straight to RGB: 0.28 GMAC
+a frame as trained, 0.18 GMAC as painted (:class:`PhasedUpConv` computes each doubling and
+its convolution together, exactly, with 4/9 of the work).
 
 :class:`FastDiscriminator` is FastGAN's: residual down-sampling blocks with spectral
 normalisation, and two small decoders that must rebuild the (augmented) real image from
@@ -91,9 +92,50 @@ class UpBlock(nn.Module):
         for i in range(convs):
             layers += [nn.Conv2d(cin if i == 0 else cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, inplace=True)]
         self.body = nn.Sequential(*layers)
+        self.phased: PhasedUpConv | None = None  # set by FastGenerator.for_painting
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.phased is not None:
+            return self.body(self.phased(x))
         return self.body(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class PhasedUpConv(nn.Module):
+    """Nearest-neighbour doubling followed by a 3x3 convolution, computed exactly but with
+    4/9 of the multiplications and no doubled map in memory (for painting only).
+
+    Each output pixel of phase (a, b) (even or odd row, even or odd column) sees the doubled
+    map through a 3x3 window that covers only a 2x2 window of the small map, so the 3x3
+    kernel's taps that land on the same small pixel can be summed: one 2x2 convolution of
+    the padded small map with 4 x cout outputs yields all four phases, which are written
+    into place.  The numbers are those of resize-then-convolve (to float rounding): the
+    weights are the trained 3x3 kernels, not a free sub-pixel layer."""
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        w = conv.weight.detach()
+        self.cout = conv.out_channels
+        self.conv = nn.Conv2d(conv.in_channels, 4 * self.cout, 2, 1, 0, bias=conv.bias is not None)
+        phases = []
+        for a in range(2):
+            rows = torch.stack([w[:, :, 0], w[:, :, 1] + w[:, :, 2]] if a == 0 else [w[:, :, 0] + w[:, :, 1], w[:, :, 2]], 2)
+            for b in range(2):
+                cols = [rows[..., 0], rows[..., 1] + rows[..., 2]] if b == 0 else [rows[..., 0] + rows[..., 1], rows[..., 2]]
+                phases.append(torch.stack(cols, 3))
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.cat(phases))
+            if conv.bias is not None:
+                self.conv.bias.copy_(conv.bias.detach().repeat(4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        y = self.conv(F.pad(x, (1, 1, 1, 1)))
+        layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        out = torch.empty((n, self.cout, 2 * h, 2 * w), dtype=y.dtype, device=y.device, memory_format=layout)
+        c = self.cout
+        for k, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+            out[:, :, a::2, b::2] = y[:, k * c:(k + 1) * c, a:a + h, b:b + w]
+        return out
 
 
 class SkipExcitation(nn.Module):
@@ -129,10 +171,12 @@ class FastGenerator(nn.Module):
         )
         self.skips = nn.ModuleDict({f"{a}_{b}": SkipExcitation(ch[a], ch[b]) for a, b in self.SKIPS if b < len(ch)})
         self.to_rgb = nn.Conv2d(ch[-1], 3, 3, 1, 1)
+        self.rgb_phased: PhasedUpConv | None = None  # set by for_painting
 
-    def fuse_batchnorm(self) -> "FastGenerator":
-        """For painting (eval mode only): fold each batch norm into the convolution before
-        it, which saves a pass over every feature map per frame."""
+    def for_painting(self) -> "FastGenerator":
+        """Eval mode only: fold each batch norm into the convolution before it, and compute
+        each doubling-plus-convolution as a :class:`PhasedUpConv`.  Same images, about
+        half the time per frame."""
         from torch.nn.utils.fusion import fuse_conv_bn_eval
 
         assert not self.training, "batch norm folds only in eval mode"
@@ -141,7 +185,9 @@ class FastGenerator(nn.Module):
             for i, layer in enumerate(layers):
                 if isinstance(layer, nn.BatchNorm2d):
                     layers[i - 1], layers[i] = fuse_conv_bn_eval(layers[i - 1], layer), nn.Identity()
-            up.body = nn.Sequential(*layers)
+            up.phased = PhasedUpConv(layers[0])
+            up.body = nn.Sequential(*layers[1:])
+        self.rgb_phased = PhasedUpConv(self.to_rgb)
         return self
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -157,6 +203,8 @@ class FastGenerator(nn.Module):
                 if high == level:
                     x = skip(feats[low], x)
             feats.append(x)
+        if self.rgb_phased is not None:
+            return torch.tanh(self.rgb_phased(x))
         return torch.tanh(self.to_rgb(F.interpolate(x, scale_factor=2.0, mode="nearest")))
 
 
@@ -348,7 +396,8 @@ def save_generator(generator: nn.Module, path: Path, extra: dict | None = None) 
 
 def load_generator(path: Path, fuse: bool = True) -> nn.Module:
     """A generator in eval mode from its safetensors + JSON pair (no pickles); ``fuse``
-    folds a FastGAN generator's batch norms into its convolutions (same images, faster)."""
+    readies a FastGAN generator for painting (:meth:`FastGenerator.for_painting`: the same
+    images, faster; such a generator is not for training or saving)."""
     from safetensors.torch import load_file
 
     path = Path(path)
@@ -359,7 +408,7 @@ def load_generator(path: Path, fuse: bool = True) -> nn.Module:
     generator.load_state_dict(load_file(str(path)))
     generator.eval()
     if fuse and isinstance(generator, FastGenerator):
-        generator.fuse_batchnorm()
+        generator.for_painting()
     return generator
 
 

@@ -10,8 +10,13 @@
 # OUTDIR gets gan.tar (generator and feature network, safetensors + JSON, and the training
 # log), samples.png (the last sample sheet) and progress.png (sheets over the run); while
 # the run is going the files lie loose in OUTDIR, so a run cut short still leaves them.
-# Knobs (environment): GAN_MINUTES (7), ENC_MINUTES (5), BATCH (64), DEVICE (cuda), PACK,
-# SHEET_EVERY (50 epochs), MUSIC_OUT ($OUT/music).
+# Knobs (environment): GAN_MINUTES (7: the total, counting earlier runs of a resumed
+# checkpoint), ENC_MINUTES (5; 0: no feature network), BATCH (64), DEVICE (cuda), PACK,
+# SHEET_EVERY (50 epochs), MUSIC_OUT ($OUT/music), MUSIC (0: do not run music.sh).
+# Resuming across GPU sessions: RETURN_CHECKPOINT=1 also writes the training checkpoint
+# (both networks, moving average, optimiser state; about 55 MB) as ckpt.part-aa, -ab, ...
+# (15 MB each, under the per-file limit); copy those into .device-data/ and the next run
+# (RESUME=1) joins them and continues from there.
 set -u
 out=${1:?usage: train_visual.sh OUTDIR}
 device=${DEVICE:-cuda}
@@ -20,7 +25,7 @@ work=$(mktemp -d)
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 music_pid=
-if [ -f scripts/device/music.sh ]; then
+if [ -f scripts/device/music.sh ] && [ "${MUSIC:-1}" != 0 ]; then
     echo "music.sh found: running it in the background"
     bash scripts/device/music.sh "${MUSIC_OUT:-$OUT/music}" > "$work/music.log" 2>&1 &
     music_pid=$!
@@ -28,9 +33,16 @@ fi
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, PIL, safetensors, tqdm; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'pillow', PIL.__version__)"
 
-python3 -m livecomposer.visual.quality train-encoder --pack "$pack" --out "$out/clipart-features.safetensors" \
-    --minutes "${ENC_MINUTES:-5}" --device "$device" --batch 512 --threads 4 > "$work/encoder.log" 2>&1 &
-enc_pid=$!
+mkdir -p "$work/run"
+if [ "${RESUME:-0}" = 1 ]; then
+    cat .device-data/ckpt.part-* > "$work/run/checkpoint.pt" && echo "resuming from $(du -h "$work/run/checkpoint.pt" | cut -f1) of checkpoint"
+fi
+enc_pid=
+if [ "${ENC_MINUTES:-5}" != 0 ]; then
+    python3 -m livecomposer.visual.quality train-encoder --pack "$pack" --out "$out/clipart-features.safetensors" \
+        --minutes "${ENC_MINUTES:-5}" --device "$device" --batch 512 --threads 4 > "$work/encoder.log" 2>&1 &
+    enc_pid=$!
+fi
 
 python3 -m livecomposer.commands.train_visual --device "$device" --pack "$pack" --out "$work/run" \
     --export "$out/clipart-gan.safetensors" --minutes "${GAN_MINUTES:-7}" --batch "${BATCH:-64}" \
@@ -52,11 +64,14 @@ strip.resize((strip.width // 2, strip.height // 2), Image.BOX).save(sys.argv[2])
 print("progress strip from", [p.name for p in pick])
 PY
 
-wait "$enc_pid"; echo "encoder exit $?"
-tail -c 1500 "$work/encoder.log" | tr '\r' '\n' | grep -v "^encoder:" | tee -a "$out/train.log"
+if [ -n "$enc_pid" ]; then
+    wait "$enc_pid"; echo "encoder exit $?"
+    tail -c 1500 "$work/encoder.log" | tr '\r' '\n' | grep -v "^encoder:" | tee -a "$out/train.log"
+fi
+[ "${RETURN_CHECKPOINT:-0}" = 1 ] && split -b 15M "$work/run/checkpoint.pt" "$out/ckpt.part-"
 if [ -n "$music_pid" ]; then
     wait "$music_pid"; echo "music.sh exit $?"
     tail -c 3000 "$work/music.log"
 fi
-cd "$out" && tar -cf gan.tar clipart-gan.* clipart-features.* train.log && rm clipart-gan.* clipart-features.* train.log
+cd "$out" && tar -cf gan.tar clipart-gan.* $(ls clipart-features.* 2>/dev/null) train.log && rm clipart-gan.* $(ls clipart-features.* 2>/dev/null) train.log
 ls -la "$out"
