@@ -55,8 +55,9 @@ def test_memory_learns_intervals_and_predicts_them_transposed() -> None:
             mem.learn(p)
     q = mem.predict([70, 74, 72])  # the lick's start, a tone higher: +4 -2 -> +5
     assert q is not None and q.argmax() == 77 and q[77] == pytest.approx(1.0)
-    assert mem.predict([70, 71]) is None  # +1 was never played
-    assert mem.continuations([50, 54])[-2] >= 1  # order 1: after +4 came -2
+    assert mem.continuations([50, 54]) == {-2: 3}  # order 1: after +4 came -2, three times
+    assert mem.continuations([70, 71]) == {4: 3, -2: 3, 5: 3, -7: 2}  # +1 never played: the player's intervals
+    assert SessionMemory().predict([60, 62]) is None  # nothing learnt yet
 
 
 def test_mixing_gives_the_outside_distribution_its_weight() -> None:
@@ -159,7 +160,7 @@ def motif_session() -> tuple[list[tuple[int, bytes]], int, int]:
 
 
 @pytest.mark.parametrize("make", [lambda m: Continuation(id="p", model=MELODY, key="D major", memory=m),
-                                  lambda m: CallResponse(id="p", model=MELODY, key="D major", memory=m, develop=0.0)],
+                                  lambda m: CallResponse(id="p", model=MELODY, key="D major", memory=m, develop=0.7)],
                          ids=["continuation", "call_response"])
 def test_memory_raises_motif_reuse(make) -> None:
     """After the lick, the share of the machine's interval 3-grams taken from it, memory 0.7
@@ -169,7 +170,7 @@ def test_memory_raises_motif_reuse(make) -> None:
 
     def share(memory: float) -> float:
         hits = total = 0
-        for seed in (0, 1):
+        for seed in (0, 1, 2):
             events, _ = render_graph([make(memory)], messages, end=end, seed=seed)
             grams = interval_grams([e.note for e in machine(events) if e.time >= split])
             hits += sum(g in lick for g in grams)
@@ -177,5 +178,5 @@ def test_memory_raises_motif_reuse(make) -> None:
         return hits / total
 
     without, with_memory = share(0.0), share(0.7)
-    assert with_memory >= 0.04
+    assert with_memory >= 0.02  # (and not 0 against 0)
     assert with_memory >= 3 * without
