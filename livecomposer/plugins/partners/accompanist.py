@@ -247,32 +247,6 @@ class Accompanist(LinePartner):
             return low, max(low, min(high, below))
         return above, high
 
-    def _suits_held(self, pcs: frozenset[int] | None) -> frozenset[int]:
-        """The pitch classes (of ``pcs``; None: all) consonant with every note the performer holds."""
-        allowed = set(range(12)) if pcs is None else set(pcs)
-        for held in self._held:
-            allowed &= {(held + i) % 12 for i in (0, 3, 4, 5, 7, 8, 9)}
-        return frozenset(allowed)
-
-    def _point_constraints(self, onsets: list[int], chord: tuple[int, frozenset[int]] | None) -> tuple[Constraints, list[Constraints], frozenset[int]]:
-        """(Bass) the key's constraints; each point's (consonant with what the performer
-        holds now, which may still sound then; then the chord's tones where some are left,
-        the root pulled toward on strong beats); and the first point's candidates for
-        foresight to choose among (everything consonant with the held notes)."""
-        base = self.constraints()
-        allowed = self._suits_held(base.pitch_classes)
-        if not allowed or not self.consonant:  # type: ignore[attr-defined]
-            return base, [base] * len(onsets), frozenset()
-        if chord is None:
-            c = replace(base, pitch_classes=frozenset(allowed))
-            return base, [c] * len(onsets), frozenset(allowed)
-        root, pcs = chord
-        tones = frozenset(allowed & pcs) or frozenset(allowed)
-        pull = np.where(np.arange(128) % 12 == root, ROOT_PULL, 0.0)
-        tone = replace(base, pitch_classes=tones)
-        strong = replace(tone, pitch_bias=pull)
-        return base, [strong if self.strong(on) else tone for on in onsets], frozenset(allowed)
-
     def _plan(self, start: int, now: int, feed) -> None:
         if self.part == "bass":  # type: ignore[attr-defined]
             count = max(1, int(round(self.horizon / self.grid)))  # type: ignore[attr-defined]
@@ -289,25 +263,26 @@ class Accompanist(LinePartner):
         density = self.density  # type: ignore[attr-defined]
         chord = self._harmony.chord(now)
         foresight = self.consonant  # type: ignore[attr-defined]
+        held = tuple(self._held)
         if self.part == "comping":  # type: ignore[attr-defined]
             low, high = self._register()
             comp = self.constraints(pitch_range=(low, high))
             chords = [chord if density >= 1.0 or self._coin.random() < density else None for _ in onsets]
             voices = self.voices  # type: ignore[attr-defined]
 
-            suits = self._suits_held(comp.pitch_classes)
-
             def plan(track: Track) -> list[Step]:
+                suits = suits_held(comp.pitch_classes, held)
                 first = safest(chord[1] & suits, foresee(track)) if foresight and chord is not None else None
                 return plan_comp(track, onsets, ends, chords, comp, voices, first)
         else:
-            base, per_point, candidates = self._point_constraints(onsets, chord)
-            tones = chord[1] if chord is not None else frozenset()
+            base = self.constraints()
+            strong = [self.strong(on) for on in onsets]
 
             def plan(track: Track) -> list[Step]:
+                per_point, candidates = point_constraints(base, held, chord, strong, foresight)
                 if foresight and per_point and candidates:
-                    narrowed = safest(candidates, foresee(track), prefer=tones)
-                    per_point[0] = replace(per_point[0], pitch_classes=narrowed)
+                    tones = chord[1] if chord is not None else frozenset()
+                    per_point[0] = replace(per_point[0], pitch_classes=safest(candidates, foresee(track), prefer=tones))
                 return track.plan_grid(onsets, ends, per_point, density, base)
 
         def work(track: Track) -> list[Step]:
@@ -330,3 +305,29 @@ class Accompanist(LinePartner):
         if not self._playing or self._requested:
             return None
         return self._plan_to - self._lead()
+
+
+def suits_held(pcs: frozenset[int] | None, held: Sequence[int]) -> frozenset[int]:
+    """The pitch classes (of ``pcs``; None: all) consonant with every note in ``held``."""
+    allowed = set(range(12)) if pcs is None else set(pcs)
+    for note in held:
+        allowed &= {(note + i) % 12 for i in (0, 3, 4, 5, 7, 8, 9)}
+    return frozenset(allowed)
+
+
+def point_constraints(base: Constraints, held: Sequence[int], chord: tuple[int, frozenset[int]] | None,
+                      strong: Sequence[bool], consonant: bool) -> tuple[list[Constraints], frozenset[int]]:
+    """(Bass, on the worker) each point's constraints: consonant with what the performer
+    holds now (it may still sound then), then the chord's tones where some are left, the
+    root pulled toward on strong beats; and the first point's candidates for foresight to
+    choose among (everything consonant with the held notes)."""
+    allowed = suits_held(base.pitch_classes, held)
+    if not allowed or not consonant:
+        return [base] * len(strong), frozenset()
+    if chord is None:
+        return [replace(base, pitch_classes=allowed)] * len(strong), allowed
+    root, pcs = chord
+    tone = replace(base, pitch_classes=(allowed & pcs) or allowed)
+    pulled = replace(tone, pitch_bias=np.where(np.arange(128) % 12 == root, ROOT_PULL, 0.0))
+    return [pulled if s else tone for s in strong], allowed
+
