@@ -20,10 +20,12 @@ from .ring import address_to_voidptr
 #: state slots every client has; a subclass's own slots start at FIRST_FREE.  SELF is the
 #: state's own address (for libjack calls that write into it), RATE the sample rate;
 #: CYCLE_* receive ``jack_get_cycle_times``; UNFILTERED counts cycles placed on the driver's
-#: actual wake-up because JACK's filtered clock had strayed from it (see :func:`cycle_start`).
-CLIENT, PORT, GONE, SELF, RATE, CYCLE_FRAMES, CYCLE_USECS, CYCLE_NEXT, CYCLE_PERIOD, UNFILTERED, FIRST_FREE = range(11)
+#: actual wake-up because JACK's filtered clock had strayed from it (see
+#: :func:`choose_cycle_start`); XRUNS counts the server's xrun notices.
+CLIENT, PORT, GONE, SELF, RATE, CYCLE_FRAMES, CYCLE_USECS, CYCLE_NEXT, CYCLE_PERIOD, UNFILTERED, XRUNS, FIRST_FREE = range(12)
 PROCESS_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p)
 SHUTDOWN_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+XRUN_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
 
 
 @cfunc(types.void(types.voidptr), nogil=True, cache=True)
@@ -33,6 +35,15 @@ def _on_shutdown(arg):
     ``jack_client_open`` waited for that: the process hung when jackd was killed."""
     state = carray(arg, FIRST_FREE, np.int64)
     state[GONE] = 1
+
+@cfunc(types.int32(types.voidptr), nogil=True, cache=True)
+def _on_xrun(arg):
+    """JACK's xrun notice: count it (compiled, for the same reason as the shutdown notice).
+    In an xrun a late client's cycle is lost: what it wrote then never reaches the others."""
+    state = carray(arg, FIRST_FREE, np.int64)
+    state[XRUNS] += 1
+    return 0
+
 
 @njit(cache=True, nogil=True)
 def choose_cycle_start(filtered_us, actual_us, nframes, rate):
@@ -102,6 +113,10 @@ def libjack_for_callbacks() -> ctypes.CDLL:
     lib.jack_port_register.restype = p
     lib.jack_set_process_callback.argtypes = [p, PROCESS_CB, p]
     lib.jack_set_process_callback.restype = i
+    # a private function object: the port layer's xrun counter sets its own prototype
+    lib.set_xrun_notice = lib["jack_set_xrun_callback"]
+    lib.set_xrun_notice.argtypes = [p, XRUN_CB, p]
+    lib.set_xrun_notice.restype = i
     lib.jack_deactivate.argtypes = [p]
     lib.jack_deactivate.restype = i
     lib.jack_get_sample_rate.argtypes = [p]
@@ -162,6 +177,8 @@ class CompiledClient:
         # After the server dies the client is a zombie: closing it may hang, so it is left.
         self._shutdown_callback = SHUTDOWN_CB(_on_shutdown.address)
         lib.jack_on_shutdown(handle, self._shutdown_callback, ctypes.c_void_p(self.state.ctypes.data))
+        self._xrun_callback = XRUN_CB(_on_xrun.address)
+        lib.set_xrun_notice(handle, self._xrun_callback, ctypes.c_void_p(self.state.ctypes.data))
         self._offset_ns = clock_offset_ns(lib)
         self._offset_checked = time.monotonic()
 
@@ -169,6 +186,11 @@ class CompiledClient:
     def unfiltered_cycles(self) -> int:
         """Cycles timed by the driver's actual wake-up because JACK's filtered clock strayed."""
         return int(self.state[UNFILTERED])
+
+    @property
+    def xruns(self) -> int:
+        """Xruns the server reported while this client was open."""
+        return int(self.state[XRUNS])
 
     @property
     def server_gone(self) -> bool:

@@ -32,8 +32,11 @@ from .semaphore import Semaphore, sem_post_function
 from .ring import HEADER_SIZE, OVERFLOWS, RECORD_HEADER, address_to_voidptr, check_capacity, new_header, record_write, records_take
 
 #: How far a frame-time stamp may lie before / beyond (after a period) the moment the
-#: reader takes the message; outside that it is not trusted (see JackMidiIn.take).
-PLAUSIBLE_PAST_NS = 4_000_000
+#: reader takes the message; outside that it is not trusted (see JackMidiIn.take).  The
+#: past bound is wide: a stamp is the event's own frame time, so a reader that was starved
+#: for a while (4 ms was too tight for a normal-priority reader on a loaded machine: valid
+#: stamps were replaced and bunched) still has the right one.
+PLAUSIBLE_PAST_NS = 1_000_000_000
 PLAUSIBLE_FUTURE_NS = 1_000_000
 #: Bytes of ring per input: at 16 + 3 bytes a note, about 27,000 messages, over two
 #: seconds of a 10,000 messages/s flood even if the reader stalls.
@@ -161,9 +164,9 @@ class JackMidiIn(CompiledClient):
         raw = self._out[:n].tobytes()
         messages: list[tuple[int, bytes]] = []
         offset_ns = self.offset_ns()
-        # JACK's frame times come from its clock filter, which can jump (an xrun restarts
-        # it; seen once in CI: a MIDI clock tick 9 ms off).  A plausible stamp lies between
-        # a few ms before now (the reader may have been late) and a period ahead.
+        # A cycle's start comes from JACK's clock filter, checked against the driver's
+        # actual wake-up (read_cycle); as a last guard, a plausible stamp lies between a
+        # second before now (the reader may have been starved) and a period ahead.
         now = time.monotonic_ns()
         period_ns = int(self.state[NFRAMES]) * NS_PER_S // max(1, self._rate)
         earliest, latest = now - PLAUSIBLE_PAST_NS, now + period_ns + PLAUSIBLE_FUTURE_NS
