@@ -77,6 +77,29 @@ def open_input(client: str):
     return RtmidiInput(client)
 
 
+#: PipeWire links a connection in the background, after jack_connect returned (jackd has
+#: done it by then): wait until it shows, then this many cycles, before saying "ready".
+SETTLE_CYCLES = 16
+
+
+def wait_linked(midi, timeout: float = 5.0) -> None:
+    """Under PipeWire, until our port's connection is in the graph (see SETTLE_CYCLES)."""
+    if not hasattr(midi, "state"):
+        return  # python-rtmidi on jackd: connected when open_port returned
+    import ctypes
+
+    from livecomposer.rt.jack_midi import CYCLES
+
+    lib = midi._lib
+    lib.jack_port_connected.argtypes, lib.jack_port_connected.restype = [ctypes.c_void_p], ctypes.c_int
+    deadline = time.monotonic() + timeout
+    while lib.jack_port_connected(midi._port) <= 0 and time.monotonic() < deadline:
+        time.sleep(0.002)
+    start = int(midi.state[CYCLES])
+    while int(midi.state[CYCLES]) < start + SETTLE_CYCLES and time.monotonic() < deadline:
+        time.sleep(0.002)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("client")
@@ -96,6 +119,7 @@ def main() -> int:
                 return 1
             time.sleep(0.01)
         midi.open_port(midi.get_ports().index(ports[0]), args.port)
+        wait_linked(midi)
         print(f"ready {ports[0]}", flush=True)
     else:
         midi.open_virtual_port(args.port)
