@@ -115,6 +115,9 @@ class CallResponse(LinePartner):
             cut = interrupted and not self.finish_phrase  # type: ignore[attr-defined]
             if cut:
                 self.ctx.cancel(self._answer_tag)  # type: ignore[union-attr]
+                # A part of the answer that came back in this same tick is not scheduled yet:
+                # the cancel cannot reach it (the engine closes what already sounds).
+                self._pending = [e for e in self._pending if e.tag != self._answer_tag]
                 self._gen += 1
                 self._requested = False
                 self._answer_end = None
