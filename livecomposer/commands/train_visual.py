@@ -32,6 +32,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--export-every", type=float, default=0.0, help="minutes between exports during the run (default: at the end only)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--export-only", action="store_true", help="ship the generator of OUT/checkpoint.pt as it is, without training")
+    p.add_argument("--init-generator", type=Path, default=None,
+                   help="with no OUT/checkpoint.pt: start the generator and its moving average from this shipped generator "
+                        "(its step and minute counts go on), with a fresh discriminator")
+    p.add_argument("--d-warmup", type=int, default=100,
+                   help="steps the fresh discriminator trains alone before the --init-generator generator learns (default 100)")
 
 
 def register(subparsers) -> None:
@@ -47,15 +52,18 @@ def run(args: argparse.Namespace) -> int:
     from ..cli import CommandError
     from ..visual.train import TrainOptions, train
 
-    if args.minutes < 0 or args.batch < 2:
-        raise CommandError("--minutes must be >= 0 and --batch >= 2", 2)
+    if args.minutes < 0 or args.batch < 2 or args.d_warmup < 0:
+        raise CommandError("--minutes and --d-warmup must be >= 0 and --batch >= 2", 2)
+    if args.init_generator is not None and not args.init_generator.with_suffix(".json").exists():
+        raise CommandError(f"{args.init_generator}: no generator there (its .safetensors and .json)", 2)
     if args.export_only:
         if not (args.out / "checkpoint.pt").exists():
             raise CommandError(f"{args.out / 'checkpoint.pt'}: no checkpoint to export", 2)
         args.minutes = 0.0  # spends nothing: the loop is skipped, the generator is exported
     opts = TrainOptions(out=args.out, pack=args.pack, export=args.export, minutes=args.minutes, batch=args.batch, lr=args.lr,
                         ema=args.ema, device=args.device, amp=args.amp, limit=args.limit, threads=args.threads, seed=args.seed,
-                        sheet_every=args.sheet_every, export_every=args.export_every, progress=not args.no_progress)
+                        sheet_every=args.sheet_every, export_every=args.export_every, progress=not args.no_progress,
+                        init_generator=args.init_generator, d_warmup=args.d_warmup)
     try:
         summary = train(opts)
     except (FileNotFoundError, RuntimeError) as exc:

@@ -15,6 +15,12 @@ What makes a GAN learn from two thousand pictures in minutes (FastGAN's recipe):
 The run is time-boxed and resumable: the time spent is kept in ``OUT/checkpoint.pt`` (state
 dicts, read back with ``weights_only=True``), which is written after every sample sheet and
 at the end, so a later run with a larger ``--minutes`` continues where the last stopped.
+Where only a shipped generator is left (a GPU session that brought back no checkpoint),
+``init_generator`` starts both the generator and its moving average from it, with a fresh
+discriminator that first trains alone for ``d_warmup`` steps (an untrained critic's
+gradients would only shake a generator that already paints), and the step, image and time
+counts go on from the shipped file's, so the moving average's warm-up and ``--minutes``
+carry on where that run stopped.
 A sample sheet of the moving-average generator on fixed latents goes to
 ``OUT/samples/epoch-NNN.png`` every ``sheet_every`` epochs.  On CUDA the networks run in
 bf16 autocast and channels-last memory; the images live on the GPU as uint8 and are
@@ -60,6 +66,8 @@ class TrainOptions:
     calibration_batches: int = 16  # batches of 64 for the final batch-norm statistics
     log_every: float = 30.0  # seconds between log lines
     progress: bool = True
+    init_generator: Path | None = None  # start from this shipped generator (fresh discriminator) when there is no checkpoint
+    d_warmup: int = 100  # discriminator-only steps before a fresh discriminator meets a started generator
 
 
 # -- DiffAugment (colour, translation, cutout), differentiable, per image ---------------------
@@ -162,6 +170,20 @@ def export_generator(G_ema: FastGenerator, path: Path, summary: dict, batches: i
     save_generator(shipped, path, {"training": summary, "data": data})
 
 
+def load_training_generator(path: Path) -> tuple[FastGenerator, dict]:
+    """A shipped FastGAN generator in its training form (batch norms kept, not folded for
+    painting) and the summary of the run that made it."""
+    import json
+
+    from .gan import load_generator
+
+    generator = load_generator(path, fuse=False)
+    if not isinstance(generator, FastGenerator):
+        raise RuntimeError(f"{path}: not a FastGAN generator; only those can be trained on")
+    meta = json.loads(Path(path).with_suffix(".json").read_text())
+    return generator, meta.get("training", {})
+
+
 # -- the run -------------------------------------------------------------------------------------
 
 def train(opts: TrainOptions, cfg: FastGanConfig = FastGanConfig()) -> dict:
@@ -170,6 +192,11 @@ def train(opts: TrainOptions, cfg: FastGanConfig = FastGanConfig()) -> dict:
     device = resolve_device(opts.device)
     amp = (device.type == "cuda") if opts.amp is None else opts.amp
     opts.out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = opts.out / "checkpoint.pt"
+    start = None
+    if opts.init_generator is not None and not ckpt_path.exists():
+        start, start_summary = load_training_generator(opts.init_generator)
+        cfg = start.cfg
     prepare(opts.pack, root=opts.root, categories=opts.categories, limit=opts.limit, progress=opts.progress)
     images = torch.from_numpy(load_pack(opts.pack, cfg.out_size)).to(device)
     log.info("%d training images at %d px on %s (bf16 autocast %s)", len(images), cfg.out_size, device, "on" if amp else "off")
@@ -180,12 +207,19 @@ def train(opts: TrainOptions, cfg: FastGanConfig = FastGanConfig()) -> dict:
     init_weights(D)
     memory = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     G, D = G.to(memory_format=memory), D.to(memory_format=memory)
+    state = {"epoch": 0, "step": 0, "seconds": 0.0, "images_shown": 0, "discriminator_from_step": 0}
+    if start is not None:
+        G.load_state_dict(start.state_dict())
+        state.update(epoch=int(start_summary.get("epochs", 0)), step=int(start_summary.get("steps", 0)),
+                     images_shown=int(start_summary.get("images_shown", 0)), seconds=60.0 * float(start_summary.get("minutes", 0.0)))
+        state["discriminator_from_step"] = state["step"]
+        log.info("generator from %s (%d steps, %.1f min), fresh discriminator", opts.init_generator, state["step"], state["seconds"] / 60)
+    elif opts.init_generator is not None:
+        log.info("%s exists: resuming it, --init-generator is not used", ckpt_path)
     G_ema = copy.deepcopy(G).eval()
     fused = {"fused": True} if device.type == "cuda" else {}
     opt_g = torch.optim.Adam(G.parameters(), opts.lr, betas=(0.5, 0.999), **fused)
     opt_d = torch.optim.Adam(D.parameters(), opts.lr, betas=(0.5, 0.999), **fused)
-    state = {"epoch": 0, "step": 0, "seconds": 0.0, "images_shown": 0}
-    ckpt_path = opts.out / "checkpoint.pt"
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
         G.load_state_dict(ckpt["G"])
@@ -207,7 +241,8 @@ def train(opts: TrainOptions, cfg: FastGanConfig = FastGanConfig()) -> dict:
                 "epochs": state["epoch"], "batch": opts.batch, "images_shown": state["images_shown"],
                 "minutes": round(state["seconds"] / 60, 2), "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                 "bf16": amp, "generator_parameters": parameter_count(G_ema), "discriminator_parameters": parameter_count(D),
-                "out_size": cfg.out_size, "ema": opts.ema, "lr": opts.lr}
+                "out_size": cfg.out_size, "ema": opts.ema, "lr": opts.lr,
+                "discriminator_from_step": state["discriminator_from_step"]}
 
     fixed_z = torch.randn(64, cfg.z_dim, generator=torch.Generator().manual_seed(1234)).to(device)
     budget = opts.minutes * 60.0
@@ -217,6 +252,14 @@ def train(opts: TrainOptions, cfg: FastGanConfig = FastGanConfig()) -> dict:
     from tqdm import tqdm
 
     bar = tqdm(total=int(budget), initial=int(state["seconds"]), desc="train-visual", unit="s", disable=not opts.progress)
+    if start is not None and opts.d_warmup > 0:
+        t0 = time.perf_counter()
+        for i in range(opts.d_warmup):
+            pick = torch.randint(0, len(images), (opts.batch,), device=device, generator=rng)
+            loss_d, _, rec = _step(G, D, opt_g, opt_d, images[pick], rng, cfg, device, amp, train_g=False)
+        state["seconds"] += time.perf_counter() - t0
+        log.info("discriminator alone for %d steps (%.1f s): loss d %.3f recon %.3f", opts.d_warmup,
+                 time.perf_counter() - t0, loss_d.item(), rec.item())
     while state["seconds"] < budget:
         order = torch.randperm(len(images), device=device, generator=rng)
         for i in range(steps_per_epoch):
@@ -253,14 +296,17 @@ def train(opts: TrainOptions, cfg: FastGanConfig = FastGanConfig()) -> dict:
     return result
 
 
-def _step(G, D, opt_g, opt_d, batch: torch.Tensor, rng: torch.Generator, cfg: FastGanConfig, device: torch.device, amp: bool):
-    """One discriminator and one generator update (hinge loss, reconstruction, DiffAugment)."""
+def _step(G, D, opt_g, opt_d, batch: torch.Tensor, rng: torch.Generator, cfg: FastGanConfig, device: torch.device, amp: bool,
+          train_g: bool = True):
+    """One discriminator and (unless ``train_g`` is false) one generator update (hinge loss,
+    reconstruction, DiffAugment)."""
     memory = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     real = composite(batch, rng).contiguous(memory_format=memory)
     z = torch.randn(real.shape[0], cfg.z_dim, device=device)
     part = int(torch.randint(0, 4, (1,)).item())
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-        fake = G(z)
+        with torch.set_grad_enabled(train_g):
+            fake = G(z)
         real_aug = diff_augment(real)
         logits_real, rec_all, rec_part = D(real_aug, reconstruct=True, part=part)
         logits_fake = D(diff_augment(fake.detach()))
@@ -271,6 +317,8 @@ def _step(G, D, opt_g, opt_d, batch: torch.Tensor, rng: torch.Generator, cfg: Fa
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
+    if not train_g:
+        return loss_d.detach(), None, rec.detach()
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
         loss_g = -D(diff_augment(fake)).float().mean()
     opt_g.zero_grad(set_to_none=True)

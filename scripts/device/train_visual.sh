@@ -16,7 +16,13 @@
 # Resuming across GPU sessions: RETURN_CHECKPOINT=1 also writes the training checkpoint
 # (both networks, moving average, optimiser state; about 55 MB) as ckpt.part-aa, -ab, ...
 # (15 MB each, under the per-file limit); copy those into .device-data/ and the next run
-# (RESUME=1) joins them and continues from there.
+# (RESUME=1) joins them and continues from there.  With the checkpoint coming back,
+# samples.png stays behind (the files back are limited to 64 MiB together; the generator
+# comes back, so its sheet can be drawn anywhere).
+# Starting from a shipped generator instead (no checkpoint left): INIT_GENERATOR=PATH
+# (e.g. models/clipart-gan.safetensors, which travels with the tree) starts the generator and
+# its moving average from it with a fresh discriminator, which trains alone for D_WARMUP
+# (100) steps first; GAN_MINUTES then counts that generator's minutes too.
 set -u
 out=${1:?usage: train_visual.sh OUTDIR}
 device=${DEVICE:-cuda}
@@ -46,9 +52,10 @@ fi
 
 python3 -m livecomposer.commands.train_visual --device "$device" --pack "$pack" --out "$work/run" \
     --export "$out/clipart-gan.safetensors" --minutes "${GAN_MINUTES:-7}" --batch "${BATCH:-64}" \
-    --sheet-every "${SHEET_EVERY:-50}" --export-every 1 --no-progress --threads 4 2>&1 | tee "$out/train.log"
+    --sheet-every "${SHEET_EVERY:-50}" --export-every 1 --no-progress --threads 4 \
+    ${INIT_GENERATOR:+--init-generator "$INIT_GENERATOR" --d-warmup "${D_WARMUP:-100}"} 2>&1 | tee "$out/train.log"
 last=$(ls "$work/run/samples" | sort | tail -1)
-cp "$work/run/samples/$last" "$out/samples.png"
+[ "${RETURN_CHECKPOINT:-0}" = 1 ] || cp "$work/run/samples/$last" "$out/samples.png"
 # a strip of the sheets over the run, first row of each, to see how it learned
 python3 - "$work/run/samples" "$out/progress.png" <<'PY'
 import sys
