@@ -231,7 +231,7 @@ class Accompanist(LinePartner):
     def _drop_stale(self, now: int) -> int:
         """Cancel the planned notes not yet committed; returns when the last committed one starts."""
         committed = now + int(self.commit * NS)  # type: ignore[attr-defined]
-        self._notes = drop_unstarted(self._notes, committed, self.ctx.cancel)  # type: ignore[union-attr]
+        self._notes = drop_unstarted(self._notes, committed, self.cancel)
         self._gen += 1
         return max([now] + [n.on for n in self._notes])
 

@@ -114,10 +114,7 @@ class CallResponse(LinePartner):
             interrupted = any(v > 0 for _, _, v in heard) and self.answering(now)
             cut = interrupted and not self.finish_phrase  # type: ignore[attr-defined]
             if cut:
-                self.ctx.cancel(self._answer_tag)  # type: ignore[union-attr]
-                # A part of the answer that came back in this same tick is not scheduled yet:
-                # the cancel cannot reach it (the engine closes what already sounds).
-                self._pending = [e for e in self._pending if e.tag != self._answer_tag]
+                self.cancel(self._answer_tag)
                 self._gen += 1
                 self._requested = False
                 self._answer_end = None
@@ -178,7 +175,7 @@ class CallResponse(LinePartner):
         def tail_failed() -> None:  # the head's notes must not hang
             self._requested = False
             self._answer_end = None
-            self.ctx.cancel(tag)  # type: ignore[union-attr]
+            self.cancel(tag)
 
         self.submit(head, done_head, failed=tail_failed)
         self.submit(tail, done_tail, failed=tail_failed)

@@ -384,6 +384,15 @@ class ModelPartner(Plugin):
             self._pending += [self.note_event(on, tag), self.note_event(off, tag)]
         return notes
 
+    def cancel(self, tag: int) -> None:
+        """Cancel a tag's events: those scheduled, and those a result that came back in this
+        tick left waiting in the output (not scheduled yet, so the engine's cancel misses
+        them).  The engine ends the notes of the tag that already sound."""
+        assert self.ctx is not None
+        self.ctx.cancel(tag)
+        if self._pending:
+            self._pending = [e for e in self._pending if e.tag != tag]
+
     def take_pending(self) -> list[Event]:
         out, self._pending = self._pending, []
         return out

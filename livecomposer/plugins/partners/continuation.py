@@ -110,7 +110,7 @@ class Continuation(LinePartner):
 
     def _drop_stale(self, now: int) -> None:
         """Cancel planned notes that have not started; forget finished ones."""
-        kept = drop_unstarted(self._notes, now, self.ctx.cancel)  # type: ignore[union-attr]
+        kept = drop_unstarted(self._notes, now, self.cancel)
         self._notes = kept
         self._plan_end = max([now] + [n.off for n in kept])
         self._gen += 1  # a plan still being sampled is stale too
