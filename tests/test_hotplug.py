@@ -173,3 +173,4 @@ def test_inputs_none_takes_nothing_and_all_takes_any(names, jack_server, midi_se
             assert session.inputs == []
         else:
             assert wait_until(lambda: keyboard.port in {p.name for p in session.inputs} - before, 1.0)
+            assert session.output.own_name not in {p.name for p in session.inputs}, "our own output taken: a loop"
