@@ -177,14 +177,21 @@ class LiveSession:
                 extras.append(LinkSync(self.engine.tempo, quantum=self.preset.clock.beats_per_bar).start())
         return extras
 
-    def watch_inputs(self) -> None:
-        """Connect inputs that appear from now on (call once the engine runs): a keyboard
-        switched on after the program, a cable plugged back in under another name.  Opening
-        happens on the port monitor's thread, never the engine's."""
+    def prepare_input_watch(self) -> None:
+        """Ready the watch of :meth:`watch_inputs` (before the engine starts: on JACK this
+        compiles the input callback, which holds the GIL for about half a second)."""
         from .ports.rtmidi_ports import InputWatch
 
         if self._input_watch is None and self.input_names != ():
             self._input_watch = InputWatch(self.api, self.input_names, self._input_appeared, known=self.inputs)
+
+    def watch_inputs(self) -> None:
+        """Connect inputs that appear from now on (call once the engine runs): a keyboard
+        switched on after the program, a cable plugged back in under another name.  Opening
+        happens on the port monitor's thread, never the engine's."""
+        self.prepare_input_watch()
+        if self._input_watch is not None:
+            self._input_watch.start()
 
     def _input_appeared(self, port: Any) -> None:
         self.inputs.append(port)
@@ -211,6 +218,7 @@ class LiveSession:
         """The engine running, new inputs connected as they appear; on the way out the
         engine stops (every note released) and every input is closed."""
         try:
+            self.prepare_input_watch()
             with self.engine:
                 self.watch_inputs()
                 try:

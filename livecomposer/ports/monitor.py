@@ -90,7 +90,8 @@ class PortMonitor:
     def add_watch(self, watch) -> None:
         """``watch.scan(view)`` runs after each round's checks (see the module notes)."""
         with self._lock:
-            self._watches.append(watch)
+            if watch not in self._watches:
+                self._watches.append(watch)
             self._start()
         self.wake()
 

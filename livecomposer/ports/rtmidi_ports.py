@@ -354,7 +354,9 @@ class InputWatch:
     A port matching ``names`` (None: every input; else any of the substrings, ignoring
     case) that is neither ours nor one we already have (an input that vanished reconnects
     itself when its port returns under the same name) becomes an :class:`RtMidiInput`,
-    handed to ``appeared(port)``.  After :meth:`close` returns, none is opened any more.
+    handed to ``appeared(port)`` from :meth:`start` on.  After :meth:`close` returns, none
+    is opened any more.  Make it before the engine starts: on JACK it compiles the input
+    callback (half a second holding the GIL) unless an input already did.
     """
 
     def __init__(
@@ -371,8 +373,12 @@ class InputWatch:
         self._closed = False
         self.opened = 0
         if self.backend == "jack":
-            compile_now()  # here, not when the keyboard appears (about half a second)
+            compile_now()  # here, not when the keyboard appears
+
+    def start(self) -> "InputWatch":
+        """Watch from now on (the port monitor's thread scans at once)."""
         monitor().add_watch(self)
+        return self
 
     def wants(self, name: str) -> bool:
         """Whether ``name`` is an input this watch should open (not counting ones it has)."""
