@@ -194,9 +194,11 @@ def train(opts: TrainOptions, cfg: FastGanConfig = FastGanConfig()) -> dict:
     opts.out.mkdir(parents=True, exist_ok=True)
     ckpt_path = opts.out / "checkpoint.pt"
     start = None
-    if opts.init_generator is not None and not ckpt_path.exists():
+    if opts.init_generator is not None:  # its network config also holds for a checkpoint that began from it
         start, start_summary = load_training_generator(opts.init_generator)
         cfg = start.cfg
+        if ckpt_path.exists():
+            start = None
     prepare(opts.pack, root=opts.root, categories=opts.categories, limit=opts.limit, progress=opts.progress)
     images = torch.from_numpy(load_pack(opts.pack, cfg.out_size)).to(device)
     log.info("%d training images at %d px on %s (bf16 autocast %s)", len(images), cfg.out_size, device, "on" if amp else "off")
