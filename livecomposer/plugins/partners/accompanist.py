@@ -28,13 +28,24 @@ Where the harmony comes from, in order: the performer's held notes (a hard rule)
 foresight for the next point, the chord estimate (``consonant: false`` leaves it all to
 the model).  A bass limited to chord tones and pulled to the root would sit on one note:
 its repetition penalty is 3 (on the held-out chorales: repeated notes 24% at 0.5, 8% at 3;
-the chorales' own basses 2.5%).  The grid is the
-preset's tempo (a DAW's clock when following one), or, without an external clock,
-anchored to the performer's first note (``anchor: auto``), so a player without a click is
-not fought by an offset grid; the anchor then moves onto the beat their long notes show
-(:class:`.chords.BeatPhase`), so a tune that starts with a pickup is not accompanied
-between the beats.  After ``stop_after`` bars without the performer it rests,
-and starts again with them.
+the chorales' own basses 2.5%).
+
+The grid (``anchor: auto``): the engine's clock when the performer plays with it, as a
+musician with a click or a DAW plays on its beat: a running MIDI clock, or the clock the
+phrase's first note falls on (within ``LOCK_TOLERANCE_NS`` of its eighth grid).  Only the
+clock knows which eighth is the beat: a tune that starts with an eighth-note pickup and runs
+in even eighths shows no beat in its notes (held-out folk tunes: 75% of the bass on the
+beat when it was guessed, 100% on the clock).  A first note off the clock's grid is a
+player without a click: the grid is anchored to that note, so they are not fought by an
+offset grid, and then moves onto the beat their playing shows (:class:`.chords.BeatPhase`).
+On the clock, ``auto`` plays ``BEHIND_NS`` (10 ms) behind its beat, a hair laid back and
+well inside the 20-50 ms a band spreads around a beat: a performer's note on the beat
+(held-out chorales: 8 ms onset jitter) then mostly comes before the bass note is committed
+and steers it, as it does on a grid anchored to their own first note (on the clock exactly,
+consonance fell 91.5% -> 88.8%; 6 ms behind 90.6%, 10 ms 94.5%).  ``anchor: tempo`` plays
+exactly on the grid.
+After ``stop_after`` bars without the performer it rests, and starts again with them
+(the grid decided afresh).
 """
 
 from __future__ import annotations
@@ -64,6 +75,9 @@ PATTERNS = {  # comping rhythms: beats within the bar
     "offbeats": (0.5, 1.5, 2.5, 3.5),
 }
 MIN_REGISTER = 9  # semitones the comp needs below (or above) the player's notes
+LOCK_TOLERANCE_NS = 35_000_000  # a first note this close to the clock's eighth grid plays with the clock
+LOCK_TOLERANCE_BEATS = 0.1  # (at most: at fast tempos an eighth is short, and a chance match likelier)
+BEHIND_NS = 10_000_000  # (auto, on the clock) notes sound this late after its beat, so the player's note on it steers them
 
 
 class Accompanist(LinePartner):
@@ -74,7 +88,7 @@ class Accompanist(LinePartner):
         Param("legato", 0.9, min=0.1, max=1.0, doc="how much of the gap each note is held"),
         Param("density", 1.0, min=0.0, max=1.0, doc="share of grid points that get a note"),
         Param("horizon", 4.0, min=0.5, max=32.0, doc="beats planned ahead"),
-        Param("anchor", "auto", choices=("auto", "tempo", "first_note"), doc="grid from the tempo, or from the performer's first note; auto: tempo when following a MIDI clock"),
+        Param("anchor", "auto", choices=("auto", "tempo", "first_note"), doc="grid from the tempo, or from the performer's first note; auto: the tempo when following a running MIDI clock or when the first note falls on the clock's grid"),
         Param("stop_after", 2.0, min=0.0, max=64.0, doc="rest after this many bars without a performer note (0: never)"),
         Param("consonant", True, doc="chord tones of the performer's harmony, the next one chosen to suit the note they will likely play"),
         Param("part", "bass", choices=("bass", "comping"), doc="bass: one note per grid point; comping: voiced chords in `pattern`"),
@@ -94,6 +108,7 @@ class Accompanist(LinePartner):
 
     def forget(self) -> None:
         self._anchor: int | None = None  # grid origin (first_note mode); None: not playing
+        self._locked = False  # (anchor: auto) this phrase plays on the engine's clock
         self._playing = False
         self._notes: list[Note] = []
         self._plan_to = 0  # first grid point not planned yet
@@ -116,7 +131,16 @@ class Accompanist(LinePartner):
             return True
         if self.anchor == "first_note":  # type: ignore[attr-defined]
             return False
-        return getattr(self.tempo(), "source", "internal") == "midi"
+        return self._locked
+
+    def _with_clock(self, first: int) -> bool:
+        """(anchor: auto) Whether the performer plays with the engine's clock: it is a running
+        MIDI clock, or their first note falls on the clock's eighth grid."""
+        tempo = self.tempo()
+        if getattr(tempo, "source", "internal") == "midi" and getattr(tempo, "running", False):
+            return True
+        eighths = tempo.beat_at(first) * 2
+        return abs(eighths - round(eighths)) / 2 * tempo.beat_ns <= self._tolerance()
 
     def steering(self) -> tuple[float, float, int | None]:
         """A comp holds common tones: its top note may repeat (no penalty, no run limit)."""
@@ -124,17 +148,21 @@ class Accompanist(LinePartner):
             return (self.memory, 0.0, None)  # type: ignore[attr-defined]
         return super().steering()
 
+    def _behind(self) -> int:
+        """How late after the clock's beat the notes sound (auto, on the clock)."""
+        return BEHIND_NS if self._locked and self.anchor == "auto" else 0  # type: ignore[attr-defined]
+
     def _beat(self, t: int) -> float:
         """Grid position of ``t`` in beats (from the tempo, or from the anchor)."""
         tempo = self.tempo()
         if self._on_tempo_grid() or self._anchor is None:
-            return tempo.beat_at(t)
+            return tempo.beat_at(t - self._behind())
         return (t - self._anchor) / tempo.beat_ns
 
     def _time(self, beat: float) -> int:
         tempo = self.tempo()
         if self._on_tempo_grid() or self._anchor is None:
-            return tempo.time_of_beat(beat)
+            return tempo.time_of_beat(beat) + self._behind()
         return self._anchor + int(round(beat * tempo.beat_ns))
 
     def _beats_after(self, b: float) -> list[float]:
@@ -160,8 +188,10 @@ class Accompanist(LinePartner):
         b = self._beat(t) / half
         return abs(b - round(b)) < 0.02
 
-    def points(self, start: int, count: int) -> list[int]:
-        out = [self.next_point(start)]
+    def points(self, start: int, count: int, first: int | None = None) -> list[int]:
+        """``count`` grid points from ``start`` (and the one after them, which ends the last);
+        ``first`` replaces the first (a note played at once, with the performer)."""
+        out = [self.next_point(start) if first is None else first]
         while len(out) < count + 1:
             out.append(self.next_point(out[-1] + 1))
         return out
@@ -179,15 +209,20 @@ class Accompanist(LinePartner):
         if onsets:
             if self._playing and self._rest_at() <= now:
                 self._stop()  # it had already come to rest: start afresh with the performer
+            first = None
             if not self._playing:
                 self._playing = True
                 self._anchor = onsets[0]
-                start = onsets[0] if not self._on_tempo_grid() else self.next_point(now)
-                start = max(start, now)
+                self._locked = self._with_clock(onsets[0])
+                start = max(onsets[0], now)
+                if self._on_tempo_grid():
+                    start = self.next_point(onsets[0] - self._tolerance())
+                    if start <= now:  # the performer came in a little late on a grid point: with them
+                        first = start = now
             else:
                 start = self.next_point(self._drop_stale(now) + 1)
             self._last_on = onsets[-1]
-            self._plan(start, now, hear_all(heard))
+            self._plan(start, now, hear_all(heard), first)
         elif heard:
             self.submit(hear_all(heard), None, fresh_only=False)
         if not self._requested and self._playing and self._plan_to - self._lead() <= now and not self._pending:
@@ -196,6 +231,10 @@ class Accompanist(LinePartner):
             else:
                 self._plan(self._plan_to, now, None)
         return self.take_pending()
+
+    def _tolerance(self) -> int:
+        """How far from the clock's grid a performer's first note still counts as on it."""
+        return int(min(LOCK_TOLERANCE_NS, LOCK_TOLERANCE_BEATS * self.tempo().beat_ns))
 
     def _follow_phase(self, t: int, pitch: int, velocity: int) -> None:
         """(Grid from the first note) move the grid onto the beat the long notes show."""
@@ -215,6 +254,7 @@ class Accompanist(LinePartner):
     def _stop(self) -> None:
         self._playing = False
         self._anchor = None
+        self._locked = False
         self._phase = BeatPhase()
         self._notes = [n for n in self._notes if n.off > self._last_on]
 
@@ -247,13 +287,13 @@ class Accompanist(LinePartner):
             return low, max(low, min(high, below))
         return above, high
 
-    def _plan(self, start: int, now: int, feed) -> None:
+    def _plan(self, start: int, now: int, feed, first: int | None = None) -> None:
         if self.part == "bass":  # type: ignore[attr-defined]
             count = max(1, int(round(self.horizon / self.grid)))  # type: ignore[attr-defined]
         else:
             per_bar = len(PATTERNS[self.pattern]) / self.tempo().beats_per_bar  # type: ignore[attr-defined]
             count = max(1, int(round(self.horizon * per_bar)))  # type: ignore[attr-defined]
-        points = self.points(start, count)
+        points = self.points(start, count, first)
         legato = self.legato  # type: ignore[attr-defined]
         rest = self._rest_at()
         pairs = [(on, nxt) for on, nxt in zip(points, points[1:]) if on < rest]
