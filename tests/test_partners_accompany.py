@@ -136,6 +136,33 @@ def test_a_pickup_does_not_put_the_bass_between_the_beats(chorale) -> None:
         assert min(phase, 1.0 - phase) < 0.02, "bass note between the beats"
 
 
+def pickup_in_even_eighths(start_beat: float, seed: int) -> list[tuple[int, bytes]]:
+    """An eighth-note pickup, then two bars of even eighths, all one length and loudness
+    (nothing in the notes says which eighth is the beat), with 8 ms of onset jitter."""
+    rng = np.random.default_rng(seed)
+    tune = (69, 74, 76, 78, 74, 71, 74, 78, 81, 79, 78, 76, 74, 73, 71, 69, 74)
+    messages = []
+    for k, pitch in enumerate(tune):
+        on = int((start_beat + k / 2) * BEAT + rng.normal(0.0, 0.008) * NS)
+        messages += [(on, bytes([0x90, pitch, 80])), (on + int(0.45 * BEAT), bytes([0x80, pitch, 0]))]
+    return sorted(messages, key=lambda m: m[0])
+
+
+def test_a_pickup_played_with_the_clock_gets_the_bass_on_the_clocks_beats(chorale) -> None:
+    """Played with the engine's clock (the pickup on the "and" of beat 4), the bass takes
+    the clock's beat: on each beat from the first downbeat, 10 ms behind it."""
+    for seed in (0, 1, 2):
+        messages = pickup_in_even_eighths(3.5, seed)
+        plugin = Accompanist(id="bass", model=CHORALE, key="D major")
+        events, engine = render_graph([plugin], messages, end=messages[-1][0], seed=seed)
+        bass = machine(events)
+        assert len(bass) >= 6
+        beats = [(e.time - 10 * NS // 1000) / BEAT for e in bass]
+        assert abs(beats[0] - 4.0) < 0.01, "the bass did not start on the first downbeat"
+        assert all(abs(b - round(b)) < 0.01 for b in beats), f"bass off the clock's beats: {beats}"
+        assert engine.stats.plugin_failures == 0
+
+
 def test_harmonizer_memory_steers_its_top_line_and_keeps_it_consonant(chorale) -> None:
     messages = demo_phrase()
     tops = {}
