@@ -10,39 +10,110 @@ the result back on the engine thread.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Generic, Iterable, Self, Sequence, TypeVar, cast, overload
 
 import numpy as np
 
 from ..events import Event, sorted_events
 
+if TYPE_CHECKING:
+    from ..tempo import Tempo
+
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Param:
-    """A plugin setting: validated from presets, and (if ``live``) movable by a CC while playing."""
+T = TypeVar("T")
+_MISSING: Any = object()
+
+
+@dataclass(frozen=True, init=False)
+class Param(Generic[T]):
+    """A plugin setting: validated from presets, and (if ``live``) movable by a CC while playing.
+
+    Declared as a class attribute of the plugin, it is also the attribute itself::
+
+        class Echo(Plugin):
+            delay_ms = Param(default=100.0, min=1.0, max=5000.0, doc="how late the echo comes")
+
+    so ``self.delay_ms`` is a ``float`` to type checkers, the class collects its ``Param``
+    attributes into ``params`` (base classes' first; a subclass may redeclare one, e.g.
+    :meth:`with_default`, and it keeps its place), and an assignment such as
+    ``plugin.delay_ms = 9000`` is checked like a preset value, naming the plugin and the
+    parameter when it is refused.  The value lives in the instance ``__dict__`` under the
+    parameter's name and the class defines no ``__get__`` at run time (only for type
+    checkers), so a read in :meth:`Plugin.process` costs one dictionary look-up, not a
+    Python call: about 15-30 ns against 80-140 ns with a ``__get__`` (CPython 3.11, on the
+    engine's per-note path).
+
+    The older spelling, ``params = (Param("delay_ms", 100.0, 1.0, 5000.0),)``, still works
+    (untyped): the class makes each of them its attribute.
+    """
 
     name: str
-    default: Any
+    default: T
     min: float | None = None
     max: float | None = None
     choices: tuple[Any, ...] | None = None
     doc: str = ""
     live: bool = True
 
-    def coerce(self, value: Any) -> Any:
+    @overload
+    def __init__(self, *, default: T, min: float | None = None, max: float | None = None,
+                 choices: tuple[Any, ...] | None = None, doc: str = "", live: bool = True) -> None: ...
+
+    @overload
+    def __init__(self, name: str, default: T, min: float | None = None, max: float | None = None,
+                 choices: tuple[Any, ...] | None = None, doc: str = "", live: bool = True) -> None: ...
+
+    def __init__(self, name: str = "", default: Any = _MISSING, min: float | None = None, max: float | None = None,
+                 choices: tuple[Any, ...] | None = None, doc: str = "", live: bool = True) -> None:
+        if default is _MISSING:
+            raise TypeError("Param needs a default")
+        for key, value in (("name", name), ("default", default), ("min", min), ("max", max),
+                           ("choices", choices), ("doc", doc), ("live", live)):
+            object.__setattr__(self, key, value)
+
+    # -- the attribute ------------------------------------------------------------------------
+    def __set_name__(self, owner: type, name: str) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", name)
+        elif self.name != name:
+            raise TypeError(f"{owner.__name__}.{name} is declared as parameter {self.name!r}")
+
+    if TYPE_CHECKING:
+        @overload
+        def __get__(self, obj: None, owner: type | None = None) -> Self: ...
+
+        @overload
+        def __get__(self, obj: object, owner: type | None = None) -> T: ...
+
+        def __get__(self, obj: object | None, owner: type | None = None) -> Self | T: ...
+
+    def __set__(self, obj: Any, value: T) -> None:
+        """``plugin.name = value``: checked (and converted) by :meth:`check`."""
+        try:
+            value = self.check(value)
+        except ValueError as exc:
+            raise ParamError(getattr(obj, "id", type(obj).__name__), self.name, str(exc)) from None
+        obj.__dict__[self.name] = value
+
+    def with_default(self, default: T) -> Self:
+        """This parameter with another default (a subclass that starts elsewhere)."""
+        return replace(self, default=default)
+
+    # -- values ------------------------------------------------------------------------------
+    def coerce(self, value: Any) -> T:
         """Check and convert a value; raises ``ValueError`` with a readable reason."""
         if self.choices is not None:
             if value not in self.choices:
                 raise ValueError(f"must be one of {', '.join(map(str, self.choices))}; got {value!r}")
             return value
-        kind = type(self.default)
+        kind: Any = type(self.default)
         if kind is bool:
             if not isinstance(value, bool):
                 raise ValueError(f"must be true or false; got {value!r}")
-            return value
+            return cast(T, value)
         if kind in (int, float):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"must be a number; got {value!r}")
@@ -57,6 +128,11 @@ class Param:
         if self.default is not None and not isinstance(value, kind):
             raise ValueError(f"must be a {kind.__name__}; got {value!r}")
         return value
+
+    def check(self, value: Any) -> T:
+        """A value assigned to the attribute: in the form :meth:`coerce` returns (which is
+        what a preset says, except for parameters that convert, like channel lists)."""
+        return self.coerce(value)
 
     def clamp(self, value: float) -> Any:
         """For CC mappings: bring a number into range instead of refusing it."""
@@ -82,7 +158,7 @@ class PluginContext:
     def __init__(self, now: Callable[[], int] = lambda: 0, seed: int = 0) -> None:
         self.now = now
         self.rng = np.random.default_rng(seed)
-        self.tempo = None  # set by the engine: livecomposer.tempo.Tempo
+        self.tempo: Tempo | None = None  # set by the engine
         self._next_tag = 0
         self._next_voice = 0
         self.cancelled: list[int] = []
@@ -119,28 +195,51 @@ class PluginContext:
 
 
 class Plugin:
-    """Base class.  Subclasses set ``name``, ``summary``, ``params`` and override :meth:`process`."""
+    """Base class.  Subclasses set ``name``, ``summary``, declare their parameters as
+    :class:`Param` class attributes and override :meth:`process`."""
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
-    params: ClassVar[tuple[Param, ...]] = ()
+    params: ClassVar[tuple[Param[Any], ...]] = ()  # every parameter, in declaration order (set per class)
+    _param_index: ClassVar[dict[str, Param[Any]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Collect the class's parameters into ``params`` (presets, ``livecomposer plugins
+        NAME`` and CC mappings read them there), or, for a class that lists ``params``
+        itself (the older spelling), make each of them its attribute."""
+        super().__init_subclass__(**kwargs)
+        listed = cls.__dict__.get("params")
+        if listed is not None:
+            for spec in listed:
+                if not spec.name:
+                    raise TypeError(f"{cls.__name__}.params: a Param listed in params needs its name")
+                if cls.__dict__.get(spec.name) is not spec:
+                    setattr(cls, spec.name, spec)
+        else:
+            found: dict[str, Param[Any]] = {}
+            for klass in reversed(cls.__mro__):
+                for key, value in vars(klass).items():
+                    if isinstance(value, Param):
+                        found[key] = value  # a redeclared one keeps its base's place
+            cls.params = tuple(found.values())
+        cls._param_index = {spec.name: spec for spec in cls.params}
 
     def __init__(self, id: str | None = None, **options: Any) -> None:
         self.id = id or self.name or type(self).__name__.lower()
         self.ctx: PluginContext | None = None
         self.voice = 0
         self.failed = False
-        specs = {p.name: p for p in self.params}
+        specs = self._param_index
         unknown = set(options) - set(specs)
         if unknown:
             raise UnknownOption(sorted(unknown)[0], sorted(specs))
+        values = self.__dict__
         for spec in self.params:
             value = options.get(spec.name, spec.default)
             try:
-                value = spec.coerce(value)
+                values[spec.name] = spec.coerce(value)
             except ValueError as exc:
                 raise OptionError(spec.name, str(exc)) from None
-            setattr(self, spec.name, value)
 
     # -- life cycle -------------------------------------------------------------------
     def prepare(self, ctx: PluginContext) -> None:
@@ -163,16 +262,19 @@ class Plugin:
         """Free resources; called when the preset is unloaded."""
 
     # -- parameters -------------------------------------------------------------------
-    def param_spec(self, name: str) -> Param:
-        for spec in self.params:
-            if spec.name == name:
-                return spec
-        raise UnknownOption(name, [p.name for p in self.params])
+    @classmethod
+    def param_spec(cls, name: str) -> Param[Any]:
+        spec = cls._param_index.get(name)
+        if spec is None:
+            raise UnknownOption(name, [p.name for p in cls.params])
+        return spec
 
     def set_param(self, name: str, value: Any) -> None:
-        """Change a setting while playing (from a CC mapping, OSC or the status screen)."""
+        """Change a setting while playing (from a CC mapping, OSC or the status screen): a
+        number is brought into range (a knob's sweep), anything else must be valid."""
         spec = self.param_spec(name)
-        setattr(self, name, spec.clamp(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else spec.coerce(value))
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        self.__dict__[name] = spec.clamp(value) if numeric else spec.coerce(value)
         self.param_changed(name)
 
     def param_changed(self, name: str) -> None:
@@ -211,6 +313,17 @@ class UnknownOption(OptionError):
         close = difflib.get_close_matches(key, known, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else (f" (known: {', '.join(known)})" if known else " (it takes no options)")
         super().__init__(key, f"unknown option {key!r}{hint}")
+
+
+
+class ParamError(OptionError):
+    """A built plugin's parameter set to a value it refuses (``plugin.low = 200``)."""
+
+    def __init__(self, plugin_id: str, key: str, reason: str) -> None:
+        ValueError.__init__(self, f"plugin {plugin_id!r}: {key}: {reason}")
+        self.plugin_id = plugin_id
+        self.key = key
+        self.reason = reason
 
 
 FailureHandler = Callable[[Plugin, BaseException], None]

@@ -25,10 +25,8 @@ from .base import Param, Plugin, PluginContext
 class ClockLeader(Plugin):
     name = "clock_leader"
     summary = "send MIDI clock (24 per beat), start and stop to the DAW from our tempo"
-    params = (
-        Param("horizon_ms", 20.0, 1.0, 200.0, doc="how far ahead ticks are scheduled", live=False),
-        Param("start_on", "bar", choices=("bar", "beat", "now"), doc="where the DAW's song starts"),
-    )
+    horizon_ms = Param(default=20.0, min=1.0, max=200.0, doc="how far ahead ticks are scheduled", live=False)
+    start_on = Param(default="bar", choices=("bar", "beat", "now"), doc="where the DAW's song starts")
 
     def prepare(self, ctx: PluginContext) -> None:
         super().prepare(ctx)
@@ -92,11 +90,9 @@ class ClockLeader(Plugin):
 class TapTempo(Plugin):
     name = "tap_tempo"
     summary = "tap the tempo on a spare key (note) or footswitch (cc); the taps are not played"
-    params = (
-        Param("note", -1, -1, 127, doc="tap note number (-1: none)"),
-        Param("cc", -1, -1, 127, doc="tap controller number (-1: none); values >= 64 tap"),
-        Param("channel", -1, -1, 15, doc="only this channel (-1: any)"),
-    )
+    note = Param(default=-1, min=-1, max=127, doc="tap note number (-1: none)")
+    cc = Param(default=-1, min=-1, max=127, doc="tap controller number (-1: none); values >= 64 tap")
+    channel = Param(default=-1, min=-1, max=15, doc="only this channel (-1: any)")
 
     def prepare(self, ctx: PluginContext) -> None:
         super().prepare(ctx)
@@ -133,11 +129,9 @@ class GridQuantize(Plugin):
 
     name = "grid_quantize"
     summary = "move generated notes onto the tempo grid (e.g. 16ths), keeping their lengths"
-    params = (
-        Param("grid", 0.25, 1 / 64, 4.0, doc="grid in beats: 0.25 = 16ths, 0.5 = 8ths, 1/3 = 8th triplets"),
-        Param("strength", 1.0, 0.0, 1.0, doc="how far towards the grid point (0: off, 1: exactly on it)"),
-        Param("performer", False, doc="also move what the performer plays (delays it!)"),
-    )
+    grid = Param(default=0.25, min=1 / 64, max=4.0, doc="grid in beats: 0.25 = 16ths, 0.5 = 8ths, 1/3 = 8th triplets")
+    strength = Param(default=1.0, min=0.0, max=1.0, doc="how far towards the grid point (0: off, 1: exactly on it)")
+    performer = Param(default=False, doc="also move what the performer plays (delays it!)")
 
     def prepare(self, ctx: PluginContext) -> None:
         super().prepare(ctx)

@@ -15,7 +15,7 @@ Channels in parameters are numbered 1-16, as on a keyboard's display; inside, ev
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, cast
 
 from ..events import CHANNEL_KINDS, NS_PER_MS, Event, Kind, note_off
 from ..theory import PITCH_CLASS_NAMES, SCALES, TheoryError, normalize_scale, quantize, scale_pitch_classes, split_key
@@ -136,11 +136,13 @@ class MappingEffect(Plugin):
 # Parameter types the base Param cannot express (lists and maps of channels, keys).
 
 
-@dataclass(frozen=True)
-class ChannelsParam(Param):
+class ChannelsParam(Param[tuple[int, ...]]):
     """A channel number 1-16 or a list of them; stored as a tuple of 0-15 channels."""
 
-    def coerce(self, value: Any) -> Any:
+    def __init__(self, name: str = "", default: int | Sequence[int] | None = None, **rest: Any) -> None:
+        super().__init__(name, cast(Any, default), **rest)  # the default is what a preset would say
+
+    def coerce(self, value: Any) -> tuple[int, ...]:
         if value is None:
             return ()
         items = [value] if isinstance(value, int) and not isinstance(value, bool) else value
@@ -153,15 +155,23 @@ class ChannelsParam(Param):
             result.append(item - 1)
         return tuple(sorted(set(result)))
 
+    def check(self, value: Any) -> tuple[int, ...]:
+        """Assigned to the attribute: channels 0-15, as stored."""
+        if not isinstance(value, (list, tuple)) or any(isinstance(c, bool) or not isinstance(c, int) or not 0 <= c <= 15 for c in value):
+            raise ValueError(f"must be a tuple of channels 0-15 (as stored; presets say 1-16); got {value!r}")
+        return tuple(sorted(set(value)))
+
     def clamp(self, value: float) -> Any:
         raise ValueError(f"{self.name} cannot be moved by a CC")
 
 
-@dataclass(frozen=True)
-class ChannelMapParam(Param):
+class ChannelMapParam(Param[dict[int, int]]):
     """``{from: to}`` with channels 1-16; stored as a dict of 0-15 channels."""
 
-    def coerce(self, value: Any) -> Any:
+    def __init__(self, name: str = "", default: Mapping[int, int] | None = None, **rest: Any) -> None:
+        super().__init__(name, cast(Any, default), **rest)  # the default is what a preset would say
+
+    def coerce(self, value: Any) -> dict[int, int]:
         if value is None:
             return {}
         if not isinstance(value, Mapping):
@@ -174,6 +184,12 @@ class ChannelMapParam(Param):
             result[src - 1] = dst - 1
         return result
 
+    def check(self, value: Any) -> dict[int, int]:
+        """Assigned to the attribute: ``{from: to}`` with channels 0-15, as stored."""
+        if not isinstance(value, Mapping) or any(isinstance(c, bool) or not isinstance(c, int) or not 0 <= c <= 15 for c in (*value, *value.values())):
+            raise ValueError(f"must be a map of channels 0-15 (as stored; presets say 1-16); got {value!r}")
+        return dict(value)
+
     def clamp(self, value: float) -> Any:
         raise ValueError(f"{self.name} cannot be moved by a CC")
 
@@ -181,11 +197,10 @@ class ChannelMapParam(Param):
 TONICS = PITCH_CLASS_NAMES  # what a CC sweeping a key steps through
 
 
-@dataclass(frozen=True)
-class KeyParam(Param):
+class KeyParam(Param[str]):
     """A key such as ``D`` or ``D minor``.  A CC sweeps the twelve tonics."""
 
-    def coerce(self, value: Any) -> Any:
+    def coerce(self, value: Any) -> str:
         if not isinstance(value, str):
             raise ValueError(f"must be a key like 'D' or 'D minor'; got {value!r}")
         try:
@@ -199,14 +214,14 @@ class KeyParam(Param):
         return TONICS[index]
 
 
-def _split_key_option(plugin: Plugin, options: Mapping[str, Any]) -> None:
+def _split_key_option(plugin: ScaleQuantize, options: Mapping[str, Any]) -> None:
     """``key: D minor`` names the scale too: keep the tonic in ``key`` and the scale in ``scale``."""
-    tonic, scale = split_key(plugin.key)  # type: ignore[attr-defined]
+    tonic, scale = split_key(plugin.key)
     if scale is not None:
         if "scale" in options and options["scale"] != scale:
-            raise OptionError("scale", f"key {plugin.key!r} already says {scale}; drop one of them")  # type: ignore[attr-defined]
-        plugin.scale = scale  # type: ignore[attr-defined]
-    plugin.key = TONICS[tonic]  # type: ignore[attr-defined]
+            raise OptionError("scale", f"key {plugin.key!r} already says {scale}; drop one of them")
+        plugin.scale = scale
+    plugin.key = TONICS[tonic]
 
 
 # --------------------------------------------------------------------------------------
@@ -225,10 +240,10 @@ class Transpose(MappingEffect):
 
     name = "transpose"
     summary = "shift notes up or down by semitones (note-offs follow the note-on even if the amount moves)"
-    params = (Param("semitones", 0, min=-48, max=48, doc="how far to shift; negative is down"),)
+    semitones = Param(default=0, min=-48, max=48, doc="how far to shift; negative is down")
 
     def map_note(self, event: Event) -> OutKey | None:
-        note = event.note + self.semitones  # type: ignore[attr-defined]
+        note = event.note + self.semitones
         return (event.channel, note) if 0 <= note <= 127 else None
 
 
@@ -237,14 +252,12 @@ class ChannelFilter(MappingEffect):
 
     name = "channel_filter"
     summary = "pass only the listed MIDI channels (1-16), or drop the excluded ones"
-    params = (
-        ChannelsParam("channels", None, doc="channels to pass (empty: all)", live=False),
-        ChannelsParam("exclude", None, doc="channels to drop", live=False),
-    )
+    channels = ChannelsParam(default=None, doc="channels to pass (empty: all)", live=False)
+    exclude = ChannelsParam(default=None, doc="channels to drop", live=False)
 
     def _passes(self, channel: int) -> bool:
-        allowed: tuple[int, ...] = self.channels  # type: ignore[attr-defined]
-        return (not allowed or channel in allowed) and channel not in self.exclude  # type: ignore[attr-defined]
+        allowed = self.channels
+        return (not allowed or channel in allowed) and channel not in self.exclude
 
     def map_note(self, event: Event) -> OutKey | None:
         return (event.channel, event.note) if self._passes(event.channel) else None
@@ -260,15 +273,13 @@ class ChannelMap(MappingEffect):
 
     name = "channel_map"
     summary = "move MIDI channels: map {from: to} (1-16), or send everything to one channel"
-    params = (
-        ChannelMapParam("map", None, doc="{from: to}, channels 1-16", live=False),
-        Param("to", 0, min=0, max=16, doc="send every channel here (1-16); 0: use map"),
-    )
+    map = ChannelMapParam(default=None, doc="{from: to}, channels 1-16", live=False)
+    to = Param(default=0, min=0, max=16, doc="send every channel here (1-16); 0: use map")
 
     def _target(self, channel: int) -> int:
-        if self.to:  # type: ignore[attr-defined]
-            return self.to - 1  # type: ignore[attr-defined]
-        return self.map.get(channel, channel)  # type: ignore[attr-defined]
+        if self.to:
+            return self.to - 1
+        return self.map.get(channel, channel)
 
     def map_note(self, event: Event) -> OutKey | None:
         return (self._target(event.channel), event.note)
@@ -289,12 +300,10 @@ class VelocityCurve(Plugin):
 
     name = "velocity_curve"
     summary = "reshape velocities: gamma curve into a min-max range, or a fixed velocity"
-    params = (
-        Param("gamma", 1.0, min=0.1, max=10.0, doc="curve exponent: <1 louder, >1 softer"),
-        Param("min", 1, min=1, max=127, doc="velocity for the softest touch"),
-        Param("max", 127, min=1, max=127, doc="velocity for the hardest touch"),
-        Param("fixed", 0, min=0, max=127, doc="if not 0, every note gets this velocity"),
-    )
+    gamma = Param(default=1.0, min=0.1, max=10.0, doc="curve exponent: <1 louder, >1 softer")
+    min = Param(default=1, min=1, max=127, doc="velocity for the softest touch")
+    max = Param(default=127, min=1, max=127, doc="velocity for the hardest touch")
+    fixed = Param(default=0, min=0, max=127, doc="if not 0, every note gets this velocity")
 
     def __init__(self, id: str | None = None, **options: Any) -> None:
         super().__init__(id=id, **options)
@@ -304,12 +313,12 @@ class VelocityCurve(Plugin):
         """All 128 answers at once, so a note costs one lookup (recomputed when a param moves)."""
         table = [0]
         for velocity in range(1, 128):
-            if self.fixed:  # type: ignore[attr-defined]
-                table.append(self.fixed)  # type: ignore[attr-defined]
+            if self.fixed:
+                table.append(self.fixed)
                 continue
             x = (velocity - 1) / 126.0
-            lo, hi = self.min, self.max  # type: ignore[attr-defined]
-            table.append(max(1, min(127, int(round(lo + (hi - lo) * x**self.gamma)))))  # type: ignore[attr-defined]
+            lo, hi = self.min, self.max
+            table.append(max(1, min(127, int(round(lo + (hi - lo) * x**self.gamma)))))
         return tuple(table)
 
     def param_changed(self, name: str) -> None:
@@ -328,11 +337,9 @@ class ScaleQuantize(MappingEffect):
 
     name = "scale_quantize"
     summary = "snap notes to the nearest tone of a key and scale (e.g. key: D minor)"
-    params = (
-        KeyParam("key", "C", doc="tonic, or tonic and scale: 'D', 'D minor', 'F# dorian'"),
-        Param("scale", "major", choices=tuple(SCALES), doc="scale on the tonic"),
-        Param("snap", "nearest", choices=("nearest", "down", "up", "drop"), doc="where out-of-scale notes go; drop: silence them"),
-    )
+    key = KeyParam(default="C", doc="tonic, or tonic and scale: 'D', 'D minor', 'F# dorian'")
+    scale = Param(default="major", choices=tuple(SCALES), doc="scale on the tonic")
+    snap = Param(default="nearest", choices=("nearest", "down", "up", "drop"), doc="where out-of-scale notes go; drop: silence them")
 
     def __init__(self, id: str | None = None, **options: Any) -> None:
         if "scale" in options and isinstance(options["scale"], str):
@@ -349,8 +356,8 @@ class ScaleQuantize(MappingEffect):
 
     def _update(self) -> None:
         """Where each of the 128 notes goes (None: dropped), so a note costs one lookup."""
-        self.pitch_classes = scale_pitch_classes(self.key, self.scale)  # type: ignore[attr-defined]
-        pcs, snap = self.pitch_classes, self.snap  # type: ignore[attr-defined]
+        self.pitch_classes = scale_pitch_classes(self.key, self.scale)
+        pcs, snap = self.pitch_classes, self.snap
         if snap == "drop":
             self._table = tuple(n if n % 12 in pcs else None for n in range(128))
         else:
@@ -385,7 +392,7 @@ class NoteLengthLimit(Plugin):
 
     name = "note_length_limit"
     summary = "end notes that are held longer than max_ms with an early note-off"
-    params = (Param("max_ms", 1000.0, min=1.0, max=600_000.0, doc="longest a note may sound, in milliseconds"),)
+    max_ms = Param(default=1000.0, min=1.0, max=600_000.0, doc="longest a note may sound, in milliseconds")
 
     def __init__(self, id: str | None = None, **options: Any) -> None:
         super().__init__(id=id, **options)
@@ -407,7 +414,7 @@ class NoteLengthLimit(Plugin):
                     self._context().cancel(previous.tag)
                     out.append(note_off(event.time, event.note, event.channel, event.voice, event.tag))
                 tag = self._context().new_tag()
-                deadline = event.time + int(self.max_ms * NS_PER_MS)  # type: ignore[attr-defined]
+                deadline = event.time + int(self.max_ms * NS_PER_MS)
                 self.held[k] = _Limited(event.time, deadline, tag)
                 out.append(event)
                 out.append(note_off(deadline, event.note, event.channel, event.voice, tag))

@@ -29,7 +29,7 @@ import numpy as np
 
 from ...events import NS_PER_S, Event, Kind, PERFORMER
 from ..base import Param, PluginContext
-from .common import LinePartner, common_params, melodic_params
+from .common import LinePartner
 from .motif import CallNotes, vary
 from .track import MotifPlan, PlanSpec, Step, Track, hear_all, plan_motif
 
@@ -43,19 +43,17 @@ FIRST_NOTES = 2  # notes of the answer planned in the first, quick job
 class CallResponse(LinePartner):
     name = "call_response"
     summary = "answer each phrase the performer plays, from a model that heard it"
-    params = common_params("folk-melody", channel=2, low="C4", high="C6") + melodic_params() + (
-        Param("trigger", "silence", choices=("silence", "bar", "cc"), doc="what ends a call: a pause, the next bar line, or only the trigger CC"),
-        Param("silence", 0.5, min=0.05, max=10.0, doc="seconds without a note that end a call"),
-        Param("trigger_cc", 0, min=0, max=127, doc="a CC that ends the call and starts the answer at once (0: none)"),
-        Param("length", 2.0, min=0.1, max=64.0, doc="answer length, in `unit`s"),
-        Param("unit", "bars", choices=("seconds", "bars", "notes"), doc="what `length` counts"),
-        Param("finish_phrase", False, doc="when the performer plays again, finish the answer instead of stopping"),
-        Param("density", 1.0, min=0.25, max=4.0, doc="how busy the answer is: scales the model's time gaps"),
-        Param("polyphony", 1, min=1, max=8, doc="most notes the answer holds at once"),
-        Param("max_note", 2.0, min=0.05, max=30.0, doc="longest note of the answer, in seconds"),
-        Param("pedal", True, doc="a held sustain pedal (CC 64) keeps the call going; the pause counts from its release"),
-        Param("develop", 0.7, min=0.0, max=1.0, doc="0: the model's free answer; 1: a close variation of your motif (rhythm, shape, cadence)"),
-    )
+    trigger = Param(default="silence", choices=("silence", "bar", "cc"), doc="what ends a call: a pause, the next bar line, or only the trigger CC")
+    silence = Param(default=0.5, min=0.05, max=10.0, doc="seconds without a note that end a call")
+    trigger_cc = Param(default=0, min=0, max=127, doc="a CC that ends the call and starts the answer at once (0: none)")
+    length = Param(default=2.0, min=0.1, max=64.0, doc="answer length, in `unit`s")
+    unit = Param(default="bars", choices=("seconds", "bars", "notes"), doc="what `length` counts")
+    finish_phrase = Param(default=False, doc="when the performer plays again, finish the answer instead of stopping")
+    density = Param(default=1.0, min=0.25, max=4.0, doc="how busy the answer is: scales the model's time gaps")
+    polyphony = Param(default=1, min=1, max=8, doc="most notes the answer holds at once")
+    max_note = Param(default=2.0, min=0.05, max=30.0, doc="longest note of the answer, in seconds")
+    pedal = Param(default=True, doc="a held sustain pedal (CC 64) keeps the call going; the pause counts from its release")
+    develop = Param(default=0.7, min=0.0, max=1.0, doc="0: the model's free answer; 1: a close variation of your motif (rhythm, shape, cadence)")
 
     def __init__(self, id: str | None = None, **options: Any) -> None:
         super().__init__(id=id, **options)
@@ -71,7 +69,7 @@ class CallResponse(LinePartner):
 
     def steering(self) -> tuple[float, float, int | None]:
         """The run limit gives way to a longer run the call itself had."""
-        return (self.memory, self.repeat_penalty, max(self.max_run, self._call.longest_run()))  # type: ignore[attr-defined]
+        return (self.memory, self.repeat_penalty, max(self.max_run, self._call.longest_run()))
 
     def forget(self) -> None:
         self._held: set[int] = set()  # performer notes sounding
@@ -84,14 +82,14 @@ class CallResponse(LinePartner):
 
     # -- when does the call end? ------------------------------------------------------------
     def trigger_time(self) -> int | None:
-        if self._call_notes == 0 or self._held or self._requested or (self._pedal_down and self.pedal):  # type: ignore[attr-defined]
+        if self._call_notes == 0 or self._held or self._requested or (self._pedal_down and self.pedal):
             return None
-        if self.trigger == "cc":  # type: ignore[attr-defined]
+        if self.trigger == "cc":
             return None
         tempo = self.ctx.tempo if self.ctx is not None else None
-        if self.trigger == "bar" and tempo is not None:  # type: ignore[attr-defined]
+        if self.trigger == "bar" and tempo is not None:
             return tempo.next_bar(self._last) + BAR_LISTEN_NS
-        return self._last + int(self.silence * NS)  # type: ignore[attr-defined]
+        return self._last + int(self.silence * NS)
 
     def answering(self, now: int) -> bool:
         return self._requested or (self._answer_end is not None and now <= self._answer_end)
@@ -103,16 +101,16 @@ class CallResponse(LinePartner):
         for e in events:
             if e.kind is not Kind.CONTROL or e.voice != PERFORMER:
                 continue
-            if self.trigger_cc and e.control == self.trigger_cc and e.value > 0:  # type: ignore[attr-defined]
+            if self.trigger_cc and e.control == self.trigger_cc and e.value > 0:
                 cc_trigger = True
-            elif e.control == SUSTAIN and (not self.listen or e.channel == self.listen - 1):  # type: ignore[attr-defined]
+            elif e.control == SUSTAIN and (not self.listen or e.channel == self.listen - 1):
                 down = e.value >= 64
                 if self._pedal_down and not down:
                     self._last = max(self._last, e.time)  # the sound ends now: the pause starts
                 self._pedal_down = down
         if heard:
             interrupted = any(v > 0 for _, _, v in heard) and self.answering(now)
-            cut = interrupted and not self.finish_phrase  # type: ignore[attr-defined]
+            cut = interrupted and not self.finish_phrase
             if cut:
                 self.cancel(self._answer_tag)
                 self._gen += 1
@@ -156,7 +154,7 @@ class CallResponse(LinePartner):
         self._answer_tag = self.ctx.new_tag()  # type: ignore[union-attr]
         tag = self._answer_tag
         spec = self._spec(start)
-        develop = self.develop > 0 and len(self._call.notes) >= 2  # type: ignore[attr-defined]
+        develop = self.develop > 0 and len(self._call.notes) >= 2
         head, tail = self._develop_jobs(start, spec) if develop else self._free_jobs(spec)
         opened: list[Step] = []
 
@@ -206,7 +204,7 @@ class CallResponse(LinePartner):
         scale = tuple(sorted(c.pitch_classes)) if c.pitch_classes is not None else None
         until = spec.until if spec.until is not None else start + MAX_ANSWER_NS
         call = [replace(n) for n in self._call.notes]
-        develop, low, high, rng = self.develop, self.low, self.high, self._vary_rng  # type: ignore[attr-defined]
+        develop, low, high, rng = self.develop, self.low, self.high, self._vary_rng
         triad = self.tonic_triad()
         allowed = None if triad is None else (triad if c.pitch_classes is None else triad & c.pitch_classes)
         cadence = replace(c, pitch_classes=frozenset(allowed), max_polyphony=1) if allowed else None
@@ -225,7 +223,7 @@ class CallResponse(LinePartner):
         return head, tail
 
     def _spec(self, start: int) -> PlanSpec:
-        unit, length = self.unit, self.length  # type: ignore[attr-defined]
+        unit, length = self.unit, self.length
         until = start + MAX_ANSWER_NS
         max_notes = None
         if unit == "seconds":
@@ -237,10 +235,10 @@ class CallResponse(LinePartner):
         else:
             max_notes = max(1, int(round(length)))
         return PlanSpec(
-            self.constraints(max_polyphony=self.polyphony),  # type: ignore[attr-defined]
+            self.constraints(max_polyphony=self.polyphony),
             start=start,
             until=until,
             max_notes=max_notes,
-            density=self.density,  # type: ignore[attr-defined]
-            max_note_ns=int(self.max_note * NS),  # type: ignore[attr-defined]
+            density=self.density,
+            max_note_ns=int(self.max_note * NS),
         )

@@ -40,11 +40,10 @@ KEY_MODES = ("auto", "none")
 # Parameters that speak musicians' words.
 
 
-@dataclass(frozen=True)
-class NoteParam(Param):
+class NoteParam(Param[int]):
     """A MIDI note given as a number (0-127) or a name (``C3``, ``F#2``); a CC sweeps 0-127."""
 
-    def coerce(self, value: Any) -> Any:
+    def coerce(self, value: Any) -> int:
         try:
             return parse_note(value)
         except TheoryError as exc:
@@ -54,12 +53,11 @@ class NoteParam(Param):
         return int(round(max(0.0, min(127.0, float(value)))))
 
 
-@dataclass(frozen=True)
 class PartnerKeyParam(KeyParam):
     """``auto`` (follow the performer's key), ``none`` (no key), or a key like ``D`` / ``D minor``.
     A CC sweeps the twelve tonics."""
 
-    def coerce(self, value: Any) -> Any:
+    def coerce(self, value: Any) -> str:
         if not isinstance(value, str):
             raise ValueError(f"must be auto, none, or a key like 'D' or 'D minor'; got {value!r}")
         if value.strip().lower() in KEY_MODES:
@@ -67,11 +65,10 @@ class PartnerKeyParam(KeyParam):
         return super().coerce(value)
 
 
-@dataclass(frozen=True)
-class ScaleParam(Param):
+class ScaleParam(Param[str]):
     """A scale name (``major``, ``dorian``, ``harmonic minor``...); a CC steps through them."""
 
-    def coerce(self, value: Any) -> Any:
+    def coerce(self, value: Any) -> str:
         try:
             return normalize_scale(value)
         except (TheoryError, AttributeError) as exc:
@@ -80,31 +77,6 @@ class ScaleParam(Param):
     def clamp(self, value: float) -> Any:
         names = tuple(SCALES)
         return names[int(round(max(0.0, min(1.0, float(value))) * (len(names) - 1)))]
-
-
-def common_params(model: str, channel: int, low: int | str, high: int | str, temperature: float = 0.9,
-                  memory: float = 0.0) -> tuple[Param, ...]:
-    """The settings every partner has (each mode adds its own)."""
-    return (
-        Param("model", model, doc="shipped model name or checkpoint folder (loaded when the preset starts)", live=False),
-        Param("channel", channel, min=1, max=16, doc="MIDI channel of the machine's notes (1-16)"),
-        Param("listen", 0, min=0, max=16, doc="performer channel to listen to (1-16); 0: all"),
-        NoteParam("low", parse_note(low), min=0, max=127, doc="lowest note the machine plays (C4 = 60)"),
-        NoteParam("high", parse_note(high), min=0, max=127, doc="highest note the machine plays"),
-        PartnerKeyParam("key", "auto", doc="auto: the performer's key; none: any note; or 'D', 'D minor'"),
-        ScaleParam("scale", "major", doc="scale on the key's tonic (when the key names none)"),
-        Param("temperature", temperature, min=0.05, max=2.0, doc="randomness: low is safe, high is adventurous"),
-        Param("top_p", 0.95, min=0.05, max=1.0, doc="sample only from the most likely choices covering this probability"),
-        Param("memory", memory, min=0.0, max=1.0, doc="how much the machine plays back what it learnt from you this session (0: the model alone)"),
-    )
-
-
-def melodic_params(repeat_penalty: float = 0.5) -> tuple[Param, ...]:
-    """Settings of the partners that play a line (not the harmonizer's chords)."""
-    return (
-        Param("repeat_penalty", repeat_penalty, min=0.0, max=4.0, doc="how much the machine avoids repeating its last pitch (logits)"),
-        Param("max_run", 2, min=1, max=8, doc="most times in a row the machine plays one pitch"),
-    )
 
 
 def _diatonic_sets() -> list[frozenset[int]]:
@@ -213,7 +185,22 @@ def drop_unstarted(notes: list[Note], now: int, cancel) -> list[Note]:
 
 
 class ModelPartner(Plugin):
-    """Base of the playing partners: settings, model loading, job plumbing, event output."""
+    """Base of the playing partners: settings, model loading, job plumbing, event output.
+
+    The settings below are every partner's; each mode adds its own and starts some of these
+    elsewhere (``model = ModelPartner.model.with_default("chorale-harmony")``).
+    """
+
+    model = Param(default="folk-melody", doc="shipped model name or checkpoint folder (loaded when the preset starts)", live=False)
+    channel = Param(default=2, min=1, max=16, doc="MIDI channel of the machine's notes (1-16)")
+    listen = Param(default=0, min=0, max=16, doc="performer channel to listen to (1-16); 0: all")
+    low = NoteParam(default=parse_note("C4"), min=0, max=127, doc="lowest note the machine plays (C4 = 60)")
+    high = NoteParam(default=parse_note("C6"), min=0, max=127, doc="highest note the machine plays")
+    key = PartnerKeyParam(default="auto", doc="auto: the performer's key; none: any note; or 'D', 'D minor'")
+    scale = ScaleParam(default="major", doc="scale on the key's tonic (when the key names none)")
+    temperature = Param(default=0.9, min=0.05, max=2.0, doc="randomness: low is safe, high is adventurous")
+    top_p = Param(default=0.95, min=0.05, max=1.0, doc="sample only from the most likely choices covering this probability")
+    memory = Param(default=0.0, min=0.0, max=1.0, doc="how much the machine plays back what it learnt from you this session (0: the model alone)")
 
     key_follow_notes = 32  # performer notes remembered for ``key: auto``
     publish_hidden = True  # share the model's hidden state with observers (the visualizer)
@@ -232,38 +219,38 @@ class ModelPartner(Plugin):
 
     # -- settings -------------------------------------------------------------------------
     def _split_key(self, explicit_scale: bool = False) -> None:
-        key = self.key  # type: ignore[attr-defined]
+        key = self.key
         if key in KEY_MODES:
             return
         tonic, scale = split_key(key)
         if scale is not None:
-            if explicit_scale and scale != self.scale:  # type: ignore[attr-defined]
+            if explicit_scale and scale != self.scale:
                 raise OptionError("scale", f"key {key!r} already says {scale}; drop one of them")
             self.scale = scale
         self.key = TONICS[tonic]
 
     def _check_range(self) -> None:
-        if self.low > self.high:  # type: ignore[attr-defined]
-            raise OptionError("low", f"low ({self.low}) is above high ({self.high})")  # type: ignore[attr-defined]
+        if self.low > self.high:
+            raise OptionError("low", f"low ({self.low}) is above high ({self.high})")
 
     def param_changed(self, name: str) -> None:
         if name == "key":
             self._split_key()
-        if name in ("low", "high") and self.low > self.high:  # type: ignore[attr-defined]
-            self.low, self.high = self.high, self.low  # type: ignore[attr-defined]
+        if name in ("low", "high") and self.low > self.high:
+            self.low, self.high = self.high, self.low
 
     def pitch_classes(self) -> frozenset[int] | None:
         """The pitch classes the machine may play now (None: any)."""
-        key = self.key  # type: ignore[attr-defined]
+        key = self.key
         if key == "none":
             return None
         if key == "auto":
             return self._auto_pcs
-        return scale_pitch_classes(key, self.scale)  # type: ignore[attr-defined]
+        return scale_pitch_classes(key, self.scale)
 
     def tonic_triad(self) -> frozenset[int] | None:
         """The pitch classes of the key's tonic triad (where an answer comes to rest), or None."""
-        key = self.key  # type: ignore[attr-defined]
+        key = self.key
         if key == "none":
             return None
         if key == "auto":
@@ -274,15 +261,15 @@ class ModelPartner(Plugin):
             steps: tuple[int, ...] = (0, 4, 7) if mode == "major" else (0, 3, 7)
         else:
             tonic = TONICS.index(key)
-            scale = SCALES[self.scale]  # type: ignore[attr-defined]
+            scale = SCALES[self.scale]
             steps = (scale[0], scale[2], scale[4]) if len(scale) >= 5 else (scale[0],)
         return frozenset((tonic + s) % 12 for s in steps)
 
     def constraints(self, **changes: Any) -> Constraints:
         c = Constraints(
-            temperature=self.temperature,  # type: ignore[attr-defined]
-            top_p=self.top_p,  # type: ignore[attr-defined]
-            pitch_range=(self.low, self.high),  # type: ignore[attr-defined]
+            temperature=self.temperature,
+            top_p=self.top_p,
+            pitch_range=(self.low, self.high),
             pitch_classes=self.pitch_classes(),
             voice=MACHINE_VOICE,
         )
@@ -292,7 +279,7 @@ class ModelPartner(Plugin):
     def prepare(self, ctx: PluginContext) -> None:
         """Loads the model (never in ``__init__``: ``presets check`` builds graphs without models)."""
         super().prepare(ctx)
-        self._model = ctx.load_model(self.model)  # type: ignore[attr-defined]
+        self._model = ctx.load_model(self.model)
         seed = int(ctx.rng.integers(0, 2**63 - 1))
         self._track = Track(self._model, np.random.default_rng(seed))
 
@@ -348,11 +335,11 @@ class ModelPartner(Plugin):
 
     def steering(self) -> tuple[float, float, int | None]:
         """(memory weight, repetition penalty, run limit) for the jobs submitted now."""
-        return (self.memory, 0.0, None)  # type: ignore[attr-defined]
+        return (self.memory, 0.0, None)
 
     def hear_events(self, events: Sequence[Event]) -> list[tuple[int, int, int]]:
         """The performer's note events this plugin listens to, as (time, pitch, velocity)."""
-        listen = self.listen  # type: ignore[attr-defined]
+        listen = self.listen
         heard = []
         for e in events:
             if e.voice != PERFORMER or not (e.kind is Kind.NOTE_ON or e.kind is Kind.NOTE_OFF):
@@ -363,14 +350,14 @@ class ModelPartner(Plugin):
             heard.append((e.time, e.note, velocity))
             if velocity:
                 self._recent.add(e.note)
-        if heard and self.key == "auto":  # type: ignore[attr-defined]  (from the first note on: a guess beats no key)
+        if heard and self.key == "auto":  # from the first note on: a guess beats no key
             self._auto_pcs = self._recent.pitch_classes()
         return heard
 
     # -- output ---------------------------------------------------------------------------
     def note_event(self, step: Step, tag: int) -> Event:
         kind = Kind.NOTE_ON if step.velocity > 0 else Kind.NOTE_OFF
-        return Event(kind, step.time, self.channel - 1, step.pitch, step.velocity, voice=self.voice, tag=tag)  # type: ignore[attr-defined]
+        return Event(kind, step.time, self.channel - 1, step.pitch, step.velocity, voice=self.voice, tag=tag)
 
     def queue_plan(self, steps: Sequence[Step]) -> list[Note]:
         """Queue the note-ons and note-offs of a planned phrase, each note under its own tag
@@ -414,9 +401,26 @@ def pair_notes(steps: Sequence[Step]) -> list[tuple[Step, Step]]:
 
 
 class LinePartner(ModelPartner):
-    """A partner that plays a line (with :func:`melodic_params`): its note-ons also pay the
+    """A partner that plays a line (not the harmonizer's chords): its note-ons also pay the
     repetition penalty and respect the run limit."""
 
-    def steering(self) -> tuple[float, float, int | None]:
-        return (self.memory, self.repeat_penalty, self.max_run)  # type: ignore[attr-defined]
+    repeat_penalty = Param(default=0.5, min=0.0, max=4.0, doc="how much the machine avoids repeating its last pitch (logits)")
+    max_run = Param(default=2, min=1, max=8, doc="most times in a row the machine plays one pitch")
 
+    def steering(self) -> tuple[float, float, int | None]:
+        return (self.memory, self.repeat_penalty, self.max_run)
+
+
+
+def common_params(model: str, channel: int, low: int | str, high: int | str, temperature: float = 0.9,
+                  memory: float = 0.0) -> tuple[Param[Any], ...]:
+    """Every partner's settings with a mode's own defaults, for a mode that lists ``params``."""
+    p = ModelPartner
+    return (p.model.with_default(model), p.channel.with_default(channel), p.listen,
+            p.low.with_default(parse_note(low)), p.high.with_default(parse_note(high)), p.key, p.scale,
+            p.temperature.with_default(temperature), p.top_p, p.memory.with_default(memory))
+
+
+def melodic_params(repeat_penalty: float = 0.5) -> tuple[Param[Any], ...]:
+    """A line partner's own settings, for a mode that lists ``params``."""
+    return (LinePartner.repeat_penalty.with_default(repeat_penalty), LinePartner.max_run)

@@ -17,8 +17,9 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ...events import NS_PER_S, Event
+from ...theory import parse_note
 from ..base import Param
-from .common import LinePartner, Note, common_params, drop_unstarted, melodic_params
+from .common import LinePartner, Note, drop_unstarted
 from .track import PlanSpec, Step, Track, hear_all
 
 NS = NS_PER_S
@@ -28,16 +29,16 @@ RETRY_NS = NS // 2  # an empty plan (the model chose silence): ask again this mu
 class Continuation(LinePartner):
     name = "continuation"
     summary = "play on continuously from what the performer plays; every new note re-steers the plan"
-    params = common_params("folk-melody", channel=3, low="G3", high="C6") + melodic_params() + (
-        Param("horizon", 1.5, min=0.2, max=10.0, doc="seconds of music kept planned ahead"),
-        Param("autostart", False, doc="start playing at once instead of at the performer's first note"),
-        Param("stop_after", 0.0, min=0.0, max=600.0, doc="stop after this many seconds without the performer (0: never)"),
-        Param("density", 1.0, min=0.25, max=4.0, doc="how busy the line is: scales the model's time gaps"),
-        Param("polyphony", 1, min=1, max=8, doc="most notes the machine holds at once"),
-        Param("max_note", 2.0, min=0.05, max=30.0, doc="longest note, in seconds"),
-        Param("while_playing", "rest", choices=("rest", "play"), doc="rest: start notes only in the performer's gaps; play: play over them too"),
-        Param("gap", 0.25, min=0.0, max=5.0, doc="(rest) seconds after the performer's last note before the machine's next"),
-    )
+    channel = LinePartner.channel.with_default(3)
+    low = LinePartner.low.with_default(parse_note("G3"))
+    horizon = Param(default=1.5, min=0.2, max=10.0, doc="seconds of music kept planned ahead")
+    autostart = Param(default=False, doc="start playing at once instead of at the performer's first note")
+    stop_after = Param(default=0.0, min=0.0, max=600.0, doc="stop after this many seconds without the performer (0: never)")
+    density = Param(default=1.0, min=0.25, max=4.0, doc="how busy the line is: scales the model's time gaps")
+    polyphony = Param(default=1, min=1, max=8, doc="most notes the machine holds at once")
+    max_note = Param(default=2.0, min=0.05, max=30.0, doc="longest note, in seconds")
+    while_playing = Param(default="rest", choices=("rest", "play"), doc="rest: start notes only in the performer's gaps; play: play over them too")
+    gap = Param(default=0.25, min=0.0, max=5.0, doc="(rest) seconds after the performer's last note before the machine's next")
 
     def __init__(self, id: str | None = None, **options: Any) -> None:
         super().__init__(id=id, **options)
@@ -56,7 +57,7 @@ class Continuation(LinePartner):
     def _active(self, now: int) -> bool:
         if not self._started:
             return False
-        stop = self.stop_after  # type: ignore[attr-defined]
+        stop = self.stop_after
         if stop > 0 and self._last_input is not None and now - self._last_input > stop * NS:
             self._started = False
             return False
@@ -64,21 +65,21 @@ class Continuation(LinePartner):
 
     def _resting(self) -> bool:
         """Waiting for the performer to let go (``while_playing: rest``)."""
-        return self.while_playing == "rest" and bool(self._held)  # type: ignore[attr-defined]
+        return self.while_playing == "rest" and bool(self._held)
 
     def _spec(self, from_time: int, now: int) -> PlanSpec:
-        stop = self.stop_after  # type: ignore[attr-defined]
+        stop = self.stop_after
         not_before = now
-        if self.while_playing == "rest" and self._last_input is not None and self._last_input >= 0:  # type: ignore[attr-defined]
-            not_before = max(now, self._last_input + int(self.gap * NS))  # type: ignore[attr-defined]
+        if self.while_playing == "rest" and self._last_input is not None and self._last_input >= 0:
+            not_before = max(now, self._last_input + int(self.gap * NS))
         from_time = max(from_time, not_before)
         return PlanSpec(
-            self.constraints(max_polyphony=self.polyphony),  # type: ignore[attr-defined]
-            horizon=from_time + int(self.horizon * NS),  # type: ignore[attr-defined]
+            self.constraints(max_polyphony=self.polyphony),
+            horizon=from_time + int(self.horizon * NS),
             not_before=not_before,
             until=self._last_input + int(stop * NS) if stop > 0 and self._last_input is not None and self._last_input >= 0 else None,
-            density=self.density,  # type: ignore[attr-defined]
-            max_note_ns=int(self.max_note * NS),  # type: ignore[attr-defined]
+            density=self.density,
+            max_note_ns=int(self.max_note * NS),
         )
 
     def process(self, events: Sequence[Event], now: int) -> list[Event]:
@@ -99,7 +100,7 @@ class Continuation(LinePartner):
                 return [] if resting else track.plan(spec)
 
             self._request(work, now)
-        elif not self._started and self.autostart and self._last_input is None:  # type: ignore[attr-defined]
+        elif not self._started and self.autostart and self._last_input is None:
             self._started = True
             spec = self._spec(now, now)
             self._request(lambda track: track.plan(spec), now)
@@ -130,13 +131,13 @@ class Continuation(LinePartner):
         self.submit(work, done)
 
     def _refill_time(self) -> int:
-        return max(self._retry_at, self._plan_end - int(self.horizon * NS / 2))  # type: ignore[attr-defined]
+        return max(self._retry_at, self._plan_end - int(self.horizon * NS / 2))
 
     def next_wakeup(self) -> int | None:
         if self._pending:
             return 0
         if not self._started:
-            return 0 if self.autostart and self._last_input is None else None  # type: ignore[attr-defined]
+            return 0 if self.autostart and self._last_input is None else None
         if self._requested or self._resting():
             return None
         return self._refill_time()

@@ -30,9 +30,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from ...events import Event, note_off, note_on
+from ...theory import parse_note
 from ..base import Param, PluginContext
 from ...model.api import MACHINE_VOICE, Constraints
-from .common import ModelPartner, common_params
+from .common import ModelPartner
 from .track import LINE, Track
 
 
@@ -55,16 +56,18 @@ def consonant_with(melody: int, chosen: list[int], allowed: frozenset[int] | Non
 class Harmonizer(ModelPartner):
     name = "harmonizer"
     summary = "add one to three model-chosen notes under (or over) each performer note"
-    params = common_params("chorale-harmony", channel=4, low="C3", high="C6", temperature=0.7) + (
-        Param("voices", 2, min=1, max=3, doc="notes added to each performer note"),
-        Param("position", "below", choices=("below", "above", "any"), doc="where the added notes go relative to the performer's"),
-        Param("doublings", False, doc="allow octave doublings of the performer's note"),
-        Param("density", 1.0, min=0.0, max=1.0, doc="share of performer notes that get harmony"),
-        Param("level", 0.85, min=0.1, max=1.5, doc="velocity of the added notes relative to the performer's"),
-        Param("max_notes", 6, min=1, max=24, doc="most added notes sounding at once"),
-        Param("consonant", True, doc="each added note a 3rd, 4th, 5th or 6th from the others (so they form triads)"),
-        Param("leading", 0.6, min=0.0, max=3.0, doc="voice leading: how strongly each voice stays near where it was (logits per semitone)"),
-    )
+    model = ModelPartner.model.with_default("chorale-harmony")
+    channel = ModelPartner.channel.with_default(4)
+    low = ModelPartner.low.with_default(parse_note("C3"))
+    temperature = ModelPartner.temperature.with_default(0.7)
+    voices = Param(default=2, min=1, max=3, doc="notes added to each performer note")
+    position = Param(default="below", choices=("below", "above", "any"), doc="where the added notes go relative to the performer's")
+    doublings = Param(default=False, doc="allow octave doublings of the performer's note")
+    density = Param(default=1.0, min=0.0, max=1.0, doc="share of performer notes that get harmony")
+    level = Param(default=0.85, min=0.1, max=1.5, doc="velocity of the added notes relative to the performer's")
+    max_notes = Param(default=6, min=1, max=24, doc="most added notes sounding at once")
+    consonant = Param(default=True, doc="each added note a 3rd, 4th, 5th or 6th from the others (so they form triads)")
+    leading = Param(default=0.6, min=0.0, max=3.0, doc="voice leading: how strongly each voice stays near where it was (logits per semitone)")
 
     def __init__(self, id: str | None = None, **options: Any) -> None:
         super().__init__(id=id, **options)
@@ -102,7 +105,7 @@ class Harmonizer(ModelPartner):
             if self._waiting.get(pitch) != req:
                 continue  # released (or struck again) before the answer came: dropped
             del self._waiting[pitch]
-            channel = self.channel - 1  # type: ignore[attr-defined]
+            channel = self.channel - 1
             notes = [(channel, p) for p in pitches]
             self._sounding[pitch] = (req, notes)
             out += [note_on(now, p, hv, channel, voice=self.voice) for _, p in notes]
@@ -115,11 +118,11 @@ class Harmonizer(ModelPartner):
 
     # -- one performer note ---------------------------------------------------------------
     def _request(self, t: int, pitch: int, velocity: int) -> None:
-        harmonize = (self.density >= 1.0 or self._coin.random() < self.density)  # type: ignore[attr-defined]
-        harmonize = harmonize and self._machine_count() < self.max_notes  # type: ignore[attr-defined]
+        harmonize = (self.density >= 1.0 or self._coin.random() < self.density)
+        harmonize = harmonize and self._machine_count() < self.max_notes
         self._next_req += 1
         req = self._next_req
-        hv = max(1, min(127, int(round(velocity * self.level))))  # type: ignore[attr-defined]
+        hv = max(1, min(127, int(round(velocity * self.level))))
         if not harmonize:
             def hear(track: Track) -> None:
                 self._flush(track)
@@ -130,21 +133,21 @@ class Harmonizer(ModelPartner):
         self._waiting[pitch] = req
         # Constraints are built with one constructor call each (dataclasses.replace costs
         # tens of microseconds on a busy machine, and this is the latency path).
-        low, high = self.low, self.high  # type: ignore[attr-defined]
-        if self.position == "below" and pitch - 1 >= low:  # type: ignore[attr-defined]
+        low, high = self.low, self.high
+        if self.position == "below" and pitch - 1 >= low:
             high = min(high, pitch - 1)
-        elif self.position == "above" and pitch + 1 <= high:  # type: ignore[attr-defined]
+        elif self.position == "above" and pitch + 1 <= high:
             low = max(low, pitch + 1)
-        exclude = frozenset({pitch}) if self.doublings else frozenset(range(pitch % 12, 128, 12))  # type: ignore[attr-defined]
+        exclude = frozenset({pitch}) if self.doublings else frozenset(range(pitch % 12, 128, 12))
         key_pcs = self.pitch_classes()
-        fields = dict(
-            temperature=self.temperature, top_p=self.top_p, pitch_range=(low, high),  # type: ignore[attr-defined]
+        fields: dict[str, Any] = dict(
+            temperature=self.temperature, top_p=self.top_p, pitch_range=(low, high),
             voice=MACHINE_VOICE, note_on=True, dt=0.0, velocity=hv,
         )
-        consonant = self.consonant  # type: ignore[attr-defined]
-        voices = self.voices  # type: ignore[attr-defined]
-        pull = self.leading  # type: ignore[attr-defined]
-        memory = self.memory  # type: ignore[attr-defined]
+        consonant = self.consonant
+        voices = self.voices
+        pull = self.leading
+        memory = self.memory
         still = [p for p in self._sounding if p != pitch]  # performer notes still held (legato): not to clash with either
         fed = self._worker_fed
         chosen: list[int] = []
