@@ -59,8 +59,9 @@ import numpy as np
 from ...events import NS_PER_S, Event
 from ...model.api import Constraints
 from ...tempo import Tempo
+from ...theory import parse_note
 from ..base import Param, PluginContext
-from .common import LinePartner, Note, common_params, drop_unstarted, melodic_params
+from .common import LinePartner, Note, drop_unstarted
 from .chords import BeatPhase, ChordEstimate
 from .comping import foresee, plan_comp, safest
 from .track import Step, Track, hear_all
@@ -83,19 +84,23 @@ BEHIND_NS = 10_000_000  # (auto, on the clock) notes sound this late after its b
 class Accompanist(LinePartner):
     name = "accompanist"
     summary = "a bass line or a comping voice on the tempo grid, following the performer's harmony"
-    params = common_params("chorale-harmony", channel=5, low="C2", high="G3", temperature=0.8) + melodic_params(3.0) + (
-        Param("grid", 1.0, min=0.125, max=8.0, doc="beats between the voice's notes"),
-        Param("legato", 0.9, min=0.1, max=1.0, doc="how much of the gap each note is held"),
-        Param("density", 1.0, min=0.0, max=1.0, doc="share of grid points that get a note"),
-        Param("horizon", 4.0, min=0.5, max=32.0, doc="beats planned ahead"),
-        Param("anchor", "auto", choices=("auto", "tempo", "first_note"), doc="grid from the tempo, or from the performer's first note; auto: the tempo when following a running MIDI clock or when the first note falls on the clock's grid"),
-        Param("stop_after", 2.0, min=0.0, max=64.0, doc="rest after this many bars without a performer note (0: never)"),
-        Param("consonant", True, doc="chord tones of the performer's harmony, the next one chosen to suit the note they will likely play"),
-        Param("part", "bass", choices=("bass", "comping"), doc="bass: one note per grid point; comping: voiced chords in `pattern`"),
-        Param("pattern", "charleston", choices=tuple(PATTERNS), doc="(comping) the rhythm within the bar"),
-        Param("voices", 3, min=2, max=4, doc="(comping) notes per chord"),
-        Param("commit", 0.003, min=0.0, max=0.5, doc="seconds before a note is due when it is committed (no longer replanned, so never late)"),
-    )
+    model = LinePartner.model.with_default("chorale-harmony")
+    channel = LinePartner.channel.with_default(5)
+    low = LinePartner.low.with_default(parse_note("C2"))
+    high = LinePartner.high.with_default(parse_note("G3"))
+    temperature = LinePartner.temperature.with_default(0.8)
+    repeat_penalty = LinePartner.repeat_penalty.with_default(3.0)
+    grid = Param(default=1.0, min=0.125, max=8.0, doc="beats between the voice's notes")
+    legato = Param(default=0.9, min=0.1, max=1.0, doc="how much of the gap each note is held")
+    density = Param(default=1.0, min=0.0, max=1.0, doc="share of grid points that get a note")
+    horizon = Param(default=4.0, min=0.5, max=32.0, doc="beats planned ahead")
+    anchor = Param(default="auto", choices=("auto", "tempo", "first_note"), doc="grid from the tempo, or from the performer's first note; auto: the tempo when following a running MIDI clock or when the first note falls on the clock's grid")
+    stop_after = Param(default=2.0, min=0.0, max=64.0, doc="rest after this many bars without a performer note (0: never)")
+    consonant = Param(default=True, doc="chord tones of the performer's harmony, the next one chosen to suit the note they will likely play")
+    part = Param(default="bass", choices=("bass", "comping"), doc="bass: one note per grid point; comping: voiced chords in `pattern`")
+    pattern = Param(default="charleston", choices=tuple(PATTERNS), doc="(comping) the rhythm within the bar")
+    voices = Param(default=3, min=2, max=4, doc="(comping) notes per chord")
+    commit = Param(default=0.003, min=0.0, max=0.5, doc="seconds before a note is due when it is committed (no longer replanned, so never late)")
 
     def __init__(self, id: str | None = None, **options: Any) -> None:
         super().__init__(id=id, **options)
@@ -127,9 +132,9 @@ class Accompanist(LinePartner):
         return tempo
 
     def _on_tempo_grid(self) -> bool:
-        if self.anchor == "tempo":  # type: ignore[attr-defined]
+        if self.anchor == "tempo":
             return True
-        if self.anchor == "first_note":  # type: ignore[attr-defined]
+        if self.anchor == "first_note":
             return False
         return self._locked
 
@@ -144,13 +149,13 @@ class Accompanist(LinePartner):
 
     def steering(self) -> tuple[float, float, int | None]:
         """A comp holds common tones: its top note may repeat (no penalty, no run limit)."""
-        if self.part == "comping":  # type: ignore[attr-defined]
-            return (self.memory, 0.0, None)  # type: ignore[attr-defined]
+        if self.part == "comping":
+            return (self.memory, 0.0, None)
         return super().steering()
 
     def _behind(self) -> int:
         """How late after the clock's beat the notes sound (auto, on the clock)."""
-        return BEHIND_NS if self._locked and self.anchor == "auto" else 0  # type: ignore[attr-defined]
+        return BEHIND_NS if self._locked and self.anchor == "auto" else 0
 
     def _beat(self, t: int) -> float:
         """Grid position of ``t`` in beats (from the tempo, or from the anchor)."""
@@ -167,12 +172,12 @@ class Accompanist(LinePartner):
 
     def _beats_after(self, b: float) -> list[float]:
         """The first grid beats at or after ``b`` (two candidates, against rounding)."""
-        if self.part == "bass":  # type: ignore[attr-defined]
-            grid = self.grid  # type: ignore[attr-defined]
+        if self.part == "bass":
+            grid = self.grid
             k = math.ceil(b / grid - 1e-9)
             return [k * grid, (k + 1) * grid]
         bar = self.tempo().beats_per_bar
-        offsets = [o for o in PATTERNS[self.pattern] if o < bar] or [0.0]  # type: ignore[attr-defined]
+        offsets = [o for o in PATTERNS[self.pattern] if o < bar] or [0.0]
         first = math.floor(b / bar) * bar
         return [first + n * bar + o for n in (0, 1, 2) for o in offsets if first + n * bar + o >= b - 1e-9][:2]
 
@@ -260,17 +265,17 @@ class Accompanist(LinePartner):
 
     def _rest_at(self) -> int:
         """No note starts at or after this: ``stop_after`` bars after the performer's last note."""
-        bars = self.stop_after  # type: ignore[attr-defined]
+        bars = self.stop_after
         if bars <= 0:
             return 2**62
         return self._last_on + int(bars * self.tempo().bar_ns)
 
     def _lead(self) -> int:
-        return int(self.horizon * self.tempo().beat_ns / 2)  # type: ignore[attr-defined]
+        return int(self.horizon * self.tempo().beat_ns / 2)
 
     def _drop_stale(self, now: int) -> int:
         """Cancel the planned notes not yet committed; returns when the last committed one starts."""
-        committed = now + int(self.commit * NS)  # type: ignore[attr-defined]
+        committed = now + int(self.commit * NS)
         self._notes = drop_unstarted(self._notes, committed, self.cancel)
         self._gen += 1
         return max([now] + [n.on for n in self._notes])
@@ -278,7 +283,7 @@ class Accompanist(LinePartner):
     def _register(self) -> tuple[int, int]:
         """(Comping) the part of low..high the player has not used lately: below their lowest
         recent note, or above their highest when there is no room below."""
-        low, high = self.low, self.high  # type: ignore[attr-defined]
+        low, high = self.low, self.high
         played = self._recent.notes
         if not played:
             return low, high
@@ -288,27 +293,27 @@ class Accompanist(LinePartner):
         return above, high
 
     def _plan(self, start: int, now: int, feed, first: int | None = None) -> None:
-        if self.part == "bass":  # type: ignore[attr-defined]
-            count = max(1, int(round(self.horizon / self.grid)))  # type: ignore[attr-defined]
+        if self.part == "bass":
+            count = max(1, int(round(self.horizon / self.grid)))
         else:
-            per_bar = len(PATTERNS[self.pattern]) / self.tempo().beats_per_bar  # type: ignore[attr-defined]
-            count = max(1, int(round(self.horizon * per_bar)))  # type: ignore[attr-defined]
+            per_bar = len(PATTERNS[self.pattern]) / self.tempo().beats_per_bar
+            count = max(1, int(round(self.horizon * per_bar)))
         points = self.points(start, count, first)
-        legato = self.legato  # type: ignore[attr-defined]
+        legato = self.legato
         rest = self._rest_at()
         pairs = [(on, nxt) for on, nxt in zip(points, points[1:]) if on < rest]
         onsets = [on for on, _ in pairs]
         ends = [on + max(1, int((nxt - on) * legato)) for on, nxt in pairs]
         self._plan_to = points[-1]
-        density = self.density  # type: ignore[attr-defined]
+        density = self.density
         chord = self._harmony.chord(now)
-        foresight = self.consonant  # type: ignore[attr-defined]
+        foresight = self.consonant
         held = tuple(self._held)
-        if self.part == "comping":  # type: ignore[attr-defined]
+        if self.part == "comping":
             low, high = self._register()
             comp = self.constraints(pitch_range=(low, high))
             chords = [chord if density >= 1.0 or self._coin.random() < density else None for _ in onsets]
-            voices = self.voices  # type: ignore[attr-defined]
+            voices = self.voices
 
             def plan(track: Track) -> list[Step]:
                 suits = suits_held(comp.pitch_classes, held)

@@ -409,18 +409,3 @@ class LinePartner(ModelPartner):
 
     def steering(self) -> tuple[float, float, int | None]:
         return (self.memory, self.repeat_penalty, self.max_run)
-
-
-
-def common_params(model: str, channel: int, low: int | str, high: int | str, temperature: float = 0.9,
-                  memory: float = 0.0) -> tuple[Param[Any], ...]:
-    """Every partner's settings with a mode's own defaults, for a mode that lists ``params``."""
-    p = ModelPartner
-    return (p.model.with_default(model), p.channel.with_default(channel), p.listen,
-            p.low.with_default(parse_note(low)), p.high.with_default(parse_note(high)), p.key, p.scale,
-            p.temperature.with_default(temperature), p.top_p, p.memory.with_default(memory))
-
-
-def melodic_params(repeat_penalty: float = 0.5) -> tuple[Param[Any], ...]:
-    """A line partner's own settings, for a mode that lists ``params``."""
-    return (LinePartner.repeat_penalty.with_default(repeat_penalty), LinePartner.max_run)
