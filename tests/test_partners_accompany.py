@@ -12,7 +12,7 @@ from test_partners import BEAT, CHORALE, calls, chorale, machine, performer_note
 from livecomposer.demo_phrase import demo_phrase, duration_ns
 from livecomposer.events import NS_PER_S
 from livecomposer.plugins.partners import Accompanist, Harmonizer
-from livecomposer.plugins.partners.chords import ChordEstimate
+from livecomposer.plugins.partners.chords import BeatPhase, ChordEstimate
 from livecomposer.plugins.partners.comping import safest, voice_lead
 
 NS = NS_PER_S
@@ -42,6 +42,21 @@ def test_chord_estimate_follows_the_harmony() -> None:
         t += BEAT
     assert est.chord(t) == (7, frozenset({7, 11, 2}))
     assert ChordEstimate(BEAT).chord(0) is None
+
+
+def test_beat_phase_moves_only_on_clear_evidence() -> None:
+    """Grid positions from the first note.  Even eighths at one loudness say nothing: the
+    grid stays.  An eighth pickup, then quarter notes: the beat is half a beat on, found
+    by the third note after the pickup.  Long notes on the off-eighths of an eighth-note
+    line: the grid moves there."""
+    even = BeatPhase()
+    assert all(even.add(k / 2, 80) is None and even.shift() == 0.0 for k in range(32))
+    pickup = BeatPhase()
+    shifts = [(pickup.add(beat, 80), pickup.shift())[1] for beat in (0.0, 0.5, 1.5, 2.5, 3.5)]
+    assert shifts[:2] == [0.0, 0.0] and 0.5 in shifts[:4] and sum(shifts) == 0.5
+    agogic = BeatPhase()
+    beats = [0.0, 0.5, 1.0, 1.5, 2.5, 3.0, 3.5, 4.5, 5.0, 5.5, 6.5]  # a quarter on each "and"
+    assert sum((agogic.add(b, 80), agogic.shift())[1] for b in beats) == 0.5
 
 
 def test_voice_leading_moves_least_and_covers_the_chord() -> None:

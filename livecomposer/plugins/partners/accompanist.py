@@ -122,7 +122,6 @@ class Accompanist(LinePartner):
         self._held: set[int] = set()  # performer notes sounding
         self._harmony = ChordEstimate(self.tempo().beat_ns)
         self._phase = BeatPhase()
-        self._started: dict[int, tuple[int, int]] = {}  # performer pitch -> (note-on time, velocity), for the beat phase
 
     # -- the grid ---------------------------------------------------------------------------
     def tempo(self) -> Tempo:
@@ -210,15 +209,19 @@ class Accompanist(LinePartner):
         for t, pitch, velocity in heard:
             (self._held.add if velocity else self._held.discard)(pitch)
             (harmony.note_on if velocity else harmony.note_off)(t, pitch)
-            self._follow_phase(t, pitch, velocity)
         if onsets:
             if self._playing and self._rest_at() <= now:
                 self._stop()  # it had already come to rest: start afresh with the performer
             first = None
-            if not self._playing:
+            starting = not self._playing
+            if starting:
                 self._playing = True
                 self._anchor = onsets[0]
                 self._locked = self._with_clock(onsets[0])
+            for t, _, velocity in heard:
+                if velocity:
+                    self._follow_phase(t, velocity)
+            if starting:
                 start = max(onsets[0], now)
                 if self._on_tempo_grid():
                     start = self.next_point(onsets[0] - self._tolerance())
@@ -241,17 +244,12 @@ class Accompanist(LinePartner):
         """How far from the clock's grid a performer's first note still counts as on it."""
         return int(min(LOCK_TOLERANCE_NS, LOCK_TOLERANCE_BEATS * self.tempo().beat_ns))
 
-    def _follow_phase(self, t: int, pitch: int, velocity: int) -> None:
-        """(Grid from the first note) move the grid onto the beat the long notes show."""
-        if velocity:
-            self._started[pitch] = (t, velocity)
+    def _follow_phase(self, t: int, velocity: int) -> None:
+        """(Grid from the first note) move the grid onto the beat the playing shows."""
+        if self._anchor is None or self._on_tempo_grid():
             return
-        started = self._started.pop(pitch, None)
-        if started is None or self._anchor is None or self._on_tempo_grid():
-            return
-        on, struck = started
         beat_ns = self.tempo().beat_ns
-        self._phase.add((on - self._anchor) / beat_ns, (t - on) / beat_ns, struck)
+        self._phase.add((t - self._anchor) / beat_ns, velocity)
         shift = self._phase.shift()
         if shift:
             self._anchor += int(round(shift * beat_ns))

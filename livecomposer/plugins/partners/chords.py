@@ -62,25 +62,62 @@ class ChordEstimate:
 class BeatPhase:
     """Where the beat falls in the performer's playing, for a grid anchored to their first
     note (no clock to follow): a tune that starts with a pickup would otherwise put every
-    grid note between the beats.  Each finished note adds its length (up to two beats)
-    times its loudness to the sixteenth of the beat it started on: long and accented notes
-    fall on beats.  When another
-    sixteenth clearly outweighs the grid's own (1.5 times, plus a beat), the grid moves there.
+    grid note between the beats.
+
+    Each of the four sixteenths of the beat is a candidate phase, scored over a sliding
+    window (the evidence halves every ``HALF_LIFE`` beats) by what falls on it: onsets
+    (a little: beats carry more onsets than the sixteenths between them), notes longer than
+    the prevailing rhythm (a note held past the usual gap to the next one, an agogic accent)
+    and notes louder than the player's running level.  Played in even eighths at one
+    loudness, nothing stands out and the grid stays; when another phase clearly outweighs
+    the grid's own (``RATIO`` times, plus ``MARGIN``), the grid moves there.  Held-out folk
+    tunes on a first-note grid: 75% of the bass on the beat with the old estimator (each
+    note's sounding length times loudness), 88% with this one; the rest are a 6/8 tune (a
+    quarter-note grid has no right phase there) and a tune (77%) whose synthesized accents
+    fall on the grid of its pickup.  Cost per note-on: a median of 16 gaps and a few sums.
     """
 
     BINS = 4
+    HALF_LIFE = 16.0  # beats
+    RATIO, MARGIN = 1.5, 1.0
+    ONSET, ACCENT = 0.1, 1.0  # weight of an onset; of a note twice the player's level
 
     def __init__(self) -> None:
         self.weight = np.zeros(self.BINS)
+        self.last: float | None = None  # grid position of the latest onset
+        self.gaps: list[float] = []  # recent inter-onset gaps, beats
+        self.level = 0.0  # running mean velocity
+        self.seen = 0
 
-    def add(self, beat: float, length: float, velocity: int) -> None:
-        """A note that started at grid position ``beat``, lasted ``length`` beats, struck this hard."""
-        self.weight[int(round((beat % 1.0) * self.BINS)) % self.BINS] += min(2.0, length) * velocity / 80.0
+    def add(self, beat: float, velocity: int) -> None:
+        """A performer note-on at grid position ``beat``: scores the note before it, whose
+        gap to this one is now known, and this one's onset and loudness."""
+        self.seen += 1
+        self.level += (velocity - self.level) / min(self.seen, 16)
+        if self.last is not None:
+            before = self.last
+            gap = beat - before
+            if gap > 1e-3:
+                self._decay(gap)
+                usual = float(np.median(self.gaps)) if self.gaps else gap
+                self.weight[self._bin(before)] += min(2.0, max(0.0, gap / usual - 1.0))
+                self.gaps = (self.gaps + [gap])[-16:]
+        if self.seen > 1:
+            self.weight[self._bin(beat)] += self.ONSET + self.ACCENT * max(0.0, velocity / max(self.level, 1.0) - 1.0)
+        self.last = beat
+
+    def _bin(self, beat: float) -> int:
+        return int(round((beat % 1.0) * self.BINS)) % self.BINS
+
+    def _decay(self, beats: float) -> None:
+        self.weight *= 0.5 ** (beats / self.HALF_LIFE)
 
     def shift(self) -> float:
-        """Beats to move the grid by (0: it is where the long notes are)."""
+        """Beats to move the grid by (0: it is where the playing puts the beat)."""
         best = int(np.argmax(self.weight))
-        if best == 0 or self.weight[best] <= 1.5 * self.weight[0] + 1.0:
+        if best == 0 or self.weight[best] <= self.RATIO * self.weight[0] + self.MARGIN:
             return 0.0
         self.weight = np.roll(self.weight, -best)
+        if self.last is not None:
+            self.last -= best / self.BINS
         return best / self.BINS
