@@ -158,6 +158,11 @@ JACK_WAIT_S = 0.05
 POLL_PRIORITY = 12
 
 
+#: How long after opening a port a missing connection (or, for our virtual port, its not
+#: being listed) is not taken for the port's death; see ``_Reopenable._settling``.
+CONNECT_GRACE_S = 1.0
+
+
 class _Reopenable:
     """What inputs and outputs share: reopening a dead port under its name, and forgetting
     our own port's name (so listings never offer it as a source)."""
@@ -179,10 +184,25 @@ class _Reopenable:
         log.warning("MIDI %s %r is back", what, self.name)
         return True
 
+    def _own(self, name: str | None) -> None:
+        """Our port's full name: on JACK our client's own (exact, at once: under PipeWire
+        another client's listing shows a new port only a moment later), on ALSA the port
+        that appeared while we opened it."""
+        self.own_name = name
+        if name:
+            with _own_lock:
+                _own_ports.add(name)
+
     def _forget_own(self) -> None:
         if self.own_name:
             with _own_lock:
                 _own_ports.discard(self.own_name)
+
+    def _settling(self) -> bool:
+        """Within CONNECT_GRACE_S of (re)opening: PipeWire shows a new port's connections
+        to other clients a moment after jack_connect returned, so a missing one is no
+        sign of death yet (a port that is gone is, at once)."""
+        return time.monotonic() - self._opened_at < CONNECT_GRACE_S
 
 
 class RtMidiInput(_Reopenable, InputPort):
@@ -219,13 +239,10 @@ class RtMidiInput(_Reopenable, InputPort):
             midi.delete()
             raise PortError(f"MIDI input {self.name!r} is gone; existing inputs: {_describe(ports)}")
         self.name = ports[index]
-        before = _jack_ports(self.server) if self.backend == "jack" else None
         midi.open_port(index, "in")
-        if before is not None:
-            self.own_name = _new_port(before, self._client, _jack_ports(self.server) or set())
-            if self.own_name:
-                with _own_lock:
-                    _own_ports.add(self.own_name)
+        self._opened_at = time.monotonic()
+        if isinstance(midi, JackMidiIn):
+            self._own(midi.port_name)
         return midi
 
     def _poll(self) -> None:
@@ -275,7 +292,7 @@ class RtMidiInput(_Reopenable, InputPort):
         if self._closed:
             return
         ok = view.up and _find(view.inputs, self.name) is not None
-        if ok and self.backend == "jack" and self.own_name and view.jack is not None:
+        if ok and self.backend == "jack" and self.own_name and view.jack is not None and not self._settling():
             ok = self.own_name in view.jack.connections(self.name)
         if self._alive and not ok:
             log.warning("MIDI input %r vanished", self.name)
@@ -458,7 +475,7 @@ class RtMidiOutput(_Reopenable, OutputPort):
         # JACK: our own client, each message at its own frame one period after send, as
         # rtmidi rounds every message to the next period (see livecomposer.rt.jack_midi_out).
         midi = _client(self.backend, self._client, self.server, JackMidiOut, midi_out)
-        before = _list_for_probe(self.backend, self.server)
+        before = _list_for_probe(self.backend, self.server) if self.backend == "alsa" else None
         try:
             if self.virtual is not None:
                 midi.open_virtual_port(self.virtual)
@@ -472,11 +489,11 @@ class RtMidiOutput(_Reopenable, OutputPort):
         except Exception:
             midi.delete()
             raise
-        if before is not None:
-            self.own_name = _new_port(before, self._client, _list_for_probe(self.backend, self.server) or set())
-            if self.own_name:
-                with _own_lock:
-                    _own_ports.add(self.own_name)
+        self._opened_at = time.monotonic()
+        if isinstance(midi, JackMidiOut):
+            self._own(midi.port_name)
+        elif before is not None:
+            self._own(_new_port(before, self._client, _list_for_probe(self.backend, self.server) or set()))
         return midi
 
     def send(self, message: Sequence[int], due_ns: int | None = None) -> None:
@@ -518,7 +535,7 @@ class RtMidiOutput(_Reopenable, OutputPort):
     def check(self, view: "SystemView") -> None:
         if self._closed:
             return
-        jack_own = view.jack is not None and self.own_name is not None
+        jack_own = view.jack is not None and self.own_name is not None and not self._settling()
         if not view.up:
             ok = False
         elif self.virtual is not None:
@@ -623,15 +640,9 @@ def _close_quietly(midi, backend: str) -> None:
     # memory under it.
 
 
-def _jack_ports(server: str) -> set[str] | None:
-    client = jackclient.watch(server, monitor().semaphore)
-    return set(client.ports()) if client is not None else None
-
-
 def _list_for_probe(backend: str, server: str) -> set[str] | None:
-    """All MIDI ports we could read from, used to learn our own port's full name."""
-    if backend == "jack":
-        return _jack_ports(server)
+    """All MIDI ports we could read from, used to learn our own port's full name on ALSA
+    (on JACK our client knows it)."""
     if backend == "alsa":
         midi = rtmidi.MidiIn(rtmidi.API_LINUX_ALSA, name=f"{DEFAULT_CLIENT}-list")
         try:
@@ -691,7 +702,10 @@ def _probe_jack(out: RtMidiOutput, probe_message: list[int], timeout: float) -> 
         return False
     probe.raw = True  # the probe is a sysex
     try:
-        ports = probe.get_ports()
+        # Under PipeWire another client sees our new port a moment after it was made.
+        deadline = time.monotonic() + timeout / 2
+        while out.own_name not in (ports := probe.get_ports()) and time.monotonic() < deadline:
+            time.sleep(0.005)
         if out.own_name not in ports:
             return False  # our port is not even there
         probe.open_port(ports.index(out.own_name), "probe")

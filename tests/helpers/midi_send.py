@@ -29,12 +29,28 @@ def open_output(client: str, port: str):
 
         out = JackMidiOut(client)
         out.open_virtual_port(port)
+        wait_listed(out.port_name)
         return out, out.port_name, out.close_port
     import rtmidi
 
     out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client)
     out.open_virtual_port(port)
     return out, f"{client}:{port}", lambda: (out.close_port(), out.delete())
+
+
+def wait_listed(port: str, timeout: float = 5.0) -> None:
+    """Until another client lists ``port``: PipeWire tells other clients of a new port a
+    moment after it was registered (jackd before jack_port_register returns), and a test
+    that lists ports once this stand-in is ready must find it."""
+    from livecomposer.ports.jackclient import JackClient
+
+    other = JackClient(f"{port.split(':')[0]}-check")
+    try:
+        deadline = time.monotonic() + timeout
+        while port not in other.ports() and time.monotonic() < deadline:
+            time.sleep(0.005)
+    finally:
+        other.close()
 
 
 def main() -> int:
