@@ -3,9 +3,14 @@
 :class:`ModelPartner` (a :class:`Plugin`) lives on the **engine thread**: it reads the
 performer's events, decides when to ask the model for something, and turns the answers
 into timed MIDI events.  It never waits for the model: work goes to the inference worker
-as jobs on the partner's :class:`~.track.Track` (the worker half: model history, session
-memory, planning), results come back through ``done()`` and are returned from the next
-:meth:`process` (``next_wakeup`` asks for it).
+as jobs on the partner's :class:`~.track.Track` (the worker half, in :mod:`.track`: model
+history, session memory, planning), results come back through ``done()`` and are
+returned from the next :meth:`process` (``next_wakeup`` asks for it).
+
+The settings (typed :class:`~livecomposer.plugins.base.Param` attributes declared here and by each mode) are
+the engine thread's too: knobs and OSC change them between ticks, so a job reads the
+values captured when it was submitted (as :meth:`ModelPartner.steering` does), never
+``self.<setting>`` on the worker.
 
 Several partners may share one loaded model (the engine caches models by name): each
 :class:`Track` keeps its own snapshot and restores it at the start of every job.
