@@ -74,7 +74,7 @@ class BeatPhase:
     tunes on a first-note grid: 75% of the bass on the beat with the old estimator (each
     note's sounding length times loudness), 90% with this one; the rest are a 6/8 tune (a
     quarter-note grid has no right phase there) and a tune (77%) whose synthesized accents
-    fall on the grid of its pickup.  Cost: under 10 microseconds per note-on (measured on two busy cores).
+    fall on the grid of its pickup.  Cost: under 10 microseconds per note-on (two busy cores).
     """
 
     BINS = 4
