@@ -71,7 +71,8 @@ class PortMonitor:
         self._ports: list = []
         self._watches: list = []
         self._lock = threading.Lock()
-        # Posted by JACK's (compiled) shutdown notice, or by wake(): run a round now.
+        # Posted by JACK's (compiled) shutdown and port-registration notices, or by wake():
+        # run a round now.
         self.semaphore = Semaphore()
         self._thread: threading.Thread | None = None
         self._listers: dict = {}
