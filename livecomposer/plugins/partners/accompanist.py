@@ -314,8 +314,13 @@ class Accompanist(LinePartner):
             voices = self.voices
 
             def plan(track: Track) -> list[Step]:
-                suits = suits_held(comp.pitch_classes, held)
-                first = safest(chord[1] & suits, foresee(track)) if foresight and chord is not None else None
+                first = None
+                if foresight and chord is not None:
+                    # The held notes rule out tones (a hard rule); foresight picks among the rest
+                    # when it leaves a chord's worth, else every tone that suits the held notes.
+                    suits = chord[1] & suits_held(comp.pitch_classes, held)
+                    best = safest(suits, foresee(track))
+                    first = best if len(best) >= 2 else suits
                 return plan_comp(track, onsets, ends, chords, comp, voices, first)
         else:
             base = self.constraints()
