@@ -320,7 +320,7 @@ class Accompanist(LinePartner):
                     # when it leaves a chord's worth, else every tone that suits the held notes.
                     suits = chord[1] & suits_held(comp.pitch_classes, held)
                     best = safest(suits, foresee(track))
-                    first = best if len(best) >= 2 else suits
+                    first = best if len(best) >= 2 else suits if len(suits) >= 2 else suits | doubled(held, comp.pitch_classes)
                 return plan_comp(track, onsets, ends, chords, comp, voices, first)
         else:
             base = self.constraints()
@@ -353,6 +353,12 @@ class Accompanist(LinePartner):
         if not self._playing or self._requested:
             return None
         return self._plan_to - self._lead()
+
+
+def doubled(held: Sequence[int], pcs: frozenset[int] | None) -> frozenset[int]:
+    """The pitch classes of the held notes (of ``pcs``; None: all) that suit every held note:
+    doubling the player's note below it is consonant when the chord's tones are not."""
+    return suits_held(pcs, held) & frozenset(p % 12 for p in held)
 
 
 def suits_held(pcs: frozenset[int] | None, held: Sequence[int]) -> frozenset[int]:
