@@ -107,6 +107,24 @@ def test_comping_goes_above_a_player_who_plays_low(chorale) -> None:
         assert min(chord) > max(played), "the comp went into the register the player had used"
 
 
+def test_comping_chords_are_consonant_with_what_the_player_holds(chorale) -> None:
+    """A chord committed while the player holds a note has no tone a second or a tritone
+    from it: where the estimated chord's tones clash, the comp takes what suits the note."""
+    messages = demo_phrase()
+    notes = performer_notes(messages)
+    for seed in (0, 1, 2):
+        plugin = Accompanist(id="comp", model=CHORALE, part="comping", key="D major", low="C3", high="C6")
+        events, _ = render_graph([plugin], messages, end=duration_ns(), seed=seed)
+        commit = int(plugin.commit * NS)
+        total = clashes = 0
+        for t, chord in chords_of(events).items():
+            heard = [p for on, off, p in notes if on < t - commit and t < off]
+            if heard:
+                total += 1
+                clashes += any(min((n - p) % 12, (p - n) % 12) in (1, 2, 6) for n in chord for p in heard)
+        assert total >= 4 and clashes == 0, f"seed {seed}: {clashes} of {total} chords clash with a held note"
+
+
 def test_bass_notes_are_consonant_with_what_the_player_holds(chorale) -> None:
     """Except a note committed (``commit`` seconds ahead) before the player's note came."""
     messages = demo_phrase()
