@@ -196,7 +196,8 @@ def test_a_jack_input_keeps_every_message_while_python_is_busy(jack_server) -> N
         worker.start()
         sender.stdin.write("go\n")
         sender.stdin.flush()
-        assert sender.stdout.readline().startswith("done")
+        done = sender.stdout.readline()
+        assert done.startswith("done")
         time.sleep(0.5)
         stop.set()
         inputs[0].close()
@@ -207,5 +208,17 @@ def test_a_jack_input_keeps_every_message_while_python_is_busy(jack_server) -> N
         sender.wait(10)
     expected = stream(count)
     duplicates = sum(1 for a, b in zip(got, got[1:]) if a == b)
-    print(f"busy-Python JACK input: {len(got)} of {count} arrived, {duplicates} adjacent duplicates")
-    assert got == expected, f"{len(got)} of {count} arrived, {duplicates} adjacent duplicates"
+    xruns = int(done.split("xruns=")[1])
+    print(f"busy-Python JACK input: {len(got)} of {count} arrived, {duplicates} adjacent duplicates, {xruns} xruns")
+    if xruns == 0:
+        assert got == expected, f"{len(got)} of {count} arrived, {duplicates} adjacent duplicates"
+    else:
+        # In an xrun JACK drops the late client's cycle (about 14 of these messages at 64
+        # frames): what did arrive must still be the stream, in order, nothing twice.
+        position = 0
+        for message in got:
+            while position < count and expected[position] != message:
+                position += 1
+            assert position < count, "a message out of order, twice, or never sent"
+            position += 1
+        assert count - len(got) <= 30 * xruns, f"{count - len(got)} lost in {xruns} xruns"
