@@ -460,7 +460,7 @@ class FluidSynthDaw:
 def fluidsynth_daw(jack_server: JackServer) -> Iterator[FluidSynthDaw]:
     """A real FluidSynth with FluidR3_GM on JACK MIDI and audio, fed through its shell's stdin.
 
-    DESIGN.md feeds its shell from a FIFO so it never sees end-of-file and quits; an open
+    FluidSynth's shell quits at end-of-file on its standard input (fed from a FIFO it never does); an open
     pipe from this process does the same and lets the test type commands (``quit`` ends it).
     """
     need(shutil.which("fluidsynth") is not None, "fluidsynth is not installed (Debian package fluidsynth)")
