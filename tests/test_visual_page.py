@@ -215,10 +215,14 @@ def test_the_machines_planned_notes_reach_the_page(visualizer):
         return int(((ahead[..., 2] - ahead[..., 0] > 60) & (ahead[..., 1] - ahead[..., 0] > 40)).sum())
 
     observer = visualizer.observer
-    observer.publish("visual.preset", {"look": {"overlay": False, "fade": False, "palette": "none"}})
+    # The picture fades to black once the key is up, so only the overlay can put cyan in the
+    # frame (the generator's own colours once put 792 cyan pixels there, more than a note).
+    observer.publish("visual.preset", {"look": {"overlay": False, "fade": True, "fade_after_s": 0.1, "fade_s": 0.05,
+                                                "crossfade_s": 0.0, "palette": "none"}})
     clock = ManualClock()
     engine = Engine(Planner(delay_ms=1500), output=MemoryOutput(clock.now, "out"), clock=clock, observers=[observer])
-    engine.tick(0, [(0, bytes([0x90, 60, 100]))])  # one tick: the plan is made, not yet played
+    # one tick, a key struck and let go: the plan is made, not yet played
+    engine.tick(0, [(0, bytes([0x90, 60, 100])), (0, bytes([0x80, 60, 0]))])
     rows = visualizer.notes.read().reshape(N.CAPACITY, N.COLUMNS)
     planned = rows[rows[:, N.WHO] == N.PLANNED_NOTE]
     assert len(planned) >= 1 and planned[-1, N.PITCH] == 67
@@ -226,7 +230,9 @@ def test_the_machines_planned_notes_reach_the_page(visualizer):
     deadline = time.monotonic() + 20
     while visualizer.status().frames < 5 and time.monotonic() < deadline:  # the first frames of a fresh renderer
         time.sleep(0.05)
-    time.sleep(0.2)
+    deadline = time.monotonic() + 5
+    while cyan_ahead() > 0 and time.monotonic() < deadline:  # faded to black
+        time.sleep(0.05)
     without = cyan_ahead()
     observer.publish("visual.overlay", True)
     time.sleep(0.3)
