@@ -206,6 +206,7 @@ def test_the_machines_planned_notes_reach_the_page(visualizer):
 
     from livecomposer.clock import ManualClock
     from livecomposer.visual import notes as N
+    from livecomposer.visual.features import FeatureTracker
     from test_visual_look import Planner
 
     def cyan_ahead() -> int:
@@ -217,28 +218,33 @@ def test_the_machines_planned_notes_reach_the_page(visualizer):
     observer = visualizer.observer
     # The picture fades to black once the key is up, so only the overlay can put cyan in the
     # frame (the generator's own colours once put 792 cyan pixels there, more than a note).
+    # The plan lies 4 s ahead and the overlay shows 5 s each way, so a slow fade on a busy
+    # machine cannot let the planned note slip past the now line before it is counted.  The
+    # features start afresh: notes earlier tests left held would keep the picture from fading.
+    observer.tracker = FeatureTracker(observer.tracker.cfg)
     observer.publish("visual.preset", {"look": {"overlay": False, "fade": True, "fade_after_s": 0.1, "fade_s": 0.05,
-                                                "crossfade_s": 0.0, "palette": "none"}})
+                                                "crossfade_s": 0.0, "palette": "none", "overlay_s": 10.0}})
     clock = ManualClock()
-    engine = Engine(Planner(delay_ms=1500), output=MemoryOutput(clock.now, "out"), clock=clock, observers=[observer])
+    engine = Engine(Planner(delay_ms=4000), output=MemoryOutput(clock.now, "out"), clock=clock, observers=[observer])
     # one tick, a key struck and let go: the plan is made, not yet played
     engine.tick(0, [(0, bytes([0x90, 60, 100])), (0, bytes([0x80, 60, 0]))])
     rows = visualizer.notes.read().reshape(N.CAPACITY, N.COLUMNS)
     planned = rows[rows[:, N.WHO] == N.PLANNED_NOTE]
     assert len(planned) >= 1 and planned[-1, N.PITCH] == 67
-    assert 1.2 < planned[-1, N.ON] - time.monotonic() < 1.6  # on the renderer's clock, about 1.5 s ahead
+    due = planned[-1, N.ON]
+    assert 3.7 < due - time.monotonic() < 4.1  # on the renderer's clock, about 4 s ahead
     deadline = time.monotonic() + 20
     while visualizer.status().frames < 5 and time.monotonic() < deadline:  # the first frames of a fresh renderer
         time.sleep(0.05)
-    deadline = time.monotonic() + 5
-    while cyan_ahead() > 0 and time.monotonic() < deadline:  # faded to black
+    while cyan_ahead() > 0 and time.monotonic() < due - 1.5:  # faded to black
         time.sleep(0.05)
     without = cyan_ahead()
     observer.publish("visual.overlay", True)
     time.sleep(0.3)
     with_ = cyan_ahead()
+    assert time.monotonic() < due, "counted while the note was still planned"
     print(f"\ncyan pixels ahead of the now line: overlay off {without}, on {with_}")
-    assert with_ > without + 30
+    assert with_ > without + 20  # a 0.4 s note is about 10 px long and a lane high here
     observer.publish("visual.preset", {})
 
 
