@@ -59,6 +59,12 @@ def draw(logits: np.ndarray, mask: np.ndarray | None, temperature: float, top_p:
     if temperature <= 1e-4:
         return i
     p = np.exp((l - l[i]) * (1.0 / temperature))
+    return _pick(p, top_p, u, i)
+
+
+def _pick(p: np.ndarray, top_p: float, u: float, best: int) -> int:
+    """The value whose share of the (top-``top_p``) weights ``p`` the uniform ``u`` falls in;
+    ``best`` where rounding lands on a value of weight 0."""
     if top_p < 1.0:
         order = p.argsort()[::-1]
         c = p[order].cumsum()
@@ -67,7 +73,7 @@ def draw(logits: np.ndarray, mask: np.ndarray | None, temperature: float, top_p:
         return int(order[min(j, k - 1)])
     c = p.cumsum()
     j = min(int(c.searchsorted(u * c[-1], "right")), len(c) - 1)
-    return j if p[j] > 0.0 else i
+    return j if p[j] > 0.0 else best
 
 
 def draw_mixed(logits: np.ndarray, mask: np.ndarray, temperature: float, top_p: float, u: float,
@@ -85,15 +91,7 @@ def draw_mixed(logits: np.ndarray, mask: np.ndarray, temperature: float, top_p: 
     p = np.exp((l - l[i]) * (1.0 / max(temperature, 1e-4)))
     p *= (1.0 - weight) / p.sum()
     p += qm * (weight / total)
-    if top_p < 1.0:
-        order = p.argsort()[::-1]
-        c = p[order].cumsum()
-        k = int(c.searchsorted(top_p * c[-1])) + 1
-        j = int(c[:k].searchsorted(u * c[k - 1], "right"))
-        return int(order[min(j, k - 1)])
-    c = p.cumsum()
-    j = min(int(c.searchsorted(u * c[-1], "right")), len(c) - 1)
-    return j if p[j] > 0.0 else i
+    return _pick(p, top_p, u, i)
 
 
 class Sampler:
