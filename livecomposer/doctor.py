@@ -155,21 +155,20 @@ def _few(names: list[str], shown: int = 3) -> str:
 
 def realtime() -> Check:
     """Whether our input pollers and engine may run SCHED_FIFO (tried on a throwaway thread)."""
-    from .clock import make_realtime
-    from .ports.rtmidi_ports import POLL_PRIORITY
+    from .rt.priority import INPUT_READER, make_realtime
 
     if not hasattr(os, "sched_setscheduler"):
         return Check("realtime priority", WARN, f"not available on {sys.platform}: timing rests on the system's scheduler")
     granted: list[bool] = []
-    probe = threading.Thread(target=lambda: granted.append(make_realtime(POLL_PRIORITY)))
+    probe = threading.Thread(target=lambda: granted.append(make_realtime(INPUT_READER)))
     probe.start()
     probe.join()
     soft, _ = resource.getrlimit(resource.RLIMIT_RTPRIO)
     limit = "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
     where = f"ulimit -r {limit}; {_audio_group()}; {_limits_files()}"
     if granted and granted[0]:
-        return Check("realtime priority", OK, f"SCHED_FIFO {POLL_PRIORITY} granted ({where})")
-    return Check("realtime priority", WARN, f"SCHED_FIFO {POLL_PRIORITY} refused: a busy machine makes MIDI late ({where})", LIMITS_HELP)
+        return Check("realtime priority", OK, f"SCHED_FIFO {INPUT_READER} granted ({where})")
+    return Check("realtime priority", WARN, f"SCHED_FIFO {INPUT_READER} refused: a busy machine makes MIDI late ({where})", LIMITS_HELP)
 
 
 def _audio_group() -> str:

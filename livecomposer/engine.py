@@ -24,7 +24,8 @@ from typing import Any, Callable, Iterable, Protocol, Sequence
 
 import numpy as np
 
-from .clock import Clock, ManualClock, MonotonicClock, make_realtime, tune_interpreter
+from .clock import Clock, ManualClock, MonotonicClock, tune_interpreter
+from .rt import priority
 from .events import PERFORMER, Event, Kind, MidiParseError, parse, to_bytes
 from .plugins.base import Parallel, Plugin, PluginContext
 from .ports.base import InputPort, OutputPort
@@ -110,12 +111,6 @@ class EngineStats:
         return self.latency.summary()
 
 
-#: SCHED_FIFO priority of the inference worker: above every normal thread, below the engine.
-#: Measured with the cores busy: harmonizer added latency p99 4.6 ms at normal priority,
-#: 1.1 ms at this one.
-WORKER_PRIORITY = 5
-
-
 class InferenceWorker:
     """One thread that runs model work off the engine thread, in order, and posts results back."""
 
@@ -131,7 +126,9 @@ class InferenceWorker:
 
     def _run(self) -> None:
         if self._realtime:
-            make_realtime(WORKER_PRIORITY)
+            # SCHED_FIFO, below the engine: with the cores busy, harmonizer added latency
+            # p99 was 4.6 ms at normal priority and 1.1 ms at realtime priority.
+            priority.make_realtime(priority.INFERENCE)
         torch = sys.modules.get("torch")  # imported by whoever loaded a model; importing it
         if torch is not None:  # here would hold the GIL for a second while the engine runs
             torch.set_num_threads(1)
@@ -377,7 +374,7 @@ class Engine:
 
     # -- the loop -------------------------------------------------------------------------
     def _run(self) -> None:
-        if self.realtime and make_realtime():
+        if self.realtime and priority.make_realtime(priority.ENGINE):
             # Realtime threads wake on time (p99 ~0.1 ms measured here), so spin only briefly:
             # a long spin at realtime priority trips the kernel's RT throttling (50 ms stalls).
             self._spin_ns = REALTIME_SPIN_NS

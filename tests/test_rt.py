@@ -29,12 +29,12 @@ def on_realtime_thread(work) -> None:
     """Run ``work()`` on a thread at SCHED_FIFO, as the engine's own sender runs (where the
     system allows it): a normal-priority sender on a loaded 2-core machine was starved for
     10 ms and more, which is the machine's lateness, not the output's placement."""
-    from livecomposer.clock import make_realtime
+    from livecomposer.rt.priority import ENGINE, make_realtime
 
     failure: list[BaseException] = []
 
     def run() -> None:
-        make_realtime()
+        make_realtime(ENGINE)
         try:
             work()
         except BaseException as exc:  # re-raised on the test's thread

@@ -30,7 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..clock import make_realtime
+from ..rt import priority
 from ..events import NS_PER_S, Event, Kind
 from ..rt.audio_out import RingOutputStream
 from .synth import Synth
@@ -40,10 +40,6 @@ log = logging.getLogger(__name__)
 _AUDIBLE = frozenset({Kind.NOTE_ON, Kind.NOTE_OFF, Kind.CONTROL})
 MAX_BLOCK = 256
 JACK_CLIENT_NAME = "livecomposer-monitor"
-#: The renderer's SCHED_FIFO priority: below JACK's client threads (the server's priority
-#: minus 5, so 5 under the usual ``jackd -P 10``), which it must never preempt.  At 8 it
-#: did, and JACK reported the monitor's client late hundreds of times a minute.
-RENDER_PRIORITY = 4
 
 
 class MonitorError(RuntimeError):
@@ -305,7 +301,9 @@ class Monitor:
 
     def _renderer(self) -> None:
         """Keep ``ahead`` blocks in the ring; wake on each audio callback."""
-        make_realtime(RENDER_PRIORITY)
+        # Below JACK's client threads (rt.priority): at 8 it preempted them, and JACK
+        # reported the monitor's client late hundreds of times a minute.
+        priority.make_realtime(priority.AUDIO_RENDER)
         stream = self.stream
         assert stream is not None
         target = self.ahead * self.blocksize

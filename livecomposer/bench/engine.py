@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 
-from ..clock import make_realtime
+from ..rt.priority import INPUT_READER, make_realtime
 from ..engine import Engine
 from ..events import note_off, note_on
 from ..plugins.base import Plugin
@@ -58,7 +58,7 @@ def thru_samples(count: int, observers=(), spacing_s: float = 0.0005, realtime_f
 
     def feed() -> None:
         if realtime_feeder:
-            make_realtime(20)
+            make_realtime(INPUT_READER)
         for i in range(count):
             note = 36 + (i // 2) % 48
             t = time.monotonic_ns()

@@ -126,7 +126,8 @@ def send_clock_main(argv: list[str]) -> int:
     """``send-clock CLIENT --bpm B --seconds S [--drift D] [--jitter MS] [--seed N]``: open a JACK
     virtual output, print ``ready CLIENT:clock``, wait for ``go`` on stdin, send START then the
     ticks on schedule, then STOP, and print ``done N``."""
-    from ..clock import MonotonicClock, make_realtime
+    from ..clock import MonotonicClock
+    from ..rt.priority import ENGINE, make_realtime
     from ..rt.jack_midi_out import JackMidiOut
 
     p = argparse.ArgumentParser(prog="send-clock")
@@ -148,7 +149,7 @@ def send_clock_main(argv: list[str]) -> int:
     if line.strip() != "go":
         out.close_port()
         return 1
-    make_realtime()
+    make_realtime(ENGINE)  # a DAW's sequencer thread, below JACK's clients
     clock = MonotonicClock()
     start = clock.now() + 50 * NS_PER_MS
     clock.sleep_until(start - NS_PER_MS)

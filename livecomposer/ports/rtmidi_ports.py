@@ -51,7 +51,7 @@ from typing import Iterable, Sequence
 
 from . import jackclient
 from .backends import API_CHOICES, DEFAULT_CLIENT, NO_MIDI_SYSTEM, api_id, midi_in, midi_out, resolve_api, rtmidi
-from ..clock import make_realtime
+from ..rt import priority
 from ..rt.jack_midi import JackMidiIn, compile_now
 from ..rt.jack_midi_out import JackMidiOut
 from .base import InputPort, InputSink, OutputPort, PortError
@@ -156,8 +156,6 @@ def _describe(ports: Iterable[str]) -> str:
 POLL_INTERVAL_S = 0.00025
 #: JACK inputs wake on a semaphore as events arrive; this bounds a wait when none do.
 JACK_WAIT_S = 0.05
-#: The pollers' SCHED_FIFO priority: above the engine (10), so inputs are stamped on time.
-POLL_PRIORITY = 12
 
 
 #: How long after opening a port a missing connection (or, for our virtual port, its not
@@ -258,7 +256,7 @@ class RtMidiInput(_Reopenable, InputPort):
         with another Python thread busy it lost up to 7% of a 10,000/s stream and
         duplicated hundreds of messages.
         """
-        make_realtime(POLL_PRIORITY)
+        priority.make_realtime(priority.INPUT_READER)
         now = time.monotonic_ns
         sleep = time.sleep
         box = self._sink_box
