@@ -194,7 +194,9 @@ def start_jackd(name: str) -> subprocess.Popen:
     if jack_answers(name):
         raise RuntimeError(f"a JACK server named {name!r} is already running")
     process = subprocess.Popen(
-        ["jackd", "-n", name, "--port-max", "256", "-d", "dummy", "-r", "48000", "-p", "64"],
+        # -S: synchronous, as .ci/run starts it (a late client delays the cycle instead of
+        # handing the next client a stale buffer: see .ci/run)
+        ["jackd", "-n", name, "-S", "--port-max", "256", "-d", "dummy", "-r", "48000", "-p", "64"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

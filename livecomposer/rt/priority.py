@@ -3,16 +3,14 @@
 JACK runs every client's process callback at SCHED_FIFO, at the server's priority minus 5
 (5 under jackd's default ``-P 10``; PipeWire's data threads run higher still).  Those
 callbacks are our compiled MIDI and audio clients: they take microseconds and must never
-wait.  A Python thread of ours at or above that priority does make them wait whenever it
-is busy (the engine planning a phrase, the inference worker running a model step, a
-reader handing over a burst), and on a two-core machine JACK then reports the client
-"not finished" and, in its default asynchronous mode, hands the next client in the graph
-the previous cycle's buffer: a MIDI message is delivered twice or lost.  Our threads once
-ran at 12 (input reader), 10 (engine) and 5 (inference); a loaded two-core machine saw 12
-such xruns in six runs of the hot-plug tests, and a DAW stand-in received one note-on
-three times.  Below JACK's clients, every one of our threads still preempts every normal
-process, which is what their timing needs (sleep lateness p99 falls from several ms at
-normal priority to about 0.1 ms).
+wait.  A Python thread of ours at or above that priority makes them wait whenever it is
+busy (the engine planning a phrase, the inference worker running a model step, a reader
+handing over a burst); JACK then reports the client late, and in its default asynchronous
+mode a late client's MIDI can be delivered twice or lost.  The audio monitor's renderer
+at priority 8 was reported late hundreds of times a minute.  The input reader (12), the
+engine (10) and the inference worker (5) once broke the same rule.  Below JACK's clients,
+every one of our threads still preempts every normal process, which is what their timing
+needs (sleep lateness p99 falls from several ms at normal priority to about 0.1 ms).
 """
 
 from __future__ import annotations
