@@ -12,27 +12,9 @@ import importlib
 import logging
 import pkgutil
 import sys
-from pathlib import Path
 
 from . import __version__, commands
-
-
-class CommandError(Exception):
-    """A user-facing failure: printed as one line, no traceback, with an exit code."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def preset_arg(value: str) -> Path:
-    """argparse type for a preset: a file (``presets/duet.yaml``) or a name (``duet``)."""
-    from .paths import find_preset
-
-    try:
-        return find_preset(value)
-    except (FileNotFoundError, ValueError) as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+from .commands import CommandError
 
 
 def build_parser() -> argparse.ArgumentParser:

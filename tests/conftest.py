@@ -167,7 +167,7 @@ OUR_SERVERS: set[str] = set()
 def close_our_jack_clients() -> None:
     """Close this process's JACK watch clients before their server stops: a server that
     stops with a client still open leaves that client's semaphore file in /dev/shm."""
-    jackclient = sys.modules.get("livecomposer.ports.jackclient")
+    jackclient = sys.modules.get("livecomposer.rt.jackclient")
     if jackclient is not None:
         jackclient.close_watches()
 

@@ -13,7 +13,7 @@ from livecomposer.audio.analysis import note_sequence, pitch_track
 from livecomposer.audio.fluid import JACK_ID, FluidSynthMonitor, find_soundfont, render_wav_fluidsynth, shell_command, write_midi
 from livecomposer.audio.monitor import MonitorError
 from livecomposer.audio.wav import read_wav
-from livecomposer.events import NS_PER_MS, Event, Kind, control, note_off, note_on
+from livecomposer.kernel.events import NS_PER_MS, Event, Kind, control, note_off, note_on
 
 NOTES = [60, 64, 67, 72]
 
@@ -73,7 +73,7 @@ def test_offline_render_has_the_notes(tmp_path):
 @pytest.mark.jack
 def test_live_fluidsynth_monitor_on_jack(tmp_path, jack_server):
     need_fluidsynth()
-    from livecomposer.bench import stagekit
+    from livecomposer.bench import jackd
 
     if True:
         monitor = FluidSynthMonitor()
@@ -81,7 +81,7 @@ def test_live_fluidsynth_monitor_on_jack(tmp_path, jack_server):
         recorder = None
         try:
             assert "jack" in monitor.describe()
-            ports = stagekit.wait_for_ports(JACK_ID, 2)
+            ports = jackd.wait_for_ports(JACK_ID, 2)
             wav = tmp_path / "live.wav"
             recorder = subprocess.Popen(["jack_rec", "-f", str(wav), "-d", "3", *sorted(ports)[:2]],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -14,10 +14,10 @@ import pytest
 from livecomposer.audio.analysis import note_sequence, pitch_track
 from livecomposer.audio.monitor import JACK_CLIENT_NAME, Monitor, MonitorError
 from livecomposer.audio.wav import read_wav
-from livecomposer.engine import Engine
-from livecomposer.plugins.base import Plugin
+from livecomposer.kernel.engine import Engine
+from livecomposer.kernel.plugin import Plugin
 from livecomposer.ports.memory import MemoryInput, MemoryOutput
-from livecomposer.clock import MonotonicClock
+from livecomposer.kernel.clock import MonotonicClock
 
 pytestmark = pytest.mark.jack
 
@@ -31,7 +31,7 @@ def jack(jack_server):
 
 
 def test_monitor_plays_the_engine_output_at_the_right_pitches(jack, tmp_path):
-    from livecomposer.bench.stagekit import wait_for_ports
+    from livecomposer.bench.jackd import wait_for_ports
 
     notes = [57, 60, 64, 69, 72]
     monitor = Monitor(blocksize=256)
@@ -99,7 +99,7 @@ def test_no_audio_output_gives_advice(monkeypatch):
 
 
 def test_open_monitor_from_a_preset_section(jack):
-    from livecomposer.audio.monitor import open_monitor
+    from livecomposer.audio.open import open_monitor
 
     monitor = open_monitor("builtin", {"blocksize": 128, "gain": 0.2, "device": None})
     try:

@@ -8,7 +8,7 @@ import pytest
 from livecomposer.audio.analysis import fundamental, peak_pitches
 from livecomposer.audio.synth import Synth
 from livecomposer.audio.wav import read_wav, render_audio, render_wav
-from livecomposer.events import NS_PER_MS, NS_PER_S, Event, Kind, control, note_off, note_on
+from livecomposer.kernel.events import NS_PER_MS, NS_PER_S, Event, Kind, control, note_off, note_on
 
 SR = 48000
 

@@ -3,7 +3,7 @@
 Following: a second process plays the DAW, sending clock at steady, drifting and jittered
 tempos; our follower must find the tempo and the beat.  Leading: clock_leader in the live
 engine sends clock to a receiving JACK client, whose follower must find our tempo.
-The error figures themselves are reported by ``livecomposer bench`` (stagekit), not asserted
+The error figures themselves are reported by ``livecomposer bench`` (bench/clock_sync.py), not asserted
 tightly here: these bounds catch a broken follower, not a slow machine."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import uuid
 import numpy as np
 import pytest
 
-from livecomposer.bench import stagekit
+from livecomposer.bench import clock_sync
 from livecomposer.bench.receiver import JackReceiver
-from livecomposer.events import parse
-from livecomposer.tempo import Tempo
+from livecomposer.kernel.events import parse
+from livecomposer.kernel.tempo import Tempo
 
 pytestmark = pytest.mark.jack
 
@@ -32,9 +32,9 @@ pytestmark = pytest.mark.jack
     ids=["steady", "drift", "jitter"],
 )
 def test_follows_a_daw_clock_from_another_process(jack_server, case, bound):
-    estimates, true_bpm, tempo = stagekit.follow_clock_through_jack(seconds=2.5, **case)
+    estimates, true_bpm, tempo = clock_sync.follow_clock_through_jack(seconds=2.5, **case)
     assert len(estimates) >= len(true_bpm) - 1  # no tick lost on the way
-    errors = stagekit.bpm_errors(estimates, true_bpm)
+    errors = clock_sync.bpm_errors(estimates, true_bpm)
     assert errors.size > 10
     assert float(np.median(errors)) < bound, f"median |error| {np.median(errors):.3f} BPM"
     assert tempo.follower.relocks == 0
@@ -42,10 +42,10 @@ def test_follows_a_daw_clock_from_another_process(jack_server, case, bound):
 
 
 def test_leading_a_daw_through_jack(jack_server):
-    from livecomposer.engine import Engine
-    from livecomposer.plugins.clock_leader import ClockLeader
+    from livecomposer.kernel.engine import Engine
+    from livecomposer.plugins.tempo import ClockLeader
 
-    output, name = stagekit._jack_output_port()
+    output, name = clock_sync._jack_output_port()
     receiver = JackReceiver(f"lc-daw-{uuid.uuid4().hex[:6]}")
     try:
         jack_server.connect(name, receiver.port)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from livecomposer.clock import ManualClock
-from livecomposer.engine import Engine
-from livecomposer.events import NS_PER_MS, NS_PER_S, Event, Kind, parse
-from livecomposer.plugins.base import Chain, PluginContext
-from livecomposer.plugins.clock_leader import ClockLeader, TapTempo
+from livecomposer.kernel.clock import ManualClock
+from livecomposer.kernel.engine import Engine
+from livecomposer.kernel.events import NS_PER_MS, NS_PER_S, Event, Kind, parse
+from livecomposer.kernel.plugin import Chain, PluginContext
+from livecomposer.plugins.tempo import ClockLeader, TapTempo
 from livecomposer.ports.memory import MemoryOutput
-from livecomposer.tempo import Tempo
+from livecomposer.kernel.tempo import Tempo
 
 
 def drive(plugin: ClockLeader, clock: ManualClock, until: int) -> list[Event]:
@@ -128,7 +128,7 @@ def test_tap_tempo_on_a_footswitch_cc():
 
 
 def test_grid_quantize_moves_generated_notes_and_keeps_lengths():
-    from livecomposer.plugins.clock_leader import GridQuantize
+    from livecomposer.plugins.tempo import GridQuantize
 
     ctx = PluginContext()
     ctx.tempo = Tempo(bpm=120)  # 16ths: 125 ms

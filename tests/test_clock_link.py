@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from livecomposer.events import NS_PER_MS, NS_PER_S
-from livecomposer.link import LinkError, LinkSync, apply_link_state, link_forbidden, link_requested
-from livecomposer.presets import load_preset
-from livecomposer.tempo import Tempo
+from livecomposer.kernel.events import NS_PER_MS, NS_PER_S
+from livecomposer.app.link import LinkError, LinkSync, apply_link_state, link_forbidden, link_requested
+from livecomposer.app.presets import load_preset
+from livecomposer.kernel.tempo import Tempo
 
 
 def test_requested_only_by_source_link(tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from livecomposer.doctor import FAIL, OK, WARN, Check, can_play, jack_needed
+from livecomposer.app.doctor import FAIL, OK, WARN, Check, can_play, jack_needed
 
 REPO = Path(__file__).resolve().parents[1]
 

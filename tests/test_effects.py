@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livecomposer.events import NS_PER_MS, Event, Kind, control, note_off, note_on, sorted_events
-from livecomposer.plugins.base import OptionError, PluginContext, UnknownOption
+from livecomposer.kernel.events import NS_PER_MS, Event, Kind, control, note_off, note_on, sorted_events
+from livecomposer.kernel.plugin import OptionError, PluginContext, UnknownOption
 from livecomposer.plugins.effects import (
     ChannelFilter,
     ChannelMap,

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from livecomposer.clock import ManualClock
-from livecomposer.engine import MAX_BACKLOG, Engine
-from livecomposer.events import NS_PER_MS, Event, Kind, note_off, note_on, parse
-from livecomposer.plugins.base import Chain, Param, Parallel, Plugin
+from livecomposer.kernel.clock import ManualClock
+from livecomposer.kernel.engine import MAX_BACKLOG, Engine
+from livecomposer.kernel.events import NS_PER_MS, Event, Kind, note_off, note_on, parse
+from livecomposer.kernel.plugin import Chain, Param, Parallel, Plugin
 from livecomposer.ports.memory import MemoryInput, MemoryOutput
 
 MS = NS_PER_MS

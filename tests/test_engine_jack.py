@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from livecomposer.engine import Engine
-from livecomposer.plugins.base import Plugin
+from livecomposer.kernel.engine import Engine
+from livecomposer.kernel.plugin import Plugin
 from livecomposer.ports.memory import MemoryInput
 from livecomposer.ports.rtmidi_ports import open_output
 

@@ -7,21 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from livecomposer.events import (
-    Event,
-    Kind,
-    MidiParseError,
-    control,
-    from_mido,
-    note_off,
-    note_on,
-    parse,
-    program,
-    sort_key,
-    sorted_events,
-    to_bytes,
-    to_mido,
-)
+from livecomposer.kernel.events import Event, Kind, MidiParseError, control, from_mido, note_off, note_on, parse, program, sort_key, sorted_events, to_bytes, to_mido
 
 T = 123_456_789
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from conftest import unique, wait_until
-from livecomposer.ports import jackclient
-from livecomposer.session import LiveOptions, LiveSession, load
-from livecomposer.status import StatusScreen
+from livecomposer.rt import jackclient
+from livecomposer.app.session import LiveOptions, LiveSession, load
+from livecomposer.app.status import StatusScreen
 
 REPO = Path(__file__).resolve().parents[1]
 NOTE_ON, NOTE_OFF = 0x90, 0x80
@@ -160,7 +160,7 @@ def test_a_second_keyboard_plugged_in_plays_beside_the_first_and_leaving_release
 @pytest.mark.parametrize("names", [None, ()])
 def test_inputs_none_takes_nothing_and_all_takes_any(names, jack_server, midi_sender) -> None:
     """``input: []`` (no inputs) never connects one; left out (every input), any new one."""
-    from livecomposer.presets import loads_preset
+    from livecomposer.app.presets import loads_preset
 
     preset = loads_preset(f"name: t\nmidi: {{api: jack, input: {'[]' if names == () else 'null'}}}\ngraph: [thru]\n")
     _, graph = load(REPO / "presets" / "thru.yaml")

@@ -11,7 +11,7 @@ from livecomposer.judge import metrics as m
 from livecomposer.judge.figures import answer_figures, part_figures
 from livecomposer.judge.phrases import calls, cut, read_piece, slot_beats, to_messages
 from livecomposer.judge.run import Exchange, Part, bass_line
-from livecomposer.theory import Key
+from livecomposer.kernel.theory import Key
 
 C_MAJOR = Key(0, "major")
 
@@ -174,7 +174,7 @@ def test_consonance_hears_a_legato_overlap_as_the_next_note():
 
 def test_phrases_are_whole_bars_and_the_preset_takes_the_files_tempo_and_metre():
     from livecomposer.judge.run import at_tempo, whole_bars
-    from livecomposer.session import load
+    from livecomposer.app.session import load
 
     assert whole_bars(8, 4) == 8 and whole_bars(8, 3) == 9 and whole_bars(8, 2) == 8 and whole_bars(1, 3) == 3
     preset, _ = load(m.__file__.rsplit("/livecomposer/", 1)[0] + "/presets/duet.yaml")

@@ -12,13 +12,13 @@ from typing import Sequence
 
 import pytest
 
-from livecomposer.clock import ManualClock
-from livecomposer.engine import Engine
-from livecomposer.events import PERFORMER, Event, Kind, note_off, note_on
-from livecomposer.plugins.base import Plugin
+from livecomposer.kernel.clock import ManualClock
+from livecomposer.kernel.engine import Engine
+from livecomposer.kernel.events import PERFORMER, Event, Kind, note_off, note_on
+from livecomposer.kernel.plugin import Plugin
 from livecomposer.plugins.effects import Thru
 from livecomposer.ports.memory import MemoryOutput
-from livecomposer.presets import PresetError, loads_preset
+from livecomposer.app.presets import PresetError, loads_preset
 
 MS = 1_000_000
 
@@ -44,7 +44,7 @@ class Echo(Plugin):
 
 def play(latency_ms: float = 0.0, delay_ms: float = 0.0, after_ms: float = 100, length_ms: float = 50):
     """A performer note at 1.000 s (off at 1.400 s) through thru + echo; what left, when (ms)."""
-    from livecomposer.plugins.base import Parallel
+    from livecomposer.kernel.plugin import Parallel
 
     clock = ManualClock()
     output = MemoryOutput(clock.now)
@@ -99,7 +99,7 @@ def test_latency_and_delay_together():
 
 
 def test_compensation_must_not_be_negative():
-    from livecomposer.scheduler import Scheduler
+    from livecomposer.kernel.scheduler import Scheduler
 
     with pytest.raises(ValueError):
         Scheduler().compensate(latency_ms=-1)

@@ -9,12 +9,12 @@ import pytest
 from pythonosc.udp_client import SimpleUDPClient
 
 from conftest import wait_until
-from livecomposer.clock import MonotonicClock
-from livecomposer.engine import Engine
-from livecomposer.osc import OscError, OscServer
+from livecomposer.kernel.clock import MonotonicClock
+from livecomposer.kernel.engine import Engine
+from livecomposer.app.osc import OscError, OscServer
 from livecomposer.ports.memory import MemoryInput, MemoryOutput
-from livecomposer.session import load, make_router
-from livecomposer.tempo import Tempo
+from livecomposer.app.session import load, make_router
+from livecomposer.kernel.tempo import Tempo
 
 PRESETS = Path(__file__).resolve().parents[1] / "presets"
 

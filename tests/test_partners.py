@@ -13,19 +13,19 @@ from pathlib import Path
 import pytest
 
 from conftest import need
-from livecomposer.clock import ManualClock
-from livecomposer.demo_phrase import BPM, demo_phrase, duration_ns
-from livecomposer.engine import Engine
-from livecomposer.events import NS_PER_S, Event, Kind, parse
+from livecomposer.kernel.clock import ManualClock
+from livecomposer.app.demo_phrase import BPM, demo_phrase, duration_ns
+from livecomposer.kernel.engine import Engine
+from livecomposer.kernel.events import NS_PER_S, Event, Kind, parse
 from livecomposer.model import CheckpointError, resolve
-from livecomposer.plugins.base import Parallel, PluginContext
+from livecomposer.kernel.plugin import Parallel, PluginContext
 from livecomposer.plugins.effects import Thru
 from livecomposer.plugins.partners import Accompanist, CallResponse, Continuation, Harmonizer
 from livecomposer.ports.memory import MemoryOutput
-from livecomposer.presets import build_graph, load_preset
-from livecomposer.session import load, render_offline
-from livecomposer.tempo import Tempo
-from livecomposer.theory import estimate_key, parse_note
+from livecomposer.app.presets import build_graph, load_preset
+from livecomposer.app.session import load, render_offline
+from livecomposer.kernel.tempo import Tempo
+from livecomposer.kernel.theory import estimate_key, parse_note
 
 PRESETS = Path(__file__).resolve().parents[1] / "presets"
 MODES = ("duet", "continuation", "harmonizer", "accompanist")
@@ -407,7 +407,7 @@ def test_key_follower_finds_the_scale_of_tonal_melodies() -> None:
     import numpy as np
 
     from livecomposer.plugins.partners.common import KeyFollower
-    from livecomposer.theory import Key, scale_pitch_classes
+    from livecomposer.kernel.theory import Key, scale_pitch_classes
 
     rng = np.random.default_rng(0)
     found = 0

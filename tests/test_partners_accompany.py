@@ -9,8 +9,8 @@ from collections import defaultdict
 import numpy as np
 
 from test_partners import BEAT, CHORALE, calls, chorale, machine, performer_notes, render_graph, shipped_models  # noqa: F401  (model checks)
-from livecomposer.demo_phrase import demo_phrase, duration_ns
-from livecomposer.events import NS_PER_S
+from livecomposer.app.demo_phrase import demo_phrase, duration_ns
+from livecomposer.kernel.events import NS_PER_S
 from livecomposer.plugins.partners import Accompanist, Harmonizer
 from livecomposer.plugins.partners.chords import BeatPhase, ChordEstimate
 from livecomposer.plugins.partners.comping import safest, voice_lead

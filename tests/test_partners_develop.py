@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from test_partners import BEAT, MELODY, machine, render_graph, shipped_models  # noqa: F401  (model check)
-from livecomposer.demo_phrase import demo_phrase
-from livecomposer.events import NS_PER_S
+from livecomposer.app.demo_phrase import demo_phrase
+from livecomposer.kernel.events import NS_PER_S
 from livecomposer.model import load_model
 from livecomposer.model.api import Constraints, ModelEvent
 from livecomposer.model.sampling import draw_mixed
 from livecomposer.plugins.partners import CallResponse, Continuation
 from livecomposer.plugins.partners.memory import SessionMemory
-from livecomposer.theory import degree_interval, degree_step, scale_pitch_classes
+from livecomposer.kernel.theory import degree_interval, degree_step, scale_pitch_classes
 
 NS = NS_PER_S
 D_MAJOR = tuple(sorted(scale_pitch_classes("D")))

@@ -14,8 +14,8 @@ import pytest
 
 from conftest import JackServer, _Lines, unique, wait_until
 from test_partners import CHORALE, MELODY, chorale, models_for, shipped_models  # noqa: F401  (model checks)
-from livecomposer.engine import Engine
-from livecomposer.plugins.base import Parallel
+from livecomposer.kernel.engine import Engine
+from livecomposer.kernel.plugin import Parallel
 from livecomposer.plugins.effects import Thru
 from livecomposer.plugins.partners import CallResponse, Harmonizer
 from livecomposer.ports.memory import MemoryInput, MemoryOutput

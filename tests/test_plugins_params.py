@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from livecomposer.plugins.base import OptionError, Param, ParamError, Plugin, UnknownOption
+from livecomposer.kernel.plugin import OptionError, Param, ParamError, Plugin, UnknownOption
 from livecomposer.plugins.effects import ChannelFilter, ChannelMap, ScaleQuantize, Transpose, VelocityCurve
 from livecomposer.plugins.partners import Accompanist, CallResponse, Continuation, Harmonizer
 

@@ -11,17 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from livecomposer.events import note_off, note_on
-from livecomposer.plugins.base import Chain, Parallel, PluginContext
+from livecomposer.kernel.events import note_off, note_on
+from livecomposer.kernel.plugin import Chain, Parallel, PluginContext
 from livecomposer.plugins.effects import ChannelMap, ScaleQuantize, Thru, Transpose, VelocityCurve
-from livecomposer.presets import (
-    Control,
-    PresetError,
-    build_graph,
-    check_preset,
-    load_preset,
-    loads_preset,
-)
+from livecomposer.app.presets import Control, PresetError, build_graph, check_preset, load_preset, loads_preset
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((ROOT / "presets").glob("*.yaml"))
@@ -305,7 +298,7 @@ def test_loads_preset_names_the_given_path():
 
 
 def test_unavailable_builtin_is_a_clear_error(tmp_path, monkeypatch):
-    from livecomposer import registry
+    from livecomposer.plugins import registry
 
     monkeypatch.setitem(registry.BUILTINS, "later_fx", "livecomposer.plugins.not_written_yet:Later")
     path = write(tmp_path, "graph: [later_fx]\n")
@@ -465,7 +458,7 @@ def test_visual_section_is_checked_by_the_visual_config_when_present(tmp_path):
 
 
 def test_add_control_appends_keeping_comments(tmp_path):
-    from livecomposer.presets import add_control
+    from livecomposer.app.presets import add_control
 
     path = write(tmp_path, "# my set\ngraph:\n  - {plugin: transpose, id: up}  # the lead\ncontrols:\n  - {cc: 102, to: panic}\nseed: 1\n")
     preset = add_control(path, {"cc": 21, "to": "up.semitones", "range": [-12, 12]})
@@ -477,7 +470,7 @@ def test_add_control_appends_keeping_comments(tmp_path):
 
 
 def test_add_control_replaces_the_same_cc_and_channel(tmp_path):
-    from livecomposer.presets import add_control
+    from livecomposer.app.presets import add_control
 
     path = write(tmp_path, "graph: [transpose]\ncontrols:\n  - cc: 21\n    to: panic\n  - {cc: 21, channel: 2, to: panic}\n")
     preset = add_control(path, {"cc": 21, "to": "transpose.semitones", "range": [0, 12]})
@@ -489,7 +482,7 @@ def test_add_control_replaces_the_same_cc_and_channel(tmp_path):
     ["controls: []\n", "controls: [{cc: 1, to: panic}]\n", "controls:\n", "controls: ~\n", "", "controls:\n  - cc: 1\n    to: panic\nseed: 2", "controls:\n- {cc: 1, to: panic}"],
 )
 def test_add_control_to_flow_empty_or_missing_controls(tmp_path, controls):
-    from livecomposer.presets import add_control
+    from livecomposer.app.presets import add_control
 
     path = write(tmp_path, "graph: [transpose]\n" + controls)
     preset = add_control(path, {"cc": 22, "to": "transpose.semitones", "range": [-2, 2]})
@@ -497,7 +490,7 @@ def test_add_control_to_flow_empty_or_missing_controls(tmp_path, controls):
 
 
 def test_add_control_refuses_a_bad_mapping_and_leaves_the_file(tmp_path):
-    from livecomposer.presets import add_control
+    from livecomposer.app.presets import add_control
 
     path = write(tmp_path, "graph: [transpose]\ncontrols:\n  - {cc: 102, to: panic}\n")
     before = path.read_text()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from conftest import need, unique, wait_until
 from livecomposer.rt import priority
-from livecomposer.session import LiveOptions, LiveSession, load
+from livecomposer.app.session import LiveOptions, LiveSession, load
 
 REPO = Path(__file__).resolve().parents[1]
 SCHED_FIFO = 1

@@ -13,8 +13,8 @@ from pathlib import Path
 import mido
 import pytest
 
-from livecomposer.events import NS_PER_MS, Event, Kind, control, note_off, note_on
-from livecomposer.recording import Recorder
+from livecomposer.kernel.events import NS_PER_MS, Event, Kind, control, note_off, note_on
+from livecomposer.app.recording import Recorder
 
 REPO = Path(__file__).resolve().parents[1]
 START = 5_000_000_000  # an arbitrary monotonic time: tick 0 of the file
@@ -96,8 +96,8 @@ def test_bad_tempo_is_refused(tmp_path: Path) -> None:
 CHILD = textwrap.dedent(
     """
     import sys, time
-    from livecomposer.events import note_on, note_off
-    from livecomposer.recording import Recorder
+    from livecomposer.kernel.events import note_on, note_off
+    from livecomposer.app.recording import Recorder
     rec = Recorder(sys.argv[1], time.monotonic_ns())
     n = 0
     while True:

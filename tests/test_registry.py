@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from livecomposer import registry
-from livecomposer.plugins.base import Chain, Parallel, Plugin
+from livecomposer.plugins import registry
+from livecomposer.kernel.plugin import Chain, Parallel, Plugin
 from livecomposer.plugins.effects import Thru, Transpose
 
 
@@ -24,7 +24,7 @@ def installed_plugin(tmp_path, monkeypatch):
     (tmp_path / "fakefx.py").write_text(
         textwrap.dedent(
             '''
-            from livecomposer.plugins.base import Plugin
+            from livecomposer.kernel.plugin import Plugin
 
             class Octaver(Plugin):
                 name = "octaver"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 
 from livecomposer.bench import BenchOptions
-from livecomposer.bench import stage as stage_bench
-from livecomposer.stage.runs import soak_manual
+from livecomposer.bench import robustness as stage_bench
+from livecomposer.bench.robustness.runs import soak_manual
 
 
 def test_nothing_is_measured_without_stage() -> None:

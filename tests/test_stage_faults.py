@@ -2,7 +2,7 @@
 
 A keyboard stand-in (another process) plays into the engine; a DAW stand-in (a third process)
 listens on the other end and checks, at the end, that every note-on it heard got its
-note-off (:func:`livecomposer.stage.ledger.stuck_notes`; CC 123 does not count).  The faults:
+note-off (:func:`livecomposer.bench.robustness.ledger.stuck_notes`; CC 123 does not count).  The faults:
 the input port vanishes and comes back, the output port vanishes and comes back, a plugin
 raises on every call, the model raises or takes 100 ms a step, the visualizer process dies.
 SIGINT/SIGTERM/SIGHUP to ``livecomposer run --record`` are in ``test_stage_signals.py``.
@@ -18,12 +18,12 @@ from contextlib import contextmanager
 import pytest
 
 from conftest import unique, wait_until
-from livecomposer.engine import Engine
-from livecomposer.events import NS_PER_MS
-from livecomposer.plugins.base import Parallel, PluginContext
+from livecomposer.kernel.engine import Engine
+from livecomposer.kernel.events import NS_PER_MS
+from livecomposer.kernel.plugin import Parallel, PluginContext
 from livecomposer.plugins.effects import Thru
-from livecomposer.stage.faults import BrokenPlugin, FaultyModel, tiny_checkpoint
-from livecomposer.stage.ledger import stuck_notes
+from livecomposer.bench.robustness.faults import BrokenPlugin, FaultyModel, tiny_checkpoint
+from livecomposer.bench.robustness.ledger import stuck_notes
 
 pytestmark = pytest.mark.jack
 

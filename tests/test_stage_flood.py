@@ -12,12 +12,12 @@ import time
 
 import pytest
 
-from livecomposer.engine import MAX_BACKLOG, MAX_BATCH, Engine
-from livecomposer.events import NS_PER_MS
-from livecomposer.plugins.base import Parallel
+from livecomposer.kernel.engine import MAX_BACKLOG, MAX_BATCH, Engine
+from livecomposer.kernel.events import NS_PER_MS
+from livecomposer.kernel.plugin import Parallel
 from livecomposer.plugins.effects import Thru
 from livecomposer.ports.memory import MemoryOutput
-from livecomposer.stage.runs import SlowEffect, effects_graph, flood, flood_through_jack
+from livecomposer.bench.robustness.runs import SlowEffect, effects_graph, flood, flood_through_jack
 
 MB = 2**20
 

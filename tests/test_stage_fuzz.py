@@ -12,19 +12,20 @@ event stays one message; the tests below send no F7 to recover.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import unique
-from livecomposer.clock import ManualClock
-from livecomposer.engine import Engine
-from livecomposer.events import Event, MidiParseError, parse, to_bytes
+from livecomposer.kernel.clock import ManualClock
+from livecomposer.kernel.engine import Engine
+from livecomposer.kernel.events import Event, MidiParseError, parse, to_bytes
 from livecomposer.plugins.effects import Thru
 from livecomposer.ports.memory import MemoryOutput
-from livecomposer.stage import fuzz
-from livecomposer.stage.ledger import stuck_notes
+from livecomposer.bench.robustness import fuzz
+from livecomposer.bench.robustness.ledger import stuck_notes
 
 N = 100_000
 
@@ -172,11 +173,11 @@ def test_a_jack_input_keeps_every_message_while_python_is_busy(jack_server) -> N
     import threading
 
     from livecomposer.ports.rtmidi_ports import open_inputs
-    from livecomposer.stage.sender import stream
+    from helpers.stream_send import stream
 
     count = 10_000
     client = unique("fastkbd")
-    sender = subprocess.Popen([sys.executable, "-m", "livecomposer.stage.sender", client, str(count)],
+    sender = subprocess.Popen([sys.executable, str(Path(__file__).parent / "helpers" / "stream_send.py"), client, str(count)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     got: list[bytes] = []
     stop = threading.Event()

@@ -13,7 +13,7 @@ import pytest
 
 from livecomposer.cli import build_parser
 from livecomposer.model import CheckpointError, load_model, resolve
-from livecomposer.stage.faults import tiny_checkpoint
+from livecomposer.bench.robustness.faults import tiny_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "livecomposer"
@@ -94,7 +94,7 @@ def _listening(port: int, proto: str) -> set[str]:
 
 
 def test_osc_listens_on_loopback_by_default() -> None:
-    from livecomposer.osc import OscServer
+    from livecomposer.app.osc import OscServer
 
     server = OscServer(engine=None, port=0).start()
     try:
@@ -122,7 +122,7 @@ def test_the_visual_page_listens_on_loopback_by_default() -> None:
 
 
 def test_a_bank_entry_cannot_leave_the_presets_folder(tmp_path) -> None:
-    from livecomposer.presets import PresetError, load_preset
+    from livecomposer.app.presets import PresetError, load_preset
 
     (tmp_path / "outside.yaml").write_text("name: outside\ngraph: [thru]\n")
     folder = tmp_path / "presets"

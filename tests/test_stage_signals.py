@@ -15,8 +15,8 @@ import mido
 import pytest
 
 from conftest import JackServer, _Lines, unique
-from livecomposer.stage.faults import tiny_checkpoint
-from livecomposer.stage.ledger import stuck_notes
+from livecomposer.bench.robustness.faults import tiny_checkpoint
+from livecomposer.bench.robustness.ledger import stuck_notes
 from test_jack_run import start_run, wait_connected
 
 pytestmark = pytest.mark.jack

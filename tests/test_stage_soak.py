@@ -7,8 +7,8 @@ of one object per event (tens of thousands) or a queue that grows, not noise.
 
 from __future__ import annotations
 
-from livecomposer.events import NS_PER_MS
-from livecomposer.stage.runs import soak_manual, soak_realtime
+from livecomposer.kernel.events import NS_PER_MS
+from livecomposer.bench.robustness.runs import soak_manual, soak_realtime
 
 
 def test_twenty_minutes_on_the_manual_clock_stay_flat() -> None:

@@ -11,19 +11,19 @@ from types import SimpleNamespace
 
 import pytest
 
-from livecomposer.clock import ManualClock
-from livecomposer.engine import Engine
-from livecomposer.events import NS_PER_MS, NS_PER_S
+from livecomposer.kernel.clock import ManualClock
+from livecomposer.kernel.engine import Engine
+from livecomposer.kernel.events import NS_PER_MS, NS_PER_S
 from livecomposer.ports.memory import MemoryInput, MemoryOutput
-from livecomposer.status import StatusScreen
-from livecomposer.tempo import Tempo
+from livecomposer.app.status import StatusScreen
+from livecomposer.kernel.tempo import Tempo
 
 
 PRESETS = Path(__file__).resolve().parents[1] / "presets"
 
 
 def played_session(tempo=None):
-    from livecomposer.session import load, make_router
+    from livecomposer.app.session import load, make_router
 
     preset, graph = load(PRESETS / "bank.yaml")  # a real bank of five presets
     router = make_router(preset)
@@ -133,7 +133,7 @@ def test_keys_from_a_real_terminal(tmp_path):
         f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
         "from test_status import played_session\n"
-        "from livecomposer.status import StatusScreen\n"
+        "from livecomposer.app.status import StatusScreen\n"
         "s = StatusScreen(played_session(), refresh_hz=10).start()\n"
         "t = time.time()\n"
         "while not s.quit_requested and time.time() - t < 20: time.sleep(0.05)\n"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from livecomposer.events import NS_PER_MS, NS_PER_S, Event, Kind
-from livecomposer.tempo import Tempo
+from livecomposer.kernel.events import NS_PER_MS, NS_PER_S, Event, Kind
+from livecomposer.kernel.tempo import Tempo
 
 BEAT_120 = NS_PER_S // 2
 

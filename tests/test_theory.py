@@ -6,20 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from livecomposer.theory import (
-    SCALES,
-    Key,
-    TheoryError,
-    estimate_key,
-    note_name,
-    parse_key,
-    parse_note,
-    parse_pitch_class,
-    parse_range,
-    quantize,
-    scale_pitch_classes,
-    split_key,
-)
+from livecomposer.kernel.theory import SCALES, Key, TheoryError, estimate_key, note_name, parse_key, parse_note, parse_pitch_class, parse_range, quantize, scale_pitch_classes, split_key
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from livecomposer.events import Kind, Event, control, note_off, note_on
+from livecomposer.kernel.events import Kind, Event, control, note_off, note_on
 from livecomposer.visual import features as F
 from livecomposer.visual.config import VisualConfig, parse_visual
 from livecomposer.visual.gan import GanConfig, Generator, load_generator, save_generator

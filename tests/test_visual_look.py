@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from livecomposer.clock import ManualClock
-from livecomposer.engine import Engine
-from livecomposer.events import Kind, note_off, note_on
-from livecomposer.plugins.base import Param, Plugin
+from livecomposer.kernel.clock import ManualClock
+from livecomposer.kernel.engine import Engine
+from livecomposer.kernel.events import Kind, note_off, note_on
+from livecomposer.kernel.plugin import Param, Plugin
 from livecomposer.ports.memory import MemoryOutput
 from livecomposer.visual import features as F
 from livecomposer.visual import notes as N
@@ -54,7 +54,7 @@ def _preset(tmp_path: Path, extra: str) -> Path:
 
 
 def test_a_bad_look_in_a_preset_file_points_at_its_line(tmp_path):
-    from livecomposer.presets import PresetError, load_preset
+    from livecomposer.app.presets import PresetError, load_preset
 
     path = _preset(tmp_path, "visual:\n  enabled: true\n  look:\n    trails: 0.5\n    mirror: kaleido9\n")
     with pytest.raises(PresetError) as err:
@@ -64,7 +64,7 @@ def test_a_bad_look_in_a_preset_file_points_at_its_line(tmp_path):
 
 
 def test_knobs_map_to_the_look_and_are_checked(tmp_path):
-    from livecomposer.presets import PresetError, load_preset
+    from livecomposer.app.presets import PresetError, load_preset
 
     preset = load_preset(_preset(tmp_path, "controls:\n  - {cc: 30, to: visual.trails, range: [0, 0.9]}\n  - {cc: 31, to: visual.mirror}\n"))
     trails, mirror = preset.controls
@@ -345,7 +345,7 @@ def test_demo_writes_a_contact_sheet_and_a_video_of_the_visuals(tmp_path):
 
 
 def test_the_look_pulses_on_the_tempos_beat_while_the_music_is_busy(make_painter):
-    from livecomposer.tempo import Tempo
+    from livecomposer.kernel.tempo import Tempo
 
     tempo = Tempo(bpm=120.0)  # a beat every 0.5 s from 0
     tracker = F.FeatureTracker(VisualConfig())

@@ -14,9 +14,9 @@ import urllib.request
 import pytest
 
 from conftest import need
-from livecomposer.engine import Engine
-from livecomposer.events import Kind, note_off, note_on, parse
-from livecomposer.plugins.base import Plugin
+from livecomposer.kernel.engine import Engine
+from livecomposer.kernel.events import Kind, note_off, note_on, parse
+from livecomposer.kernel.plugin import Plugin
 from livecomposer.ports.memory import MemoryInput, MemoryOutput
 from livecomposer.visual import start_visualizer
 from livecomposer.visual.browser import HeadlessChromium, find_chromium
@@ -204,7 +204,7 @@ def test_the_machines_planned_notes_reach_the_page(visualizer):
     import numpy as np
     from PIL import Image
 
-    from livecomposer.clock import ManualClock
+    from livecomposer.kernel.clock import ManualClock
     from livecomposer.visual import notes as N
     from livecomposer.visual.features import FeatureTracker
     from test_visual_look import Planner
@@ -252,9 +252,9 @@ def test_the_machines_planned_notes_reach_the_page(visualizer):
 def test_a_knob_osc_and_a_preset_switch_drive_the_look_through_the_engine(visualizer, tmp_path):
     """CC 29 mapped to visual.trails, OSC /livecomposer/visual/mirror, and program change 1
     (a bank preset with its own look) all reach the renderer's look mailbox from a real engine."""
-    from livecomposer.clock import ManualClock
-    from livecomposer.osc import OscServer
-    from livecomposer.session import load, make_router
+    from livecomposer.kernel.clock import ManualClock
+    from livecomposer.app.osc import OscServer
+    from livecomposer.app.session import load, make_router
     from livecomposer.visual.look import LookConfig
 
     def look() -> tuple[float, LookConfig]:

@@ -22,7 +22,7 @@ from typing import Iterable, Sequence
 
 import mido
 
-from ..events import NS_PER_S, Event, Kind, sorted_events, to_bytes
+from ..kernel.events import NS_PER_S, Event, Kind, sorted_events, to_bytes
 from .monitor import MonitorError
 
 SOUNDFONT_ENV = "LIVECOMPOSER_SOUNDFONT"
@@ -228,7 +228,7 @@ def render_wav_fluidsynth(
 
 
 if __name__ == "__main__":  # pragma: no cover - manual check: play a C major arpeggio
-    from ..events import note_off, note_on
+    from ..kernel.events import note_off, note_on
 
     with FluidSynthMonitor() as m:
         t = time.monotonic_ns()

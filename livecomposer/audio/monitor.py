@@ -31,7 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..rt import priority
-from ..events import NS_PER_S, Event, Kind
+from ..kernel.events import NS_PER_S, Event, Kind
 from ..rt.audio_out import RingOutputStream
 from .synth import Synth
 
@@ -321,24 +321,3 @@ class Monitor:
         if self.stream is None:
             return "monitor off"
         return f"monitor {self.device_name} {self.sample_rate} Hz/{self.blocksize}: {self.underruns} under-runs, {self.starved} gaps"
-
-
-def open_monitor(kind: str = "builtin", spec: Any = None) -> Any:
-    """A started monitor observer: ``builtin`` (this module's synth on sounddevice) or
-    ``fluidsynth``.  ``spec``: the preset's ``monitor`` section (``soundfont``, ``device``,
-    ``gain``, ``blocksize``), a mapping or an object; missing fields take the defaults.
-    Raises :class:`MonitorError` with advice when no audio output can be opened."""
-
-    def get(key: str, default: Any) -> Any:
-        if spec is None:
-            return default
-        value = spec.get(key, default) if isinstance(spec, dict) else getattr(spec, key, default)
-        return default if value is None else value
-
-    if kind == "fluidsynth":
-        from .fluid import FluidSynthMonitor
-
-        return FluidSynthMonitor(soundfont=get("soundfont", None), gain=float(get("gain", 0.6))).start()
-    if kind != "builtin":
-        raise MonitorError(f"unknown monitor {kind!r}: use builtin or fluidsynth")
-    return Monitor(blocksize=int(get("blocksize", MAX_BLOCK)), device=get("device", None), gain=float(get("gain", 0.3))).start()

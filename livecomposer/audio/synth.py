@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..events import Event, Kind
+from ..kernel.events import Event, Kind
 
 SUSTAIN = 64
 CONTROL_BLOCK = 256  # envelope resolution: exact every this many samples, linear in between

@@ -14,7 +14,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..events import NS_PER_S, Event, Kind, sorted_events
+from ..kernel.events import NS_PER_S, Event, Kind, sorted_events
 from .synth import Synth
 
 _AUDIBLE = (Kind.NOTE_ON, Kind.NOTE_OFF, Kind.CONTROL)

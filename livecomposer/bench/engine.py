@@ -12,9 +12,9 @@ import threading
 import time
 
 from ..rt.priority import INPUT_READER, make_realtime
-from ..engine import Engine
-from ..events import note_off, note_on
-from ..plugins.base import Plugin
+from ..kernel.engine import Engine
+from ..kernel.events import note_off, note_on
+from ..kernel.plugin import Plugin
 from ..ports.memory import MemoryInput, MemoryOutput
 from . import BenchOptions, Measurement, summarize
 

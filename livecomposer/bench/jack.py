@@ -15,8 +15,8 @@ import subprocess
 import threading
 import time
 
-from ..engine import Engine, LatencyRing
-from ..plugins.base import Plugin
+from ..kernel.engine import Engine, LatencyRing
+from ..kernel.plugin import Plugin
 from . import BenchOptions, Measurement, skipped, summarize
 from .receiver import JackReceiver
 

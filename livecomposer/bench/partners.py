@@ -20,13 +20,13 @@ import bisect
 import os
 import time
 
-from ..engine import Engine
-from ..events import NS_PER_S
+from ..kernel.engine import Engine
+from ..kernel.events import NS_PER_S
 from ..model import CheckpointError, resolve
 from ..plugins.effects import Thru
-from ..plugins.base import Parallel
+from ..kernel.plugin import Parallel
 from ..ports.memory import MemoryInput, MemoryOutput
-from ..tempo import Tempo
+from ..kernel.tempo import Tempo
 from . import BenchOptions, Measurement, skipped, summarize
 from .receiver import JackReceiver
 

@@ -13,7 +13,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..cli import CommandError, preset_arg
+from . import CommandError, preset_arg
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import mido
 
-    from ..demo_phrase import BPM, demo_phrase
-    from ..presets import PresetError
-    from ..render import render_files
+    from ..app.demo_phrase import BPM, demo_phrase
+    from ..app.presets import PresetError
+    from ..app.render import render_files
 
     preset = args.preset or default_preset()
     out: Path = args.out
@@ -102,8 +102,8 @@ def _visuals(out: Path, preset: Path, log_, video: bool, overlay: bool) -> list[
     its plans before they sound.  Nothing if the visual model is not installed."""
     from dataclasses import replace
 
-    from ..presets import load_preset
-    from ..session import make_tempo
+    from ..app.presets import load_preset
+    from ..app.session import make_tempo
     from ..visual.config import parse_visual
     from ..visual.offline import render_contact_sheet, render_video
 

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..doctor import FAIL, OK, can_play, run_checks
+    from ..app.doctor import FAIL, OK, can_play, run_checks
 
     checks = run_checks(args.api)
     ok = can_play(checks)

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import CommandError
+    from . import CommandError
     from ..model import CheckpointError
     from ..model.data import DataError
     from ..model.evaluate import evaluate

@@ -25,13 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import CommandError
+    from . import CommandError
     from ..judge.figures import figures, per_file
     from ..judge.report import as_json, markdown, table
     from ..judge.run import JudgeError, gather
     from ..model.midi import midi_files
     from ..paths import find_preset
-    from ..presets import PresetError
+    from ..app.presets import PresetError
 
     if args.seeds < 1:
         raise CommandError("--seeds must be at least 1", 2)

@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import registry
+    from ..plugins import registry
 
     if args.name:
         return _show(args.name)
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _show(name: str) -> int:
-    from .. import registry
+    from ..plugins import registry
 
     try:
         cls = registry.resolve(name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..cli import CommandError
+from . import CommandError
 from .run import API_CHOICES
 
 

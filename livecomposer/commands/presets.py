@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from ..presets import PresetError, check_preset
+    from ..app.presets import PresetError, check_preset
 
     failed = 0
     queue = [Path(f) for f in args.files]
@@ -59,7 +59,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     from ..paths import list_presets, preset_dirs
-    from ..presets import PresetError, check_preset
+    from ..app.presets import PresetError, check_preset
 
     if args.folder is not None:
         files = sorted(args.folder.glob("*.yaml")) + sorted(args.folder.glob("*.yml"))

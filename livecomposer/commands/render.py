@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import CommandError
+from . import CommandError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,9 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..midifile import MidiFileError, read_messages
-    from ..presets import PresetError
-    from ..render import render_files
+    from ..app.midifile import MidiFileError, read_messages
+    from ..app.presets import PresetError
+    from ..app.render import render_files
 
     try:
         messages = read_messages(args.input)

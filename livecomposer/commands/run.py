@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import CommandError, preset_arg
+from . import CommandError, preset_arg
 
 API_CHOICES = ("auto", "alsa", "jack", "coremidi", "windows")
 
@@ -30,8 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..ports.base import PortError
-    from ..presets import PresetError
-    from ..session import LiveOptions, LiveSession, load
+    from ..app.presets import PresetError
+    from ..app.session import LiveOptions, LiveSession, load
 
     try:
         preset, graph = load(args.preset)

@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import CommandError
+    from . import CommandError
     from ..model.data import DataError
     from ..model.train import TrainOptions, train
 

@@ -49,7 +49,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import CommandError
+    from . import CommandError
     from ..visual.train import TrainOptions, train
 
     if args.minutes < 0 or args.batch < 2 or args.d_warmup < 0:
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..cli import CommandError
+    from . import CommandError
 
     parser = argparse.ArgumentParser(prog="python -m livecomposer.commands.train_visual", description=__doc__.split("\n\n")[0])
     add_arguments(parser)

@@ -31,7 +31,7 @@ def register(subparsers) -> None:
 def _config(args: argparse.Namespace):
     import yaml
 
-    from ..cli import CommandError
+    from . import CommandError
     from ..visual.config import parse_visual
 
     section = {"enabled": True, "model": args.model, "host": args.host, "port": args.port, "fps": args.fps, "size": args.size}
@@ -49,16 +49,16 @@ def _config(args: argparse.Namespace):
 
 
 def _events(midi: Path | None):
-    from ..demo_phrase import demo_phrase
-    from ..events import parse
-    from ..midifile import read_messages
+    from ..app.demo_phrase import demo_phrase
+    from ..kernel.events import parse
+    from ..app.midifile import read_messages
 
     messages = read_messages(midi) if midi else demo_phrase()
     return [e for e in (parse(m, t) for t, m in messages) if e is not None]
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import CommandError
+    from . import CommandError
 
     cfg = _config(args)
     if args.midi is not None and not args.midi.is_file():

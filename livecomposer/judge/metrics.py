@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Iterable, Sequence
 
-from ..theory import SCALES, Key, estimate_key
+from ..kernel.theory import SCALES, Key, estimate_key
 
 CONSONANT_INTERVAL_CLASSES = frozenset({0, 3, 4, 5})
 """Interval classes (semitones mod 12, folded to 0-6) heard as consonant: 0 unison/octave,

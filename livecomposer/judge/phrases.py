@@ -15,8 +15,8 @@ from pathlib import Path
 
 import mido
 
-from ..events import NS_PER_S
-from ..midifile import MidiFileError
+from ..kernel.events import NS_PER_S
+from ..app.midifile import MidiFileError
 from .metrics import Note
 
 

@@ -1,6 +1,6 @@
 """Rendering files through a preset and gathering what the machine and the humans played.
 
-Each render is the live engine on its manual clock (:func:`livecomposer.session.render_offline`),
+Each render is the live engine on its manual clock (:func:`livecomposer.app.session.render_offline`),
 with the preset's tempo set to the file's so that the partner's beat and the tune's beat
 agree.  What the machine plays is told apart from what it passes through by channel: each
 partner plugin plays on its own ``channel``.  Which figures apply follows from the partner
@@ -14,10 +14,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..events import NS_PER_S
-from ..render import sent_events
-from ..session import load, render_offline
-from ..theory import Key
+from ..kernel.events import NS_PER_S
+from ..app.render import sent_events
+from ..app.session import load, render_offline
+from ..kernel.theory import Key
 from .metrics import Note, key_of
 from .phrases import Call, calls, cut, to_messages, whole
 
@@ -80,7 +80,7 @@ class Gathered:
 
 def partner_mode(preset: Any) -> tuple[str, frozenset[int]]:
     """(mode, machine channels 0-15) of the preset's partner plugins; one mode per judge."""
-    from ..presets import build_graph
+    from ..app.presets import build_graph
 
     partners = [p for p in build_graph(preset).walk() if getattr(p, "name", None) in MODES]
     if not partners:
@@ -108,7 +108,7 @@ def whole_bars(beats: float, beats_per_bar: float) -> float:
 def render_notes(preset: Any, performer: list[Note], bpm: float, end_beats: float, seed: int, channels: frozenset[int]) -> tuple[list[Note], list]:
     """Play ``performer`` (channel 1) through the preset; the machine's notes on ``channels``
     in beats, and every event sent (for audio)."""
-    from ..presets import build_graph
+    from ..app.presets import build_graph
 
     if 0 in channels:
         raise JudgeError("the partner plays on channel 1, where the judge plays the performer; give it another channel")
@@ -140,7 +140,7 @@ def bass_line(notes: list[Note]) -> list[Note]:
 def gather(preset_path: Path, files: list[Path], phrases: float | None, seeds: int, wav: Path | None = None) -> Gathered:
     """Render every file (or its calls) with ``seeds`` seeds and collect machine and human material."""
     from ..audio.wav import render_wav
-    from ..midifile import MidiFileError
+    from ..app.midifile import MidiFileError
     from .phrases import read_piece
 
     preset, _ = load(preset_path)

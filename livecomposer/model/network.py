@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .sampling import Sampler
 from .tokens import FIELD_SIZES, N_DT, N_INT, N_PITCH, N_V, N_VOICE, REL_RANGE
 
 
@@ -214,8 +215,6 @@ class StreamingModel:
     """
 
     def __init__(self, net: EventRNN, name: str = "model", config: dict | None = None) -> None:
-        from .sampling import Sampler
-
         self.name = name
         self.config = dict(config or {})
         with torch.inference_mode():

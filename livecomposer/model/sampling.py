@@ -27,15 +27,32 @@ Steering a note-on's pitch (what partners use to develop a motif and to learn th
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from .api import Constraints, ModelEvent
 from .tokens import DT_EDGES, DT_MAX, DT_MIN, DT_UPPER, N_DT, N_PITCH, N_V, VEL_HI, VEL_LO, dt_bin, vel_bin
 
-if TYPE_CHECKING:
-    from .network import StreamingModel
+
+
+class HeadState(Protocol):
+    """What the sampler reads from a streaming model (:class:`.network.StreamingModel`,
+    which creates its sampler): the output heads' weights, the state after the last step,
+    and the notes each voice holds.  A protocol, so this module need not import that one."""
+
+    relative: bool
+    _held: dict[int, set[int]]
+    _held_mask: np.ndarray
+    _last: list[int]
+    _head_voice: list
+    _head_known: list
+    _out_w: list
+    _out_b: list
+
+    def head_pre(self) -> list[np.ndarray]: ...
+
+    def rel_logits(self, a: np.ndarray, voice: int) -> np.ndarray: ...
 
 V, PITCH, DT = 0, 1, 2
 _VEL_LO, _VEL_HI = [int(x) for x in VEL_LO], [int(x) for x in VEL_HI]
@@ -95,7 +112,7 @@ def draw_mixed(logits: np.ndarray, mask: np.ndarray, temperature: float, top_p: 
 
 
 class Sampler:
-    def __init__(self, model: "StreamingModel") -> None:
+    def __init__(self, model: HeadState) -> None:
         self.m = model
         self._pitch_masks: dict = {}
         self._dt_masks: dict = {}

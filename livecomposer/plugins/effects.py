@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence, cast
 
-from ..events import CHANNEL_KINDS, NS_PER_MS, Event, Kind, note_off
-from ..theory import PITCH_CLASS_NAMES, SCALES, TheoryError, normalize_scale, quantize, scale_pitch_classes, split_key
-from .base import OptionError, Param, Plugin, PluginContext
+from ..kernel.events import CHANNEL_KINDS, NS_PER_MS, Event, Kind, note_off
+from ..kernel.theory import PITCH_CLASS_NAMES, SCALES, TheoryError, normalize_scale, quantize, scale_pitch_classes, split_key
+from ..kernel.plugin import OptionError, Param, Plugin, PluginContext
 
 InKey = tuple[int, int, int]  # (voice, channel, note) of the input note
 OutKey = tuple[int, int]  # (channel, note) of the note we sent

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import jackclient
+from ..rt import jackclient
 from .base import PortError
 
 try:  # python-rtmidi is a hard dependency, but `livecomposer ports` should still explain itself.

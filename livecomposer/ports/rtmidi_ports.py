@@ -49,13 +49,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from . import jackclient
+from ..rt import jackclient
 from .backends import API_CHOICES, DEFAULT_CLIENT, NO_MIDI_SYSTEM, api_id, midi_in, midi_out, resolve_api, rtmidi
 from ..rt import priority
 from ..rt.jack_midi import JackMidiIn, compile_now
 from ..rt.jack_midi_out import JackMidiOut
 from .base import InputPort, InputSink, OutputPort, PortError
-from .monitor import SystemView, monitor
+from .watch import SystemView, monitor
 
 log = logging.getLogger(__name__)
 

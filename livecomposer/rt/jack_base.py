@@ -14,7 +14,7 @@ import time
 import numpy as np
 from numba import carray, cfunc, njit, types
 
-from ..ports import jackclient
+from . import jackclient
 from .ring import address_to_voidptr
 
 #: state slots every client has; a subclass's own slots start at FIRST_FREE.  SELF is the
@@ -210,7 +210,7 @@ class CompiledClient:
             return []
         other = jackclient.PORT_IS_OUTPUT if self.PORT_FLAGS == jackclient.PORT_IS_INPUT else jackclient.PORT_IS_INPUT
         array = self._lib.jack_get_ports(self._client, None, jackclient.MIDI_TYPE.encode(), other)
-        return jackclient._names(self._lib, array)
+        return jackclient.port_names(self._lib, array)
 
     def open_virtual_port(self, name: str) -> None:
         """Our port alone, for other clients to connect to."""

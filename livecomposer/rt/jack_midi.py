@@ -25,8 +25,8 @@ import time
 import numpy as np
 from numba import carray, cfunc, types
 
-from ..events import NS_PER_S
-from ..ports import jackclient
+NS_PER_S = 1_000_000_000
+from . import jackclient
 from .jack_base import FIRST_FREE, PORT, RATE, CompiledClient, compile_cycle_reader, libjack_for_callbacks, typed
 from .semaphore import Semaphore, sem_post_function
 from .ring import HEADER_SIZE, OVERFLOWS, RECORD_HEADER, address_to_voidptr, check_capacity, new_header, record_write, records_take

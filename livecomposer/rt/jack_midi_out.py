@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 from numba import carray, cfunc, types
 
-from ..ports import jackclient
+from . import jackclient
 from .jack_base import FIRST_FREE, PORT, RATE, CompiledClient, compile_cycle_reader, libjack_for_callbacks, typed
 from .ring import HEADER_SIZE, OVERFLOWS, READ, WRITE, address_to_voidptr, check_capacity, new_header, record_drop, record_peek, record_write_from
 

@@ -12,14 +12,20 @@ see each onset (as a decaying pulse) and calm down smoothly when the playing sto
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import Iterable, Protocol, Sequence
 
 import numpy as np
 
-from ..events import PERFORMER, Event, Kind
+from ..kernel.events import PERFORMER, Event, Kind
 
-if TYPE_CHECKING:  # config imports the look, which reads this module's layout
-    from .config import VisualConfig
+
+class FeatureSettings(Protocol):
+    """The part of :class:`.config.VisualConfig` the tracker reads (a protocol: the config
+    imports the look, which reads this module's layout, so this module cannot import it)."""
+
+    decay_s: float
+    accent_velocity: int
+    seed: int
 
 # -- layout of the feature vector -------------------------------------------------------------
 STAMP = 0  # time (ns, as float) the vector was last brought up to date
@@ -41,7 +47,7 @@ SIZE = BEAT_NS + 1
 PULSE_TAU_S = 0.22
 
 
-def time_constants(cfg: VisualConfig) -> np.ndarray:
+def time_constants(cfg: FeatureSettings) -> np.ndarray:
     """Per-field decay time constants in seconds (inf: does not decay)."""
     tau = np.full(SIZE, np.inf)
     tau[PC] = 0.75 * cfg.decay_s
@@ -67,7 +73,7 @@ def decayed(vec: np.ndarray, now: int, tau: np.ndarray) -> np.ndarray:
 class FeatureTracker:
     """Engine-side feature state.  ``update`` is called with each tick's events."""
 
-    def __init__(self, cfg: VisualConfig) -> None:
+    def __init__(self, cfg: FeatureSettings) -> None:
         self.cfg = cfg
         self.tau = time_constants(cfg)
         self._rate = 1.0 / self.tau  # exp(-dt * rate); 0 for non-decaying fields

@@ -332,7 +332,7 @@ class Look:
                 self.crossfade_from = None
 
     def _follow_key(self, feats: np.ndarray, dt: float) -> None:
-        from ..theory import estimate_key
+        from ..kernel.theory import estimate_key
 
         pcs = np.maximum(feats[F.PC], 0.0)
         self.key_pcs += (pcs - self.key_pcs) * min(1.0, dt / KEY_TAU_S)

@@ -22,7 +22,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..events import PERFORMER, Event, Kind
+from ..kernel.events import PERFORMER, Event, Kind
 
 CAPACITY = 160  # rows: a few seconds of dense two-handed playing plus the machine's plans
 ON, OFF, PITCH, WHO, VELOCITY = range(5)

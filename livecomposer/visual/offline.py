@@ -11,7 +11,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..events import PERFORMER, Event, sorted_events
+from ..kernel.events import PERFORMER, Event, sorted_events
 from . import features as F
 from .config import VisualConfig
 

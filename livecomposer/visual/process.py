@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..events import Event
+from ..kernel.events import Event
 from . import features as F
 from . import look as L
 from . import notes as N

@@ -42,7 +42,7 @@ def wait_listed(port: str, timeout: float = 5.0) -> None:
     """Until another client lists ``port``: PipeWire tells other clients of a new port a
     moment after it was registered (jackd before jack_port_register returns), and a test
     that lists ports once this stand-in is ready must find it."""
-    from livecomposer.ports.jackclient import JackClient
+    from livecomposer.rt.jackclient import JackClient
 
     other = JackClient(f"{port.split(':')[0]}-check")
     try:

@@ -56,11 +56,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ...events import NS_PER_S, Event
+from ...kernel.events import NS_PER_S, Event
 from ...model.api import Constraints
-from ...tempo import Tempo
-from ...theory import parse_note
-from ..base import Param, PluginContext
+from ...kernel.tempo import Tempo
+from ...kernel.theory import parse_note
+from ...kernel.plugin import Param, PluginContext
 from .common import LinePartner, Note, drop_unstarted
 from .chords import BeatPhase, ChordEstimate
 from .comping import foresee, plan_comp, safest

@@ -27,8 +27,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ...events import NS_PER_S, Event, Kind, PERFORMER
-from ..base import Param, PluginContext
+from ...kernel.events import NS_PER_S, Event, Kind, PERFORMER
+from ...kernel.plugin import Param, PluginContext
 from .common import LinePartner
 from .motif import CallNotes, vary
 from .track import MotifPlan, PlanSpec, Step, Track, hear_all, plan_motif

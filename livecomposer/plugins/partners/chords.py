@@ -5,7 +5,7 @@ counts at once), and its held length (up to two beats) when it ends, so long not
 more than passing ones.  The histogram decays with a half-life of ``half_life`` beats, so
 the estimate follows the harmony as it moves, per beat or so.  The chord is the best match
 of the histogram (plus the notes still held, by how long they have sounded) against
-templates of the 72 triads and sevenths (:func:`livecomposer.theory.chord_table`).  One
+templates of the 72 triads and sevenths (:func:`livecomposer.kernel.theory.chord_table`).  One
 note costs a few numpy operations; a match is one 72x12 product (~10 microseconds).
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...theory import chord_table
+from ...kernel.theory import chord_table
 
 _NAMES, _SETS, _ROWS = chord_table()
 _TABLE = np.array(_ROWS)

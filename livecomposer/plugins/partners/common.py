@@ -7,7 +7,7 @@ as jobs on the partner's :class:`~.track.Track` (the worker half, in :mod:`.trac
 history, session memory, planning), results come back through ``done()`` and are
 returned from the next :meth:`process` (``next_wakeup`` asks for it).
 
-The settings (typed :class:`~livecomposer.plugins.base.Param` attributes declared here and by each mode) are
+The settings (typed :class:`~livecomposer.kernel.plugin.Param` attributes declared here and by each mode) are
 the engine thread's too: knobs and OSC change them between ticks, so a job reads the
 values captured when it was submitted (as :meth:`ModelPartner.steering` does), never
 ``self.<setting>`` on the worker.
@@ -25,12 +25,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ...events import NS_PER_S, Event, Kind, PERFORMER
+from ...kernel.events import NS_PER_S, Event, Kind, PERFORMER
 from ...model.api import MACHINE_VOICE, Constraints
-from ...theory import _MAJOR_PROFILE as MAJOR_PROFILE
-from ...theory import _MINOR_PROFILE as MINOR_PROFILE
-from ...theory import PITCH_CLASS_NAMES, SCALES, TheoryError, normalize_scale, parse_note, scale_pitch_classes, split_key
-from ..base import OptionError, Param, Plugin, PluginContext
+from ...kernel.theory import _MAJOR_PROFILE as MAJOR_PROFILE
+from ...kernel.theory import _MINOR_PROFILE as MINOR_PROFILE
+from ...kernel.theory import PITCH_CLASS_NAMES, SCALES, TheoryError, normalize_scale, parse_note, scale_pitch_classes, split_key
+from ...kernel.plugin import OptionError, Param, Plugin, PluginContext
 from ..effects import KeyParam
 from .track import Step, Track
 
@@ -95,7 +95,7 @@ class KeyFollower:
     First the diatonic sets that hold the most of the recent notes (so a pitch class the
     performer played is never ruled out while another set allows it); among those, the one
     of the major or minor key the Krumhansl-Kessler profiles like best (as
-    :func:`livecomposer.theory.estimate_key`, whose pure-Python loop costs ~0.5 ms).  On
+    :func:`livecomposer.kernel.theory.estimate_key`, whose pure-Python loop costs ~0.5 ms).  On
     the held-out folk tunes and chorales, from their first 4-32 notes, it finds the whole
     piece's scale 74 % of the time.  A phrase without the 4th and 7th degrees is ambiguous:
     the demo's first call (D F# A D C# B A F# A) reads as A major / F# minor.  Only the set

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ...events import NS_PER_S, Event
-from ...theory import parse_note
-from ..base import Param
+from ...kernel.events import NS_PER_S, Event
+from ...kernel.theory import parse_note
+from ...kernel.plugin import Param
 from .common import LinePartner, Note, drop_unstarted
 from .track import PlanSpec, Step, Track, hear_all
 

@@ -29,9 +29,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ...events import Event, note_off, note_on
-from ...theory import parse_note
-from ..base import Param, PluginContext
+from ...kernel.events import Event, note_off, note_on
+from ...kernel.theory import parse_note
+from ...kernel.plugin import Param, PluginContext
 from ...model.api import MACHINE_VOICE, Constraints
 from .common import ModelPartner
 from .track import LINE, Track

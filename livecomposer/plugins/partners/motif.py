@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...theory import degree_interval, degree_step
+from ...kernel.theory import degree_interval, degree_step
 from .track import MotifPlan
 
 MAX_CALL_NOTES = 64

@@ -24,9 +24,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ...events import NS_PER_S
+from ...kernel.events import NS_PER_S
 from ...model.api import MACHINE_VOICE, PERFORMER_VOICE, Constraints, ModelEvent
-from ...theory import degree_step
+from ...kernel.theory import degree_step
 from .memory import SessionMemory
 
 NS = NS_PER_S

@@ -31,7 +31,7 @@ import numpy as np
 from numba import carray, cfunc, types
 
 if TYPE_CHECKING:
-    from ..rt.semaphore import Semaphore
+    from .semaphore import Semaphore
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def _prototypes(lib: ctypes.CDLL) -> None:
     lib.jack_set_info_function.restype = None
 
 
-def _names(lib: ctypes.CDLL, array) -> list[str]:
+def port_names(lib: ctypes.CDLL, array) -> list[str]:
     """Copy a NULL-terminated ``const char **`` from libjack into Python and free it."""
     out: list[str] = []
     if not array:
@@ -164,8 +164,8 @@ def _compiled_notices():
     global _notices
     with _notices_lock:
         if _notices is None:
-            from ..rt.ring import address_to_voidptr
-            from ..rt.semaphore import sem_post_function
+            from .ring import address_to_voidptr
+            from .semaphore import sem_post_function
 
             sem_post = sem_post_function()
             if sem_post is None:
@@ -266,7 +266,7 @@ class JackClient:
             if not self.alive:
                 return []
             array = self._lib.jack_get_ports(self._handle, pattern.encode() or None, type_pattern.encode() or None, flags)
-            return _names(self._lib, array)
+            return port_names(self._lib, array)
 
     def exists(self, port_name: str) -> bool:
         with self._lock:
@@ -279,7 +279,7 @@ class JackClient:
             port = self._lib.jack_port_by_name(self._handle, port_name.encode())
             if not port:
                 return []
-            return _names(self._lib, self._lib.jack_port_get_all_connections(self._handle, port))
+            return port_names(self._lib, self._lib.jack_port_get_all_connections(self._handle, port))
 
     def connect(self, source: str, destination: str) -> bool:
         """Connect two ports; True if connected (or already connected)."""

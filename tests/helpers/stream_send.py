@@ -1,6 +1,6 @@
-"""A fast keyboard stand-in for stage tests: another process that sends a known stream.
+"""A fast keyboard stand-in for the stage tests: another process that sends a known stream.
 
-``python -m livecomposer.stage.sender CLIENT COUNT [--burst N] [--seed S]`` opens a JACK
+``python tests/helpers/stream_send.py CLIENT COUNT [--burst N] [--seed S]`` opens a JACK
 virtual output ``CLIENT:out``, prints ``ready CLIENT:out``, waits for a line on stdin (the
 receiver is connected), then sends COUNT random CC messages, ``--burst`` at a time with a
 1 ms pause between bursts (10 per burst: 10,000 a second), prints ``done xruns=N`` (the
@@ -13,6 +13,7 @@ import argparse
 import random
 import sys
 import time
+from pathlib import Path
 
 
 def stream(count: int, seed: int = 0) -> list[bytes]:
@@ -21,6 +22,7 @@ def stream(count: int, seed: int = 0) -> list[bytes]:
 
 
 def main() -> int:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from livecomposer.rt.jack_midi_out import JackMidiOut
 
     parser = argparse.ArgumentParser()

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Generic, Iterable, Se
 
 import numpy as np
 
-from ..events import Event, sorted_events
+from .events import Event, sorted_events
 
 if TYPE_CHECKING:
-    from ..tempo import Tempo
+    from .tempo import Tempo
 
 log = logging.getLogger(__name__)
 

@@ -84,7 +84,7 @@ def _loaded_libjack() -> str:
 
 def audio_server(api: str) -> Check:
     """The JACK (or PipeWire-JACK) server: reachable, its sample rate and period."""
-    from .ports import jackclient
+    from ..rt import jackclient
 
     name = "audio server"
     needed = jack_needed(api)
@@ -129,8 +129,8 @@ def _uint_call(lib: ctypes.CDLL, function: str, handle: int) -> int:
 
 def midi(api: str) -> Check:
     """The MIDI system `run` would use, and the ports it sees."""
-    from .ports.base import PortError
-    from .ports.rtmidi_ports import list_ports
+    from ..ports.base import PortError
+    from ..ports.rtmidi_ports import list_ports
 
     try:
         listing = list_ports(api)
@@ -155,7 +155,7 @@ def _few(names: list[str], shown: int = 3) -> str:
 
 def realtime() -> Check:
     """Whether our input pollers and engine may run SCHED_FIFO (tried on a throwaway thread)."""
-    from .rt.priority import INPUT_READER, make_realtime
+    from ..rt.priority import INPUT_READER, make_realtime
 
     if not hasattr(os, "sched_setscheduler"):
         return Check("realtime priority", WARN, f"not available on {sys.platform}: timing rests on the system's scheduler")
@@ -231,8 +231,8 @@ def fluidsynth() -> Check:
 
 
 def soundfont() -> Check:
-    from .audio.fluid import find_soundfont
-    from .audio.monitor import MonitorError
+    from ..audio.fluid import find_soundfont
+    from ..audio.monitor import MonitorError
 
     try:
         return Check("soundfont", OK, str(find_soundfont()))
@@ -242,7 +242,7 @@ def soundfont() -> Check:
 
 def models() -> Check:
     """The shipped music models and the visuals' generator load (a partner preset needs them)."""
-    from .model import CheckpointError, load_model, shipped_models
+    from ..model import CheckpointError, load_model, shipped_models
 
     names = shipped_models()
     if not names:
@@ -254,8 +254,8 @@ def models() -> Check:
             return Check("models", FAIL, f"{name} does not load: {exc}", "reinstall livecomposer, or set $LIVECOMPOSER_MODELS to a folder of good checkpoints")
     loaded = ", ".join(names)
     try:
-        from .visual.gan import load_generator
-        from .visual.renderer import resolve_model
+        from ..visual.gan import load_generator
+        from ..visual.renderer import resolve_model
 
         load_generator(resolve_model("clipart-gan"))
     except (FileNotFoundError, OSError, RuntimeError, ValueError) as exc:
@@ -267,7 +267,7 @@ def browser() -> Check:
     """The visuals (``--visual``) are a page on http://127.0.0.1:8765 that a browser shows full screen."""
     import webbrowser
 
-    from .visual.browser import find_chromium
+    from ..visual.browser import find_chromium
 
     found = find_chromium()
     if found is None:

@@ -17,9 +17,9 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from ..events import Event, Kind
-from ..tempo import TICKS_PER_BEAT, Tempo
-from .base import Param, Plugin, PluginContext
+from ..kernel.events import Event, Kind
+from ..kernel.tempo import TICKS_PER_BEAT, Tempo
+from ..kernel.plugin import Param, Plugin, PluginContext
 
 
 class ClockLeader(Plugin):

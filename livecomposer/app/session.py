@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from .clock import ManualClock
-from .controls import ControlRouter
-from .engine import Engine
-from .events import NS_PER_S
-from .ports.memory import MemoryOutput
+from ..kernel.clock import ManualClock
+from ..kernel.controls import ControlRouter
+from ..kernel.engine import Engine
+from ..kernel.events import NS_PER_S
+from ..ports.memory import MemoryOutput
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def load(path: str | Path) -> tuple[Any, Any]:
 
 
 def make_tempo(preset: Any, origin: int) -> Any:
-    from .tempo import Tempo
+    from ..kernel.tempo import Tempo
 
     return Tempo.from_config(getattr(preset, "clock", None), origin=origin)
 
@@ -56,8 +56,8 @@ def make_router(preset: Any) -> ControlRouter:
 
 def with_clock_leader(preset: Any, graph: Any) -> Any:
     """``clock: {send: true}``: we lead the DAW, so a clock_leader plays beside the graph."""
-    from .plugins.base import Parallel
-    from .plugins.clock_leader import ClockLeader
+    from ..kernel.plugin import Parallel
+    from ..plugins.tempo import ClockLeader
 
     if not preset.clock.send or any(isinstance(p, ClockLeader) for p in graph.walk()):
         return graph
@@ -91,7 +91,7 @@ class LiveSession:
     """Ports, engine and observers for ``livecomposer run``."""
 
     def __init__(self, preset: Any, graph: Any, options: LiveOptions) -> None:
-        from .ports.rtmidi_ports import open_inputs, open_output
+        from ..ports.rtmidi_ports import open_inputs, open_output
 
         self.preset = preset
         self.options = options
@@ -145,14 +145,14 @@ class LiveSession:
         found = []
         monitor = self.options.monitor or (self.preset.monitor.synth if self.preset.monitor.enabled else None)
         if monitor:
-            from .audio.monitor import open_monitor
+            from ..audio.open import open_monitor
 
             found.append(open_monitor(monitor, self.preset.monitor))
         raw = dict(self.preset.visual or {})
         visual = self.options.visual if self.options.visual is not None else bool(raw.get("enabled", False))
         if visual:
-            from .visual import start_visualizer
-            from .visual.config import parse_visual
+            from ..visual import start_visualizer
+            from ..visual.config import parse_visual
 
             if self.options.frames_dir is not None:
                 raw["frames_dir"] = str(self.options.frames_dir)
@@ -180,7 +180,7 @@ class LiveSession:
     def prepare_input_watch(self) -> None:
         """Ready the watch of :meth:`watch_inputs` (before the engine starts: on JACK this
         compiles the input callback, which holds the GIL for about half a second)."""
-        from .ports.rtmidi_ports import InputWatch
+        from ..ports.rtmidi_ports import InputWatch
 
         if self._input_watch is None and self.input_names != ():
             self._input_watch = InputWatch(self.api, self.input_names, self._input_appeared, known=self.inputs)

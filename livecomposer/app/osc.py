@@ -168,7 +168,7 @@ class OscServer:
 
     def _look(self, name: str, value: Any) -> None:
         """``/livecomposer/visual/<knob> VALUE``: the stage look, as a knob would set it."""
-        from .visual.look import LookConfig, set_live
+        from ..visual.look import LookConfig, set_live
 
         try:
             set_live(LookConfig(), name, value)

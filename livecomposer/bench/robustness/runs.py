@@ -1,7 +1,7 @@
 """Flood and soak runs, sized by arguments: a CI test runs seconds of what the bench runs
 for a minute or an hour.
 
-Each run drives a real :class:`~livecomposer.engine.Engine` the way a MIDI driver does, by
+Each run drives a real :class:`~livecomposer.kernel.engine.Engine` the way a MIDI driver does, by
 calling its input sink from another thread with ``(monotonic_ns, bytes)``, and collects:
 memory (RSS, sampled), the input backlog (the engine's raw queue, sampled), the added
 latency of probe notes (send time minus input time stamp), and what went out.
@@ -18,13 +18,13 @@ from typing import Callable
 
 import numpy as np
 
-from ..clock import ManualClock
-from ..engine import Engine
-from ..events import NS_PER_MS, NS_PER_S
-from ..plugins.base import Chain, Parallel
-from ..plugins.effects import NoteLengthLimit, ScaleQuantize, Thru, Transpose, VelocityCurve
-from ..plugins.base import Plugin
-from ..ports.base import OutputPort
+from ...kernel.clock import ManualClock
+from ...kernel.engine import Engine
+from ...kernel.events import NS_PER_MS, NS_PER_S
+from ...kernel.plugin import Chain, Parallel
+from ...plugins.effects import NoteLengthLimit, ScaleQuantize, Thru, Transpose, VelocityCurve
+from ...kernel.plugin import Plugin
+from ...ports.base import OutputPort
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 PROBE_CHANNEL = 15  # probe notes travel here; the flood never uses it
@@ -396,7 +396,7 @@ def fuzz_through_jack(n: int, seed: int = 3) -> JackFuzzResult:
 
     import rtmidi
 
-    from ..ports.rtmidi_ports import open_inputs
+    from ...ports.rtmidi_ports import open_inputs
     from . import fuzz
 
     client = f"lc-fuzz-{uuid.uuid4().hex[:6]}"
@@ -449,7 +449,7 @@ def model_fault_run(mode: str, seconds: float, model_folder, delay: float = 0.1,
     """Thru beside a continuation partner whose model raises or takes ``delay`` s a step;
     the performance is played live for ``seconds``; the thru layer's added latency is what
     the performer would feel if the engine ever waited on the model."""
-    from ..plugins.partners.continuation import Continuation
+    from ...plugins.partners.continuation import Continuation
     from .faults import faulty_models
 
     out = LedgerOutput()
@@ -497,7 +497,7 @@ def flood_through_jack(rate: int = 10_000, seconds: float = 3.0, note_share: flo
 
     import rtmidi
 
-    from ..ports.rtmidi_ports import open_inputs
+    from ...ports.rtmidi_ports import open_inputs
 
     rng = random.Random(seed)
     client = f"lc-flood-{uuid.uuid4().hex[:6]}"

@@ -27,7 +27,7 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
-from .events import REALTIME_KINDS, Event, Kind, to_bytes
+from ..kernel.events import REALTIME_KINDS, Event, Kind, to_bytes
 
 NS_PER_MINUTE = 60_000_000_000
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import mido
 
-from .events import NS_PER_S
+from ..kernel.events import NS_PER_S
 
 
 class MidiFileError(ValueError):

@@ -1,4 +1,4 @@
-"""Stage-kit figures: following a DAW's clock, sending ours, and the monitor's under-runs.
+"""MIDI clock through a private JACK server: following a DAW's clock, sending ours, and the monitor's under-runs.
 
 Measured through real JACK ports when ``jackd`` is installed (a private server on the dummy
 driver is started and stopped here), with a second process playing the DAW's clock:
@@ -9,101 +9,23 @@ driver is started and stopped here), with a second process playing the DAW's clo
   live engine, as a receiving process timestamps the ticks through JACK.
 - ``monitor under-runs``: PortAudio output under-flows of the built-in synth over a run.
 
-This module also holds the helpers the stage tests share: :func:`jack_server`,
-:func:`wait_for_ports` and the clock-sending second process (``python -m
-livecomposer.bench.stagekit send-clock ...``).
+The DAW's clock is a second process: ``python -m livecomposer.bench.clock_sync send-clock ...``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import subprocess
 import sys
 import time
 import uuid
-from contextlib import contextmanager
-from typing import Iterator
 
 import numpy as np
 
-from ..events import NS_PER_MS, NS_PER_S
+from ..kernel.events import NS_PER_MS, NS_PER_S
 from . import BenchOptions, Measurement, skipped, summarize
+from .jackd import JackUnavailable, jack_available, jack_period, private_server
 from .receiver import JackReceiver
-
-
-class StageKitError(RuntimeError):
-    pass
-
-
-# -- a private JACK server ------------------------------------------------------------------
-def jack_available() -> bool:
-    return shutil.which("jackd") is not None and shutil.which("jack_lsp") is not None
-
-
-def jack_answers(server: str | None = None) -> bool:
-    env = dict(os.environ, JACK_NO_START_SERVER="1")
-    if server:
-        env["JACK_DEFAULT_SERVER"] = server
-    try:
-        return subprocess.run(["jack_lsp"], env=env, capture_output=True, timeout=3).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-@contextmanager
-def jack_server(period: int = 128, rate: int = 48000, name: str | None = None, reuse: bool = False) -> Iterator[str]:
-    """Start ``jackd -d dummy`` under a unique name and point this process (and children) at
-    it through JACK_DEFAULT_SERVER; stop it by PID on the way out.  ``reuse``: use the server
-    JACK_DEFAULT_SERVER names if it answers (CI starts one)."""
-    current = os.environ.get("JACK_DEFAULT_SERVER")
-    if reuse and current and jack_answers(current):
-        os.environ["JACK_NO_START_SERVER"] = "1"
-        yield current
-        return
-    if not jack_available():
-        raise StageKitError("jackd is not installed (Debian: apt-get install jackd2)")
-    name = name or f"lcstage-{uuid.uuid4().hex[:8]}"
-    proc = subprocess.Popen(
-        ["jackd", "-n", name, "--port-max", "256", "-d", "dummy", "-r", str(rate), "-p", str(period)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
-    os.environ["JACK_DEFAULT_SERVER"] = name
-    os.environ["JACK_NO_START_SERVER"] = "1"
-    try:
-        deadline = time.monotonic() + 10
-        while subprocess.run(["jack_lsp"], capture_output=True).returncode != 0:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise StageKitError(f"jackd {name} did not start")
-            time.sleep(0.03)
-        yield name
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def wait_for_ports(substring: str, count: int = 1, timeout: float = 10.0) -> list[str]:
-    deadline = time.monotonic() + timeout
-    while True:
-        listing = subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.splitlines()
-        ports = [p.strip() for p in listing if substring in p]
-        if len(ports) >= count:
-            return ports
-        if time.monotonic() > deadline:
-            raise StageKitError(f"JACK ports containing {substring!r} did not appear")
-        time.sleep(0.02)
 
 
 # -- the DAW stand-in: a process that sends MIDI clock ---------------------------------------------
@@ -126,7 +48,7 @@ def send_clock_main(argv: list[str]) -> int:
     """``send-clock CLIENT --bpm B --seconds S [--drift D] [--jitter MS] [--seed N]``: open a JACK
     virtual output, print ``ready CLIENT:clock``, wait for ``go`` on stdin, send START then the
     ticks on schedule, then STOP, and print ``done N``."""
-    from ..clock import MonotonicClock
+    from ..kernel.clock import MonotonicClock
     from ..rt.priority import ENGINE, make_realtime
     from ..rt.jack_midi_out import JackMidiOut
 
@@ -169,28 +91,28 @@ def send_clock_main(argv: list[str]) -> int:
 
 def follow_clock_through_jack(bpm: float, seconds: float, drift: float = 0.0, jitter_ms: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray, object]:
     """Run the clock-sending process against a :class:`~.receiver.JackReceiver` on the current JACK
-    server; feed what arrives to a MIDI-following :class:`~livecomposer.tempo.Tempo` in order.
+    server; feed what arrives to a MIDI-following :class:`~livecomposer.kernel.tempo.Tempo` in order.
     Returns (estimated BPM after each tick, true BPM of each tick, the Tempo)."""
-    from ..events import Kind, parse
-    from ..tempo import Tempo
+    from ..kernel.events import Kind, parse
+    from ..kernel.tempo import Tempo
 
     receiver = JackReceiver(f"lc-follow-{uuid.uuid4().hex[:6]}")
     sender = subprocess.Popen(
-        [sys.executable, "-m", "livecomposer.bench.stagekit", "send-clock", f"lc-daw-{uuid.uuid4().hex[:6]}",
+        [sys.executable, "-m", "livecomposer.bench.clock_sync", "send-clock", f"lc-daw-{uuid.uuid4().hex[:6]}",
          "--bpm", str(bpm), "--seconds", str(seconds), "--drift", str(drift), "--jitter", str(jitter_ms), "--seed", str(seed)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     try:
         ready = sender.stdout.readline().split()  # type: ignore[union-attr]
         if not ready or ready[0] != "ready":
-            raise StageKitError(f"clock sender did not start: {ready}")
+            raise JackUnavailable(f"clock sender did not start: {ready}")
         subprocess.run(["jack_connect", ready[1], receiver.port], check=True)
         time.sleep(0.2)  # rtmidi's JACK ports, connected within milliseconds of appearing, lost a whole stream in 1 of 18 starts here
         sender.stdin.write("go\n")  # type: ignore[union-attr]
         sender.stdin.flush()  # type: ignore[union-attr]
         done = sender.stdout.readline()  # type: ignore[union-attr]
         if not done.startswith("done"):
-            raise StageKitError(f"clock sender failed: {done!r}")
+            raise JackUnavailable(f"clock sender failed: {done!r}")
         time.sleep(0.05)
         messages = receiver.take()
         sender.stdin.write("\n")  # type: ignore[union-attr]
@@ -250,9 +172,9 @@ def measure_clock_follow(seconds: float) -> list[Measurement]:
 def measure_clock_send(seconds: float) -> list[Measurement]:
     """clock_leader in the live engine -> JACK -> a receiving process: tick interval error,
     at our send call and as received (the latter includes JACK's once-per-period delivery)."""
-    from ..engine import Engine
-    from ..plugins.clock_leader import ClockLeader
-    from ..tempo import Tempo
+    from ..kernel.engine import Engine
+    from ..plugins.tempo import ClockLeader
+    from ..kernel.tempo import Tempo
 
     output, port_name = _jack_output_port()
     receiver = JackReceiver(f"lc-send-{uuid.uuid4().hex[:6]}")
@@ -310,7 +232,7 @@ def _jack_output_port():
 def _server_xruns(seconds: float) -> int:
     """xruns JACK reports server-wide over ``seconds`` with none of our audio running: the
     machine's own floor (on a shared VM the dummy driver's timer alone wakes late)."""
-    from ..ports.jackclient import JackClient
+    from ..rt.jackclient import JackClient
 
     watch = JackClient("lc-xrun-floor", count_xruns=True)
     try:
@@ -327,10 +249,10 @@ def measure_monitor(seconds: float, blocksize: int = 256) -> list[Measurement]:
     PortAudio's under-flow flags; and the server's xruns over the same window, beside the
     floor measured with no audio client at all."""
     from ..audio.monitor import Monitor
-    from ..clock import MonotonicClock
-    from ..engine import Engine
-    from ..plugins.base import Plugin
-    from ..ports.jackclient import JackClient
+    from ..kernel.clock import MonotonicClock
+    from ..kernel.engine import Engine
+    from ..kernel.plugin import Plugin
+    from ..rt.jackclient import JackClient
     from ..ports.memory import MemoryInput, MemoryOutput
 
     floor_s = max(1.0, seconds / 3)
@@ -362,37 +284,12 @@ def measure_monitor(seconds: float, blocksize: int = 256) -> list[Measurement]:
     finally:
         monitor.close()
         watch.close()
-    period = _jack_period()
+    period = jack_period()
     return [summarize(
         f"monitor synth block render ({blocksize}-frame blocks, JACK period {period}, live engine)", monitor.recent_callback_ns(),
         f"over {seconds:.0f} s: {gaps} gaps in {blocks} blocks, {underruns} PortAudio under-flow flags, "
         f"{xruns} server xruns (floor with no audio client: {floor} in {floor_s:.0f} s); {engine.stats.notes_out} notes",
     )]
-
-
-def _jack_period() -> int:
-    """The running server's period in frames (0 if unknown)."""
-    try:
-        out = subprocess.run(["jack_bufsize"], capture_output=True, text=True, timeout=3).stdout
-        return int(out.split()[-1])
-    except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
-        return 0
-
-
-@contextmanager
-def _private_server(period: int) -> Iterator[str]:
-    """A private server: JACK counts xruns server-wide, so other clients would show up as
-    our monitor's under-runs.  Falls back to the running one if no new server can start."""
-    try:
-        server = jack_server(period=period)
-        name = server.__enter__()
-    except StageKitError:
-        server = jack_server(period=period, reuse=True)
-        name = server.__enter__()
-    try:
-        yield name
-    finally:
-        server.__exit__(None, None, None)
 
 
 def measure(options: BenchOptions) -> list[Measurement]:
@@ -401,7 +298,7 @@ def measure(options: BenchOptions) -> list[Measurement]:
     seconds = 2.0 if options.quick else 10.0
     monitor_s = 2.0 if options.quick else 60.0
     results: list[Measurement] = []
-    with _private_server(64):
+    with private_server(64):
         results += measure_clock_follow(seconds)
         results += measure_clock_send(seconds)
     # The monitor's 256-frame blocks on a 256-frame period (as an audio interface would be
@@ -409,7 +306,7 @@ def measure(options: BenchOptions) -> list[Measurement]:
     from ..audio.monitor import MonitorError
 
     for period in (256, 64):
-        with _private_server(period):
+        with private_server(period):
             try:
                 results += measure_monitor(monitor_s)
             except MonitorError as exc:  # no PortAudio here: the other figures still count

@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from . import jackclient
+from ..rt import jackclient
 from ..rt.semaphore import Semaphore
 from .backends import DEFAULT_CLIENT, midi_in, midi_out
 

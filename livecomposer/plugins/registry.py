@@ -22,14 +22,14 @@ import difflib
 import importlib
 import importlib.metadata
 from dataclasses import dataclass
-from .plugins.base import Plugin
+from ..kernel.plugin import Plugin
 
 ENTRY_POINT_GROUP = "livecomposer.plugins"
 
 BUILTINS: dict[str, str] = {
     # containers (normally written as {chain: [...]} / {parallel: [...]})
-    "chain": "livecomposer.plugins.base:Chain",
-    "parallel": "livecomposer.plugins.base:Parallel",
+    "chain": "livecomposer.kernel.plugin:Chain",
+    "parallel": "livecomposer.kernel.plugin:Parallel",
     # MIDI effects
     "thru": "livecomposer.plugins.effects:Thru",
     "transpose": "livecomposer.plugins.effects:Transpose",
@@ -39,9 +39,9 @@ BUILTINS: dict[str, str] = {
     "scale_quantize": "livecomposer.plugins.effects:ScaleQuantize",
     "note_length_limit": "livecomposer.plugins.effects:NoteLengthLimit",
     # tempo
-    "clock_leader": "livecomposer.plugins.clock_leader:ClockLeader",
-    "grid_quantize": "livecomposer.plugins.clock_leader:GridQuantize",
-    "tap_tempo": "livecomposer.plugins.clock_leader:TapTempo",
+    "clock_leader": "livecomposer.plugins.tempo:ClockLeader",
+    "grid_quantize": "livecomposer.plugins.tempo:GridQuantize",
+    "tap_tempo": "livecomposer.plugins.tempo:TapTempo",
     # playing partners (driven by the model)
     "call_response": "livecomposer.plugins.partners:CallResponse",
     "continuation": "livecomposer.plugins.partners:Continuation",

@@ -6,7 +6,7 @@ refuses when ``CI`` or ``PYTEST_CURRENT_TEST`` is set) and nothing here imports 
 (``aalink``, ``pip install aalink``) until :meth:`LinkSync.start`.
 
 A poller thread reads Link's beat and tempo every few milliseconds and re-anchors our
-:class:`~livecomposer.tempo.Tempo` map when they drift apart by more than a small
+:class:`~livecomposer.kernel.tempo.Tempo` map when they drift apart by more than a small
 tolerance, so plugins keep reading one consistent grid (one tuple swap, no locks).
 Changes we make (tap, OSC, status keys) are pushed to Link with :meth:`LinkSync.set_bpm`.
 """
@@ -19,8 +19,8 @@ import threading
 import time
 from typing import Any, Mapping
 
-from .events import NS_PER_MS
-from .tempo import Tempo, TempoMap, bpm_to_beat_ns
+from ..kernel.events import NS_PER_MS
+from ..kernel.tempo import Tempo, TempoMap, bpm_to_beat_ns
 
 log = logging.getLogger(__name__)
 

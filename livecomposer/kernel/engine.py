@@ -7,7 +7,7 @@ waits for the next input or the next due time (sleeping, then spinning the last 
 of a millisecond).  Nothing here waits on the model: plugins hand model work to the
 :class:`InferenceWorker` and get the answer back as a call on this thread.
 
-The same code runs on a :class:`~livecomposer.clock.ManualClock` (``run_offline``) for
+The same code runs on a :class:`~livecomposer.kernel.clock.ManualClock` (``run_offline``) for
 tests and renders, deterministically for a given input and seed.
 """
 
@@ -25,10 +25,10 @@ from typing import Any, Callable, Iterable, Protocol, Sequence
 import numpy as np
 
 from .clock import Clock, ManualClock, MonotonicClock, tune_interpreter
-from .rt import priority
+from ..rt import priority
 from .events import PERFORMER, Event, Kind, MidiParseError, parse, to_bytes
-from .plugins.base import Parallel, Plugin, PluginContext
-from .ports.base import InputPort, OutputPort
+from .plugin import Parallel, Plugin, PluginContext
+from ..ports.base import InputPort, OutputPort
 from .scheduler import Scheduler
 
 log = logging.getLogger(__name__)

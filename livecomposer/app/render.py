@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .events import Event, parse
+from ..kernel.events import Event, parse
 from .recording import Recorder
 from .session import load, render_offline, tail_ns
 
@@ -21,7 +21,7 @@ def render_files(preset_path: Path, messages: list[tuple[int, bytes]], output: P
         recorder.close()
     sent = sent_events(result.output.sent)
     if wav is not None:
-        from .audio.wav import render_wav
+        from ..audio.wav import render_wav
 
         render_wav(sent, wav, start_ns=0)
     ons = sum(1 for e in sent if e.kind.name == "NOTE_ON")

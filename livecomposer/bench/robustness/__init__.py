@@ -1,4 +1,6 @@
-"""``livecomposer bench --stage``: the long stage-hardening runs (issue 7).
+"""Stage hardening: ``livecomposer bench --stage``, the long runs that show livecomposer
+survives a stage (fuzzed input, floods, failing models, an hour of playing), and the
+generators, fault plugins and checkers they share with the ``tests/test_stage_*`` tests.
 
 Without ``--stage`` this module measures nothing.  With it (``--quick`` shortens every run):
 
@@ -25,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import BenchOptions, Measurement, skipped, summarize
+from .. import BenchOptions, Measurement, skipped, summarize
 
 OUT = Path("out")
 MB = 2**20
@@ -55,12 +57,12 @@ def _single(name: str, n: int, value_us: float, note: str) -> Measurement:
 
 
 def _fuzz(quick: bool) -> list[Measurement]:
-    from ..clock import ManualClock
-    from ..engine import Engine
-    from ..events import MidiParseError, parse
-    from ..plugins.effects import Thru
-    from ..ports.memory import MemoryOutput
-    from ..stage import fuzz
+    from ...kernel.clock import ManualClock
+    from ...kernel.engine import Engine
+    from ...kernel.events import MidiParseError, parse
+    from ...plugins.effects import Thru
+    from ...ports.memory import MemoryOutput
+    from . import fuzz
 
     n = 20_000 if quick else 100_000
     messages = list(fuzz.messages(n, seed=1))
@@ -89,8 +91,8 @@ def _fuzz(quick: bool) -> list[Measurement]:
                            f"mean us/message; {s.messages_in} in, {s.bad_messages} counted bad, {s.ignored_messages} ignored, "
                            f"{s.messages_out} out"))
 
-    from .stagekit import StageKitError, jack_available, jack_server
-    from ..stage.runs import fuzz_through_jack
+    from ..jackd import JackUnavailable, jack_available, jack_server
+    from .runs import fuzz_through_jack
 
     if not jack_available():
         results.append(skipped("stage fuzz: through JACK", "jackd is not installed"))
@@ -98,7 +100,7 @@ def _fuzz(quick: bool) -> list[Measurement]:
     try:
         with jack_server(period=64, reuse=True):
             r = fuzz_through_jack(n)
-    except StageKitError as exc:
+    except JackUnavailable as exc:
         results.append(skipped("stage fuzz: through JACK", str(exc)))
         return results
     results.append(_single("stage fuzz: through JACK into a live engine", r.reached_engine, float("nan"),
@@ -120,9 +122,9 @@ def _flood_note(r) -> str:
 
 
 def _flood(quick: bool) -> list[Measurement]:
-    from ..plugins.base import Parallel
-    from ..plugins.effects import Thru
-    from ..stage.runs import SlowEffect, effects_graph, flood
+    from ...kernel.plugin import Parallel
+    from ...plugins.effects import Thru
+    from .runs import SlowEffect, effects_graph, flood
 
     seconds = 5.0 if quick else 60.0
     r = flood(rate=10_000, seconds=seconds, note_share=0.2, after_s=2.0, graph=effects_graph)
@@ -139,8 +141,8 @@ def _flood(quick: bool) -> list[Measurement]:
                              o.latency_during, _flood_note(o)))
     results.append(summarize("stage overload: probe latency from 1 s after", [lat for s, lat in o.latency_after if s >= 1.0]))
 
-    from .stagekit import StageKitError, jack_available, jack_server
-    from ..stage.runs import flood_through_jack
+    from ..jackd import JackUnavailable, jack_available, jack_server
+    from .runs import flood_through_jack
 
     name = f"stage flood 10k/s x {seconds:.0f} s through JACK: probe latency (send to output)"
     if not jack_available():
@@ -148,7 +150,7 @@ def _flood(quick: bool) -> list[Measurement]:
     try:
         with jack_server(period=64, reuse=True):
             j = flood_through_jack(rate=10_000, seconds=seconds)
-    except StageKitError as exc:
+    except JackUnavailable as exc:
         return results + [skipped(name, str(exc))]
     results.append(summarize(name, j.latency,
                              f"sent {j.sent}, reached the engine {j.received} ({100 * j.received / max(1, j.sent):.2f}%), "
@@ -162,8 +164,8 @@ def _flood(quick: bool) -> list[Measurement]:
 
 
 def _faults(quick: bool) -> list[Measurement]:
-    from ..stage.faults import tiny_checkpoint
-    from ..stage.runs import model_fault_run
+    from .faults import tiny_checkpoint
+    from .runs import model_fault_run
 
     seconds = 5.0 if quick else 60.0
     results = []
@@ -213,7 +215,7 @@ def _soak_measurement(name: str, r, every: int, csv_path: Path) -> Measurement:
 
 
 def _soak(quick: bool) -> list[Measurement]:
-    from ..stage.runs import soak_manual, soak_realtime
+    from .runs import soak_manual, soak_realtime
 
     minutes = 5.0 if quick else 60.0
     manual = soak_manual(minutes, every_s=60.0)

@@ -27,7 +27,7 @@ from rich.text import Text
 
 
 class StatusSource(Protocol):
-    """What the screen reads: a live session (``livecomposer.session.LiveSession``).
+    """What the screen reads: a live session (``livecomposer.app.session.LiveSession``).
 
     Required: ``engine`` (with ``stats`` and ``tempo``).  Optional, shown when present:
     ``preset`` (``name``), ``inputs``/``output`` (ports with ``name``), ``router`` (``bank``,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .events import NS_PER_S
+from ..kernel.events import NS_PER_S
 
 BPM = 100.0
 # (beat offset within the call, duration in beats, MIDI pitch); 8 beats per call.

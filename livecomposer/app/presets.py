@@ -46,8 +46,8 @@ from typing import Any, Collection, Iterable, Mapping, NoReturn, Sequence
 
 import yaml
 
-from . import registry
-from .plugins.base import Chain, Container, OptionError, Parallel, Plugin
+from ..plugins import registry
+from ..kernel.plugin import Chain, Container, OptionError, Parallel, Plugin
 
 MIDI_APIS = ("auto", "alsa", "jack", "coremidi", "windows")
 CLOCK_SOURCES = ("internal", "midi", "link")
@@ -840,7 +840,7 @@ def _control(at: _At, plugins: Mapping[str, PluginSpec], bank: tuple[Path, ...],
 
 def _look_control(at: _At, to_at: _At, cc: int, channel: int | None, knob: str) -> Control:
     """``to: visual.KNOB``: a knob on the visuals' stage look (no plugin has the id ``visual``)."""
-    from .visual.look import KNOBS, RANGES
+    from ..visual.look import KNOBS, RANGES
 
     if knob not in KNOBS:
         close = difflib.get_close_matches(knob, KNOBS, n=1)

@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ..events import NS_PER_S, Event, note_off, note_on
-from ..plugins.base import Plugin
+from ...kernel.events import NS_PER_S, Event, note_off, note_on
+from ...kernel.plugin import Plugin
 
 
 class InjectedFault(RuntimeError):
@@ -93,8 +93,8 @@ def tiny_checkpoint(folder: Path, name: str = "stage-tiny") -> Path:
     """Write a small random-weight EventRNN checkpoint; returns its folder."""
     import torch
 
-    from ..model import checkpoint
-    from ..model.network import EventRNN, NetConfig
+    from ...model import checkpoint
+    from ...model.network import EventRNN, NetConfig
 
     torch.manual_seed(0)
     net = EventRNN(NetConfig(hidden=48, embed=24, head=32))
@@ -108,7 +108,7 @@ def faulty_models(mode: str, delay: float = 0.1) -> Iterator[list[FaultyModel]]:
     """While active, every model a plugin loads (``PluginContext.load_model``, called from
     ``prepare`` when an engine is built) comes wrapped in a :class:`FaultyModel`; yields the
     list of those made.  Build the engine inside the block."""
-    from ..plugins.base import PluginContext
+    from ...kernel.plugin import PluginContext
 
     real = PluginContext.load_model
     made: list[FaultyModel] = []
