@@ -15,7 +15,8 @@ import subprocess
 import threading
 import time
 
-from ..kernel.engine import Engine, LatencyRing
+from ..kernel.engine import Engine
+from ..kernel.stats import LatencyRing
 from ..kernel.plugin import Plugin
 from . import BenchOptions, Measurement, skipped, summarize
 from .receiver import JackReceiver

@@ -5,7 +5,7 @@ set a wake-up flag.  The engine thread drains that deque, parses, routes control
 the plugins on the new events, schedules what they return, sends what is due, and then
 waits for the next input or the next due time (sleeping, then spinning the last fraction
 of a millisecond).  Nothing here waits on the model: plugins hand model work to the
-:class:`InferenceWorker` and get the answer back as a call on this thread.
+:class:`~.inference.InferenceWorker` and get the answer back as a call on this thread.
 
 The same code runs on a :class:`~livecomposer.kernel.clock.ManualClock` (``run_offline``) for
 tests and renders, deterministically for a given input and seed.
@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import collections
 import logging
-import queue
-import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Protocol, Sequence
 
-import numpy as np
-
 from .clock import Clock, ManualClock, MonotonicClock, tune_interpreter
+from .inference import EngineContext, InferenceWorker
+from .stats import EngineStats
 from ..rt import priority
 from .events import PERFORMER, Event, Kind, MidiParseError, parse, to_bytes
-from .plugin import Parallel, Plugin, PluginContext
+from .plugin import Parallel, Plugin
 from ..ports.base import InputPort, OutputPort
 from .scheduler import Scheduler
 
@@ -63,129 +60,6 @@ class Observer(Protocol):
     monitor synth).  Called on the engine thread: must hand off and return at once."""
 
     def observe(self, inputs: Sequence[Event], outputs: Sequence[Event], now: int) -> None: ...
-
-
-class LatencyRing:
-    """The most recent latencies (ns), for the live status screen."""
-
-    def __init__(self, size: int = 4096) -> None:
-        self._values = np.zeros(size, dtype=np.int64)
-        self._count = 0
-
-    def add(self, ns: int) -> None:
-        self._values[self._count % self._values.size] = ns
-        self._count += 1
-
-    def values(self) -> np.ndarray:
-        return self._values[: min(self._count, self._values.size)].copy()
-
-    def summary(self) -> tuple[float, float]:
-        """(median, p99) in microseconds of the recent window; NaN before any sample."""
-        v = self.values()
-        if v.size == 0:
-            return (float("nan"), float("nan"))
-        return (float(np.median(v)) / 1000.0, float(np.percentile(v, 99)) / 1000.0)
-
-
-@dataclass
-class EngineStats:
-    messages_in: int = 0
-    bad_messages: int = 0
-    ignored_messages: int = 0  # well-formed but unused (sysex, active sensing...)
-    dropped: int = 0  # dropped by the backlog bound
-    notes_in: int = 0
-    notes_out: int = 0
-    messages_out: int = 0
-    send_errors: int = 0
-    plugin_failures: int = 0
-    ticks: int = 0
-    last_bad: str = ""
-    latency: LatencyRing = field(default_factory=LatencyRing)  # output lateness: send time - due time
-    held_source: Callable[[], int] = field(default=lambda: 0, repr=False)  # set by the engine
-
-    @property
-    def held_notes(self) -> int:
-        return self.held_source()
-
-    def latency_summary(self) -> tuple[float, float]:
-        return self.latency.summary()
-
-
-class InferenceWorker:
-    """One thread that runs model work off the engine thread, in order, and posts results back."""
-
-    def __init__(self, post: Callable[[Callable[[], None]], None], realtime: bool = True) -> None:
-        self._post = post
-        self._realtime = realtime
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="livecomposer-inference", daemon=True)
-        self._thread.start()
-
-    def submit(self, work: Callable[[], Any], done: Callable[[Any], None]) -> None:
-        self._jobs.put((work, done))
-
-    def _run(self) -> None:
-        if self._realtime:
-            # SCHED_FIFO, below the engine: with the cores busy, harmonizer added latency
-            # p99 was 4.6 ms at normal priority and 1.1 ms at realtime priority.
-            priority.make_realtime(priority.INFERENCE)
-        torch = sys.modules.get("torch")  # imported by whoever loaded a model; importing it
-        if torch is not None:  # here would hold the GIL for a second while the engine runs
-            torch.set_num_threads(1)
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            work, done = job
-            try:
-                result = work()
-            except Exception as exc:  # reported to the plugin's done() as the result
-                log.exception("model work failed")
-                result = exc
-            self._post(lambda done=done, result=result: done(result))
-
-    def close(self) -> None:
-        self._jobs.put(None)
-        self._thread.join(timeout=2.0)
-
-
-class EngineContext(PluginContext):
-    """The context plugins get from a running engine."""
-
-    def __init__(self, engine: "Engine", seed: int) -> None:
-        super().__init__(now=engine.clock.now, seed=seed)
-        self._engine = engine
-        self.tempo = engine.tempo
-        self._models: dict[str, Any] = {}
-
-    def cancel(self, tag: int) -> None:
-        self._engine._cancel_tag(tag)
-
-    def submit(self, work: Callable[[], Any], done: Callable[[Any], None]) -> None:
-        worker = self._engine._worker
-        if worker is None:  # manual clock: synchronous, so renders are deterministic
-            try:
-                result = work()
-            except Exception as exc:
-                log.exception("model work failed")
-                result = exc
-            done(result)
-        else:
-            worker.submit(work, done)
-
-    def load_model(self, name: str):
-        if name not in self._models:
-            self._models[name] = super().load_model(name)
-        return self._models[name]
-
-    def publish(self, key: str, value: Any) -> None:
-        for observer in self._engine.observers:
-            publish = getattr(observer, "publish", None)
-            if publish is not None:
-                try:
-                    publish(key, value)
-                except Exception:
-                    log.exception("observer %r failed in publish", observer)
 
 
 ControlHandler = Callable[["Engine", Event], bool]
