@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from .run import API_CHOICES  # not ports.backends: `livecomposer --help` would load libjack and numba
+from ..ports.base import MIDI_APIS  # not ports.backends: `livecomposer --help` would load libjack and numba
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("doctor", help="check what a live set needs (JACK, MIDI, realtime, sound, models) and how to fix it")
-    p.add_argument("--api", choices=API_CHOICES, default="auto", help="the MIDI backend `run` will use (default: auto)")
+    p.add_argument("--api", choices=MIDI_APIS, default="auto", help="the MIDI backend `run` will use (default: auto)")
     p.add_argument("--json", action="store_true", help="print {ok, checks: [{name, status, detail, fix}]} as JSON")
     p.set_defaults(func=run)
 

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from . import CommandError
-from .run import API_CHOICES
+from ..ports.base import MIDI_APIS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="list MIDI inputs and outputs and the backend in use",
         description="List the MIDI ports livecomposer can receive from (inputs) and send to (outputs).",
     )
-    p.add_argument("--api", choices=API_CHOICES, default="auto", help="MIDI backend (default: auto)")
+    p.add_argument("--api", choices=MIDI_APIS, default="auto", help="MIDI backend (default: auto)")
     p.add_argument("--json", action="store_true", help="print {backend, inputs, outputs} as JSON")
     p.set_defaults(func=run)
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..ports.base import MIDI_APIS
 from . import CommandError, preset_arg
-
-API_CHOICES = ("auto", "alsa", "jack", "coremidi", "windows")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="play live with a preset (MIDI in -> plugins -> virtual MIDI out)")
     p.add_argument("preset", type=preset_arg, help="preset file (presets/thru.yaml) or name (duet; see `livecomposer presets list`)")
-    p.add_argument("--api", choices=API_CHOICES, default="auto", help="MIDI backend (default: auto)")
+    p.add_argument("--api", choices=MIDI_APIS, default="auto", help="MIDI backend (default: auto)")
     p.add_argument("--input", action="append", dest="inputs", metavar="NAME", help="input port name substring (repeatable; default: the preset's, else all)")
     p.add_argument("--output", metavar="NAME", help="name of the virtual output port (default: the preset's, else 'livecomposer')")
     p.add_argument("--output-port", metavar="NAME", help="send to an existing output port instead of a virtual one")

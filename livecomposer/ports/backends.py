@@ -11,7 +11,7 @@ import os
 import sys
 
 from ..rt import jackclient
-from .base import PortError
+from .base import MIDI_APIS, PortError
 
 try:  # python-rtmidi is a hard dependency, but `livecomposer ports` should still explain itself.
     import rtmidi
@@ -20,7 +20,6 @@ except ImportError:  # pragma: no cover - exercised only on broken installs
 else:
     jackclient.quiet_rtmidi()
 
-API_CHOICES = ("auto", "alsa", "jack", "coremidi", "windows")
 DEFAULT_CLIENT = "livecomposer"
 
 _API_IDS = {
@@ -68,8 +67,8 @@ def resolve_api(api: str = "auto") -> str:
     if rtmidi is None:
         raise PortError("python-rtmidi is not installed: pip install python-rtmidi")
     api = (api or "auto").lower()
-    if api not in API_CHOICES:
-        raise PortError(f"unknown MIDI API {api!r}; choose one of {', '.join(API_CHOICES)}")
+    if api not in MIDI_APIS:
+        raise PortError(f"unknown MIDI API {api!r}; choose one of {', '.join(MIDI_APIS)}")
     compiled = _compiled()
     if api == "auto":
         if sys.platform == "darwin" and "coremidi" in compiled:

@@ -11,6 +11,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Callable, Sequence
 
+#: The MIDI systems a port can be opened on (``auto``: JACK if a server runs, else the
+#: platform's own); the one list the presets, the commands and the backends check against.
+MIDI_APIS = ("auto", "alsa", "jack", "coremidi", "windows")
+
 InputSink = Callable[[int, bytes], None]
 """Receives ``(timestamp_ns, raw_message)`` from a port's callback thread."""
 

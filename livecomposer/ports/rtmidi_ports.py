@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from ..rt import jackclient
-from .backends import API_CHOICES, DEFAULT_CLIENT, NO_MIDI_SYSTEM, api_id, midi_in, midi_out, resolve_api, rtmidi
+from .backends import DEFAULT_CLIENT, NO_MIDI_SYSTEM, api_id, midi_in, midi_out, resolve_api, rtmidi
 from ..rt import priority
 from ..rt.jack_midi import JackMidiIn, compile_now
 from ..rt.jack_midi_out import JackMidiOut
@@ -60,7 +60,7 @@ from .watch import SystemView, monitor
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "API_CHOICES", "NO_MIDI_SYSTEM", "InputWatch", "PortError", "PortGone", "PortListing", "RtMidiInput", "RtMidiOutput",
+    "NO_MIDI_SYSTEM", "InputWatch", "PortError", "PortGone", "PortListing", "RtMidiInput", "RtMidiOutput",
     "list_ports", "open_inputs", "open_output", "resolve_api",
 ]
 
