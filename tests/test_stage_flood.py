@@ -17,7 +17,8 @@ from livecomposer.kernel.events import NS_PER_MS
 from livecomposer.kernel.plugin import Parallel
 from livecomposer.plugins.effects import Thru
 from livecomposer.ports.memory import MemoryOutput
-from livecomposer.bench.robustness.runs import SlowEffect, effects_graph, flood, flood_through_jack
+from livecomposer.bench.robustness.live_runs import flood_through_jack
+from livecomposer.bench.robustness.runs import SlowEffect, effects_graph, flood
 
 MB = 2**20
 

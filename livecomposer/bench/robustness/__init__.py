@@ -92,7 +92,7 @@ def _fuzz(quick: bool) -> list[Measurement]:
                            f"{s.messages_out} out"))
 
     from ..jackd import JackUnavailable, jack_available, jack_server
-    from .runs import fuzz_through_jack
+    from .live_runs import fuzz_through_jack
 
     if not jack_available():
         results.append(skipped("stage fuzz: through JACK", "jackd is not installed"))
@@ -142,7 +142,7 @@ def _flood(quick: bool) -> list[Measurement]:
     results.append(summarize("stage overload: probe latency from 1 s after", [lat for s, lat in o.latency_after if s >= 1.0]))
 
     from ..jackd import JackUnavailable, jack_available, jack_server
-    from .runs import flood_through_jack
+    from .live_runs import flood_through_jack
 
     name = f"stage flood 10k/s x {seconds:.0f} s through JACK: probe latency (send to output)"
     if not jack_available():
@@ -165,7 +165,7 @@ def _flood(quick: bool) -> list[Measurement]:
 
 def _faults(quick: bool) -> list[Measurement]:
     from .faults import tiny_checkpoint
-    from .runs import model_fault_run
+    from .live_runs import model_fault_run
 
     seconds = 5.0 if quick else 60.0
     results = []
