@@ -126,7 +126,7 @@ def notes(messages) -> list[tuple[int, int]]:
 def test_pipewire_answers_and_our_loader_takes_its_libjack(pw) -> None:
     assert pw.run("jack_samplerate").stdout.strip() == "48000"
     probe = (
-        "from livecomposer.ports import jackclient\n"
+        "from livecomposer.rt import jackclient\n"
         "assert jackclient.server_running()\n"
         "print([l.split()[-1] for l in open('/proc/self/maps') if 'libjack.so' in l][0])\n"
     )

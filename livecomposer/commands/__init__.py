@@ -26,3 +26,19 @@ def preset_arg(value: str) -> Path:
         return find_preset(value)
     except (FileNotFoundError, ValueError) as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def midi_file_args(paths: list[Path], code: int = 1) -> list[Path]:
+    """The MIDI files named on a command line: folders give every MIDI file under them, a
+    path that does not exist is a :class:`CommandError` (exit ``code``) naming it."""
+    from ..model.midi import midi_files
+
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += midi_files(path)
+        elif path.exists():
+            files.append(path)
+        else:
+            raise CommandError(f"{path}: no such file", code)
+    return files

@@ -22,20 +22,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import CommandError
+    from . import CommandError, midi_file_args
     from ..model import CheckpointError
     from ..model.data import DataError
     from ..model.evaluate import evaluate
-    from ..model.midi import MidiFileError, midi_files
+    from ..model.midi import MidiFileError
 
-    files: list[Path] = []
-    for f in args.files:
-        if f.is_dir():
-            files += midi_files(f)
-        elif f.exists():
-            files.append(f)
-        else:
-            raise CommandError(f"{f}: no such file")
+    files = midi_file_args(args.files)
     try:
         r = evaluate(args.model, files, copies=args.copies, max_order=args.max_order)
     except (CheckpointError, MidiFileError, DataError) as exc:

@@ -25,11 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import CommandError
+    from . import CommandError, midi_file_args
     from ..judge.figures import figures, per_file
     from ..judge.report import as_json, markdown, table
     from ..judge.run import JudgeError, gather
-    from ..model.midi import midi_files
     from ..paths import find_preset
     from ..app.presets import PresetError
 
@@ -37,14 +36,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--seeds must be at least 1", 2)
     if args.phrases is not None and args.phrases <= 0:
         raise CommandError("--phrases must be a positive number of beats", 2)
-    files: list[Path] = []
-    for f in args.files:
-        if f.is_dir():
-            files += midi_files(f)
-        elif f.exists():
-            files.append(f)
-        else:
-            raise CommandError(f"{f}: no such file", 2)
+    files = midi_file_args(args.files, 2)
     try:
         preset = find_preset(args.preset)
     except (FileNotFoundError, ValueError) as exc:
