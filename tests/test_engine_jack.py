@@ -7,7 +7,7 @@ import time
 from livecomposer.kernel.engine import Engine
 from livecomposer.kernel.plugin import Plugin
 from livecomposer.ports.memory import MemoryInput
-from livecomposer.ports.rtmidi_ports import open_output
+from livecomposer.ports.outputs import open_output
 
 from conftest import unique
 

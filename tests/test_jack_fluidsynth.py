@@ -10,7 +10,7 @@ import pytest
 from conftest import FluidSynthDaw, JackServer, need, unique
 from livecomposer.audio.analysis import fundamental, pitch_track
 from livecomposer.audio.wav import read_wav
-from livecomposer.ports.rtmidi_ports import open_output
+from livecomposer.ports.outputs import open_output
 
 pytestmark = pytest.mark.jack
 

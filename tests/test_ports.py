@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from livecomposer.ports.base import PortError
-from livecomposer.ports.rtmidi_ports import _find, _stable, resolve_api
+from livecomposer.ports.backends import resolve_api
+from livecomposer.ports.names import find as _find, stable as _stable
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,11 @@ import pytest
 
 from conftest import HELPERS, JackServer, REPO, _Lines, start_jackd, stop_jackd, unique, wait_until
 from livecomposer.ports.base import PortError
-from livecomposer.ports.rtmidi_ports import PortGone, list_ports, open_inputs, open_output, resolve_api
+from livecomposer.ports.backends import resolve_api
+from livecomposer.ports.base import PortGone
+from livecomposer.ports.inputs import open_inputs
+from livecomposer.ports.listing import list_ports
+from livecomposer.ports.outputs import open_output
 
 pytestmark = pytest.mark.jack
 
@@ -150,7 +154,7 @@ def test_verify_checks_delivery_end_to_end_and_repairs_a_dead_output(jack_server
     out = open_output("jack", virtual=name, verify=False)
     try:
         assert out.verify() is True and out.reconnects == 0
-        out._midi.close_port()  # break it for real: the JACK port is gone, rtmidi still "sends"
+        out._driver.close()  # break it for real: the JACK port is gone, the output still "sends"
         assert out.verify() is True and out.reconnects >= 1  # noticed and reopened (or the monitor did)
         daw = midi_receiver(source=f"{name}:{name}")
         out.send([0x90, 70, 1])
@@ -183,7 +187,8 @@ def test_input_notices_a_vanished_source_and_reconnects_when_it_returns(jack_ser
 
 SERVER_DEATH_CHILD = """
 import sys, time
-from livecomposer.ports.rtmidi_ports import PortGone, open_output
+from livecomposer.ports.base import PortGone
+from livecomposer.ports.outputs import open_output
 out = open_output("jack", virtual=sys.argv[1])
 print("open", out.own_name, flush=True)
 for line in sys.stdin:

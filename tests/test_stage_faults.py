@@ -37,7 +37,8 @@ def heard(daw) -> list[list[int]]:
 @contextmanager
 def live(graph, keyboard_port: str, daw_factory, observers=()):
     """An engine between the keyboard's port and a virtual output a DAW process listens to."""
-    from livecomposer.ports.rtmidi_ports import open_inputs, open_output
+    from livecomposer.ports.inputs import open_inputs
+    from livecomposer.ports.outputs import open_output
 
     name = unique("lc-stage")
     output = open_output("jack", virtual=name)
@@ -133,7 +134,8 @@ def test_input_port_vanishes_and_comes_back_by_name(jack_server, midi_sender, mi
 
 def test_output_port_vanishes_and_comes_back(jack_server, midi_sender, midi_receiver) -> None:
     """Output to an existing port (a DAW's input) whose program quits and restarts."""
-    from livecomposer.ports.rtmidi_ports import open_inputs, open_output
+    from livecomposer.ports.inputs import open_inputs
+    from livecomposer.ports.outputs import open_output
 
     keyboard = midi_sender()
     daw_client = unique("daw")

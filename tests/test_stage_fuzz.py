@@ -88,7 +88,7 @@ def test_engine_counts_every_bad_message_and_keeps_playing() -> None:
 def test_fuzz_through_a_real_jack_port_into_a_running_engine(jack_server) -> None:
     import rtmidi
 
-    from livecomposer.ports.rtmidi_ports import open_inputs
+    from livecomposer.ports.inputs import open_inputs
 
     client = unique("fuzzkbd")
     keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client)
@@ -137,7 +137,7 @@ def test_fuzz_through_a_real_jack_port_into_a_running_engine(jack_server) -> Non
 def test_a_note_after_an_unterminated_sysex_reaches_the_engine(jack_server) -> None:
     import rtmidi
 
-    from livecomposer.ports.rtmidi_ports import open_inputs
+    from livecomposer.ports.inputs import open_inputs
 
     client = unique("sysexkbd")
     keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client)
@@ -172,7 +172,7 @@ def test_a_jack_input_keeps_every_message_while_python_is_busy(jack_server) -> N
     import sys
     import threading
 
-    from livecomposer.ports.rtmidi_ports import open_inputs
+    from livecomposer.ports.inputs import open_inputs
     from helpers.stream_send import stream
 
     count = 10_000

@@ -130,7 +130,7 @@ def _uint_call(lib: ctypes.CDLL, function: str, handle: int) -> int:
 def midi(api: str) -> Check:
     """The MIDI system `run` would use, and the ports it sees."""
     from ..ports.base import PortError
-    from ..ports.rtmidi_ports import list_ports
+    from ..ports.listing import list_ports
 
     try:
         listing = list_ports(api)

@@ -91,7 +91,8 @@ class LiveSession:
     """Ports, engine and observers for ``livecomposer run``."""
 
     def __init__(self, preset: Any, graph: Any, options: LiveOptions) -> None:
-        from ..ports.rtmidi_ports import open_inputs, open_output
+        from ..ports.inputs import open_inputs
+        from ..ports.outputs import open_output
 
         self.preset = preset
         self.options = options
@@ -180,7 +181,7 @@ class LiveSession:
     def prepare_input_watch(self) -> None:
         """Ready the watch of :meth:`watch_inputs` (before the engine starts: on JACK this
         compiles the input callback, which holds the GIL for about half a second)."""
-        from ..ports.rtmidi_ports import InputWatch
+        from ..ports.hotplug import InputWatch
 
         if self._input_watch is None and self.input_names != ():
             self._input_watch = InputWatch(self.api, self.input_names, self._input_appeared, known=self.inputs)

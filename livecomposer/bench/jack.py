@@ -36,7 +36,8 @@ def jack_running() -> bool:
 def thru_through_jack(count: int, spacing_s: float = 0.001) -> list[Measurement]:
     import rtmidi
 
-    from ..ports.rtmidi_ports import open_inputs, open_output
+    from ..ports.inputs import open_inputs
+    from ..ports.outputs import open_output
 
     tag = f"b{os.getpid()}"
     keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=f"kbd-{tag}")

@@ -103,7 +103,8 @@ def harmonizer_jack(notes: int, model: str = "chorale-harmony", hold_s: float = 
         return [missing]
     import rtmidi
 
-    from ..ports.rtmidi_ports import open_inputs, open_output
+    from ..ports.inputs import open_inputs
+    from ..ports.outputs import open_output
 
     tag = f"p{os.getpid()}"
     keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=f"kbd-{tag}")

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..ports.base import PortError
-    from ..ports.rtmidi_ports import list_ports
+    from ..ports.listing import list_ports
 
     try:
         listing = list_ports(args.api)

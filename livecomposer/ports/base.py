@@ -2,8 +2,9 @@
 
 An input port calls its sink from the driver's thread with ``(timestamp_ns, bytes)`` and
 does nothing else: no parsing, no locks beyond the queue, no allocation it can avoid.  An
-output port sends raw bytes.  Real ports are rtmidi-backed (:mod:`.rtmidi_ports`); the
-in-memory ones (:mod:`.memory`) let tests and offline renders run the same engine.
+output port sends raw bytes.  Real ports (:mod:`.inputs`, :mod:`.outputs`) run on a MIDI
+system's driver (:mod:`.driver`: JACK or python-rtmidi); the in-memory ones (:mod:`.memory`)
+let tests and offline renders run the same engine.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ InputSink = Callable[[int, bytes], None]
 
 class PortError(RuntimeError):
     """A port could not be opened (bad name, no MIDI system); the message says what to do."""
+
+
+class PortGone(OSError):
+    """Sending to an output whose port or MIDI server has vanished."""
 
 
 class InputPort(ABC):

@@ -214,14 +214,18 @@ class CompiledClient:
 
     def open_virtual_port(self, name: str) -> None:
         """Our port alone, for other clients to connect to."""
-        self.open_port(None, name)
+        self.register(name)
 
     def open_port(self, index: int | None, name: str) -> None:
-        """Register our port ``name``, start, and connect it with port ``index`` of
+        """:meth:`register` our port ``name`` connected with port ``index`` of
         :meth:`get_ports` (None: no connection)."""
+        self.register(name, self.get_ports()[index] if index is not None else None)
+
+    def register(self, name: str, other: str | None = None) -> None:
+        """Register our port ``name``, start, and connect it with the port named ``other``
+        (None: no connection)."""
         if self._client is None or self._port is not None:
             raise OSError("JACK MIDI port is closed or already open")
-        other = self.get_ports()[index] if index is not None else None
         lib = self._lib
         port = lib.jack_port_register(self._client, name.encode(), jackclient.MIDI_TYPE.encode(), self.PORT_FLAGS, 0)
         if not port:
@@ -250,6 +254,3 @@ class CompiledClient:
                 # calls the callback again and the ring may be freed.
                 self._lib.jack_deactivate(client)
                 self._lib.jack_client_close(client)
-
-    def delete(self) -> None:
-        self.close_port()

@@ -11,9 +11,8 @@ lock-free ring (:mod:`.ring`) and posts a semaphore; the reader thread waits on 
 semaphore (a ctypes call, which releases the GIL) and drains the ring.  Nothing on JACK's
 thread ever waits for Python.
 
-:class:`JackMidiIn` offers the small part of ``rtmidi.MidiIn`` that
-:class:`~livecomposer.ports.rtmidi_ports.RtMidiInput` uses (``get_ports``, ``open_port``,
-``close_port``, ``delete``), plus :meth:`JackMidiIn.take` and :meth:`JackMidiIn.wait`.
+:class:`JackMidiIn` is read with :meth:`JackMidiIn.wait` and :meth:`JackMidiIn.take`; the
+JACK port backend (``livecomposer.ports.jack``) drives it for an input.
 """
 
 from __future__ import annotations
@@ -133,14 +132,10 @@ class JackMidiIn(CompiledClient):
         self._last_stamp = 0
         self._rate = int(self._lib.jack_get_sample_rate(self._client))
         self.restamped = 0  # frame times found implausible, replaced by the time taken
-        self.ignored = 0  # sysex and active sensing, dropped as rtmidi's ignore_types did
+        # Sysex and active sensing are dropped (clock and start/stop are kept: the engine
+        # follows MIDI clock), and counted here.
+        self.ignored = 0
         self.raw = False  # True: keep sysex and active sensing too (the delivery probe, tests)
-
-    def ignore_types(self, **_kinds: bool) -> None:
-        """Accepted for rtmidi compatibility: sysex and active sensing are always dropped."""
-
-    def open_port(self, index: int | None, name: str = "in") -> None:
-        super().open_port(index, name)
 
     def close_port(self) -> None:
         super().close_port()

@@ -118,10 +118,9 @@ def _compile():
 class JackMidiOut(CompiledClient):
     """One JACK client with one MIDI output port and frame-accurate delivery.
 
-    The subset of ``rtmidi.MidiOut`` that :class:`~livecomposer.ports.rtmidi_ports.RtMidiOutput`
-    uses: ``get_ports``, ``open_port``, ``open_virtual_port``, ``send_message``,
-    ``close_port``, ``delete``.  ``send_message`` may be called from any thread (a lock
-    keeps the ring single-producer).
+    :meth:`send_message` may be called from any thread (a lock keeps the ring
+    single-producer).  The JACK port backend (``livecomposer.ports.jack``) drives it for an
+    output.
     """
 
     PORT_FLAGS = jackclient.PORT_IS_OUTPUT
@@ -139,9 +138,6 @@ class JackMidiOut(CompiledClient):
         self.state[SCRATCH] = self._scratch.ctypes.data
         self._lock = threading.Lock()
         self._state_address = ctypes.c_void_p(self.state.ctypes.data)
-
-    def open_port(self, index: int | None, name: str = "out") -> None:
-        super().open_port(index, name)
 
     def close_port(self) -> None:
         """Close once JACK has taken every queued message (the last note-offs and CC 123 of

@@ -41,7 +41,7 @@ def fuzz_through_jack(n: int, seed: int = 3) -> JackFuzzResult:
 
     import rtmidi
 
-    from ...ports.rtmidi_ports import open_inputs
+    from ...ports.inputs import open_inputs
     from . import fuzz
 
     client = f"lc-fuzz-{uuid.uuid4().hex[:6]}"
@@ -142,7 +142,7 @@ def flood_through_jack(rate: int = 10_000, seconds: float = 3.0, note_share: flo
 
     import rtmidi
 
-    from ...ports.rtmidi_ports import open_inputs
+    from ...ports.inputs import open_inputs
 
     rng = random.Random(seed)
     client = f"lc-flood-{uuid.uuid4().hex[:6]}"
