@@ -30,6 +30,7 @@ from ...model.api import MACHINE_VOICE, Constraints
 from ...kernel.theory import _MAJOR_PROFILE as MAJOR_PROFILE
 from ...kernel.theory import _MINOR_PROFILE as MINOR_PROFILE
 from ...kernel.theory import PITCH_CLASS_NAMES, SCALES, TheoryError, normalize_scale, parse_note, scale_pitch_classes, split_key
+from ...kernel.inference import EngineContext, StepCost
 from ...kernel.plugin import OptionError, Param, Plugin, PluginContext
 from ..effects import KeyParam
 from .track import Step, Track
@@ -307,11 +308,14 @@ class ModelPartner(Plugin):
         done: Callable[[Any], None] | None,
         fresh_only: bool = True,
         failed: Callable[[], None] | None = None,
+        inline: StepCost | None = None,
     ) -> None:
         """Run ``work(track)`` on the inference worker; ``done(result)`` back here, unless the
         plan it belongs to went stale meanwhile (``fresh_only``).  If it raised, ``failed()``
         runs instead (to release what an earlier part of the plan started).  Every job also
-        brings back the model's hidden state, published as ``model.hidden`` (visuals)."""
+        brings back the model's hidden state, published as ``model.hidden`` (visuals).
+        ``inline``: a small job on the latency path, run on the engine thread right after
+        this tick's sends while its recent cost fits (:meth:`EngineContext.submit_inline`)."""
         assert self.ctx is not None and self._track is not None, "prepare() first"
         track = self._track
         gen = self._gen
@@ -336,7 +340,10 @@ class ModelPartner(Plugin):
                 return
             done(result)
 
-        self.ctx.submit(job, finished)
+        if inline is not None and isinstance(self.ctx, EngineContext):
+            self.ctx.submit_inline(job, finished, inline)
+        else:
+            self.ctx.submit(job, finished)
 
     def steering(self) -> tuple[float, float, int | None]:
         """(memory weight, repetition penalty, run limit) for the jobs submitted now."""

@@ -30,6 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ...kernel.events import Event, note_off, note_on
+from ...kernel.inference import StepCost
 from ...kernel.theory import parse_note
 from ...kernel.plugin import Param, PluginContext
 from ...model.api import MACHINE_VOICE, Constraints
@@ -77,6 +78,7 @@ class Harmonizer(ModelPartner):
         self._tops: deque[int] = deque(maxlen=LINE)  # the harmonies' top notes, a line (worker thread only)
         self._rows_pull = 0.0  # voice-leading bias table and the pull it was made for (worker thread only)
         self._rows = _DIST * 0.0
+        self.step_cost = StepCost()  # the answer's own cost: on the engine thread while it fits
         self.forget()
 
     def prepare(self, ctx: PluginContext) -> None:
@@ -195,7 +197,7 @@ class Harmonizer(ModelPartner):
             unfed.append((t, list(chosen), hv))
             return list(chosen)
 
-        self.submit(work, lambda pitches: self._results.append((req, pitch, hv, pitches)), fresh_only=True)
+        self.submit(work, lambda pitches: self._results.append((req, pitch, hv, pitches)), fresh_only=True, inline=self.step_cost)
 
     def _pull_rows(self, pull: float) -> np.ndarray:
         """(Worker) ``-pull`` times the semitones between every two pitches: row ``b`` is the
