@@ -2,7 +2,7 @@
 
 The session runs a real engine (presets/thru.yaml) on the test's JACK server; keyboard and
 DAW stand-ins are separate processes.  A keyboard that appears is connected within a second
-(JACK's port-registration notice wakes the port monitor at once); one that vanishes gets its
+(JACK's port-registration notice wakes the port watcher at once); one that vanishes gets its
 held notes released and is reconnected when it comes back under the same name; the log and
 the status screen say so.
 """
@@ -51,7 +51,7 @@ def screen_text(session: LiveSession) -> str:
 
 
 def test_the_watch_client_hears_port_registrations_at_once(jack_server, midi_sender) -> None:
-    """The compiled port-registration notice posts the monitor's semaphore: no polling."""
+    """The compiled port-registration notice posts the watcher's semaphore: no polling."""
     from livecomposer.rt.semaphore import Semaphore
 
     wake = Semaphore()

@@ -155,7 +155,7 @@ def test_verify_checks_delivery_end_to_end_and_repairs_a_dead_output(jack_server
     try:
         assert out.verify() is True and out.reconnects == 0
         out._driver.close()  # break it for real: the JACK port is gone, the output still "sends"
-        assert out.verify() is True and out.reconnects >= 1  # noticed and reopened (or the monitor did)
+        assert out.verify() is True and out.reconnects >= 1  # noticed and reopened (or the watcher did)
         daw = midi_receiver(source=f"{name}:{name}")
         out.send([0x90, 70, 1])
         got = daw.wait_for(lambda g: [0x90, 70, 1] in [m for _, m in g])

@@ -189,7 +189,7 @@ class LiveSession:
     def watch_inputs(self) -> None:
         """Connect inputs that appear from now on (call once the engine runs): a keyboard
         switched on after the program, a cable plugged back in under another name.  Opening
-        happens on the port monitor's thread, never the engine's."""
+        happens on the port watcher's thread, never the engine's."""
         self.prepare_input_watch()
         if self._input_watch is not None:
             self._input_watch.start()

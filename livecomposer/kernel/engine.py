@@ -437,7 +437,7 @@ class Engine:
                     self._send_now(self.scheduler.cancel_voice(PERFORMER, self.clock.now()))
 
     def _output_returned(self) -> None:
-        """The output port is back (reconnected by the port monitor): whatever the synth on
+        """The output port is back (reconnected by the port watcher): whatever the synth on
         the other side still holds from before it vanished gets its note-off, then CC 123."""
         self._output_ok = True
         log.warning("output %s is back: releasing the notes held when it vanished", getattr(self.output, "name", "?"))

@@ -1,5 +1,5 @@
 """Inputs that appear while running: a keyboard switched on after the program, a program
-started later.  Opened on the port monitor's thread (:mod:`.watch`), never the engine's."""
+started later.  Opened on the port watcher's thread (:mod:`.watch`), never the engine's."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from .base import PortError
 from .inputs import MidiInput
 from .listing import system
 from .names import OWN, is_own_client, stable
-from .watch import SystemView, monitor
+from .watch import SystemView, watcher
 
 log = logging.getLogger(__name__)
 
 
 class InputWatch:
-    """Opens inputs that appear while running.  Runs on the port monitor's thread (off the
+    """Opens inputs that appear while running.  Runs on the port watcher's thread (off the
     timing path), right after each round's checks: at once on JACK's port-registration
     notice, else about twice a second (the ALSA sequencer has no notice we use: it is
     polled).
@@ -48,8 +48,8 @@ class InputWatch:
         midi.prepare_input()  # here, not when the keyboard appears
 
     def start(self) -> "InputWatch":
-        """Watch from now on (the port monitor's thread scans at once)."""
-        monitor().add_watch(self)
+        """Watch from now on (the port watcher's thread scans at once)."""
+        watcher().add_watch(self)
         return self
 
     def wants(self, name: str) -> bool:
@@ -59,7 +59,7 @@ class InputWatch:
         return self._wanted is None or any(w in name.lower() for w in self._wanted)
 
     def scan(self, view: SystemView) -> None:
-        """Open the wanted inputs of ``view`` that we do not have (the monitor calls this)."""
+        """Open the wanted inputs of ``view`` that we do not have (the watcher calls this)."""
         with self._lock:
             if self._closed or not view.up:
                 return
@@ -85,4 +85,4 @@ class InputWatch:
         """Stop opening inputs (those opened stay open: their owner closes them)."""
         with self._lock:
             self._closed = True
-        monitor().remove_watch(self)
+        watcher().remove_watch(self)

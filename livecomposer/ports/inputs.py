@@ -21,7 +21,7 @@ from .driver import INPUTS, InputDriver
 from .listing import available, system
 from .names import describe, find
 from .reopen import Reopenable
-from .watch import SystemView, monitor
+from .watch import SystemView, watcher
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class MidiInput(Reopenable[InputDriver], InputPort):
         self._driver = self._open()
         self._reader = threading.Thread(target=self._read, name=f"midi-in {source}", daemon=True)
         self._reader.start()
-        monitor().add(self)
+        watcher().add(self)
 
     def _open(self) -> InputDriver:
         driver = self.system.input(self._client)
@@ -83,7 +83,7 @@ class MidiInput(Reopenable[InputDriver], InputPort):
         self._sink_box[0] = sink
 
     def check(self, view: SystemView) -> None:
-        """Update ``alive`` from a fresh look at the system (monitor thread)."""
+        """Update ``alive`` from a fresh look at the system (watcher thread)."""
         if self._closed:
             return
         ok = view.up and find(view.inputs, self.name) is not None

@@ -25,7 +25,7 @@ from ..rt.jack_midi_out import JackMidiOut
 from .backends import DEFAULT_CLIENT
 from .base import PortError
 from .driver import INPUTS, InputDriver, MidiSystem, OutputDriver
-from .watch import monitor
+from .watch import watcher
 
 #: An input's reader wakes on the semaphore as events arrive; this bounds a wait when none do.
 WAIT_S = 0.05
@@ -139,7 +139,7 @@ class JackSystem(MidiSystem):
         self.server = jackclient.current_server()
 
     def ports(self, kind: str) -> list[str]:
-        client = jackclient.watch(self.server, monitor().semaphore)
+        client = jackclient.watch(self.server, watcher().semaphore)
         if client is None:
             raise PortError("no JACK server is running: start one (Debian package jackd2: `jackd -d dummy &`)")
         return client.ports(flags=jackclient.PORT_IS_OUTPUT if kind == INPUTS else jackclient.PORT_IS_INPUT)

@@ -24,7 +24,7 @@ from .driver import OUTPUTS, OutputDriver
 from .listing import available, system
 from .names import OWN, describe, find
 from .reopen import Reopenable
-from .watch import SystemView, monitor
+from .watch import SystemView, watcher
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class MidiOutput(Reopenable[OutputDriver], OutputPort):
         except BaseException:
             OWN.discard_client(client)
             raise
-        monitor().add(self)
+        watcher().add(self)
 
     def _open(self) -> OutputDriver:
         driver = self.system.output(self._client)

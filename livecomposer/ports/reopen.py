@@ -1,6 +1,6 @@
 """What real inputs and outputs share: a driver reopened under the port's name, liveness.
 
-Liveness is checked off the timing path: the port monitor's thread (:mod:`.watch`) looks
+Liveness is checked off the timing path: the port watcher's thread (:mod:`.watch`) looks
 at every open port about twice a second (and at once when the JACK server shuts down,
 which rtmidi itself never reports) and clears ``alive``.  It also reconnects by name: an
 input whose source port comes back, an output whose destination port comes back, or a
@@ -21,7 +21,7 @@ from .base import PortError
 from .driver import Driver
 from .listing import system
 from .names import OWN
-from .watch import monitor
+from .watch import watcher
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class Reopenable(Generic[D]):
             self._forget_own()
             if old is not None:
                 old.close()
-        monitor().remove(self)
+        watcher().remove(self)
 
     def _own(self, name: str | None) -> None:
         """Our port's full name: on JACK our client's own (exact, at once: under PipeWire

@@ -1,10 +1,10 @@
 """Liveness of open MIDI ports, and new ones, checked off the timing path.
 
 One daemon thread per process looks at the MIDI system about twice a second (and at once
-when a JACK server shuts down or a JACK port comes or goes: :mod:`.jackclient` hears both
+when a JACK server shuts down or a JACK port comes or goes: :mod:`livecomposer.rt.jackclient` hears both
 through compiled notices that post this thread's semaphore) and asks every open port to
 :meth:`check` itself against that view; a dead port whose counterpart is back is told to
-:meth:`reconnect_if_needed`.  Ports register with :func:`monitor` ``().add(port)``; they
+:meth:`reconnect_if_needed`.  Ports register with :func:`watcher` ``().add(port)``; they
 provide ``backend``, ``server``, ``name``, ``alive``, ``check(view)`` and
 ``reconnect_if_needed(view)``.  Watches (``add_watch``: ``backend``, ``server``,
 ``scan(view)``) then see the same view, to open inputs that appeared (keyboards plugged in
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class SystemView:
-    """One look at the MIDI system, shared by all checks of one monitor round."""
+    """One look at the MIDI system, shared by all checks of one round."""
 
     backend: str
     server: str
@@ -39,7 +39,7 @@ class SystemView:
     @classmethod
     def take(cls, backend: str, server: str = "", listers: dict | None = None) -> "SystemView":
         if backend == "jack":
-            client = jackclient.watch(server, monitor().semaphore)
+            client = jackclient.watch(server, watcher().semaphore)
             if client is None or not client.alive:
                 return cls(backend, server, False, [], [])
             inputs = client.ports(flags=jackclient.PORT_IS_OUTPUT)
@@ -59,7 +59,7 @@ class SystemView:
             return cls(backend, server, False, [], [])
 
 
-class PortMonitor:
+class PortWatcher:
     """Background thread: refresh every open port's ``alive`` and reconnect what came back."""
 
     interval = 0.5
@@ -103,7 +103,7 @@ class PortMonitor:
 
     def _start(self) -> None:
         if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._run, name="midi-port-monitor", daemon=True)
+            self._thread = threading.Thread(target=self._run, name="midi-port-watcher", daemon=True)
             self._thread.start()
 
     def wake(self) -> None:
@@ -128,7 +128,7 @@ class PortMonitor:
                 if self.auto_reconnect and not port.alive:
                     if port.reconnect_if_needed(view_of(port)):
                         views.pop((port.backend, port.server), None)  # the system changed: look again
-            except Exception:  # never let the monitor die
+            except Exception:  # never let the watcher die
                 log.exception("MIDI port check failed for %r", getattr(port, "name", port))
         for watch in watches:
             try:
@@ -149,12 +149,12 @@ class PortMonitor:
             self.run_once()
 
 
-_the_monitor: PortMonitor | None = None
+_the_watcher: PortWatcher | None = None
 
 
-def monitor() -> PortMonitor:
-    """The process's monitor (its thread starts with the first port)."""
-    global _the_monitor
-    if _the_monitor is None:
-        _the_monitor = PortMonitor()
-    return _the_monitor
+def watcher() -> PortWatcher:
+    """The process's port watcher (its thread starts with the first port)."""
+    global _the_watcher
+    if _the_watcher is None:
+        _the_watcher = PortWatcher()
+    return _the_watcher

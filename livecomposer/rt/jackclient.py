@@ -7,7 +7,7 @@ realtime cycle) that
 
 * learns at once when the server shuts down (``jack_on_shutdown``) and when any port is
   registered or unregistered (``jack_set_port_registration_callback``: a keyboard plugged
-  in, a program started or quit), posting the port monitor's semaphore for both,
+  in, a program started or quit), posting the port watcher's semaphore for both,
 * lists ports and checks that a port still exists, and
 * connects ports (used to re-attach an input whose source came back, and by tests).
 
