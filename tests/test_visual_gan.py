@@ -60,6 +60,28 @@ def test_the_painting_form_paints_the_same_images(tmp_path):
         assert torch.allclose(fused(z), before, atol=1e-5)
 
 
+def test_a_truncated_generator_paints_the_scaled_latent_and_training_starts_untruncated(tmp_path):
+    """The JSON's truncation scales every latent the generator paints (live and measured
+    alike); a training run that starts from such a generator samples the whole prior."""
+    from dataclasses import replace
+
+    from livecomposer.visual.train import load_training_generator
+
+    g = _trained_bn(FastGenerator(TINY))
+    save_generator(g, tmp_path / "g.safetensors")
+    meta = json.loads((tmp_path / "g.json").read_text())
+    meta["config"]["truncation"] = 0.7
+    (tmp_path / "g.json").write_text(json.dumps(meta))
+    truncated = load_generator(tmp_path / "g.safetensors", fuse=False)
+    assert truncated.cfg == replace(TINY, truncation=0.7)
+    z = torch.randn(3, TINY.z_dim)
+    with torch.no_grad():
+        assert torch.allclose(truncated(z), g(0.7 * z), atol=1e-6)
+        assert not torch.allclose(truncated(z), g(z), atol=1e-3)
+    trainable, _ = load_training_generator(tmp_path / "g.safetensors")
+    assert trainable.cfg.truncation == 0.7  # as shipped (train() resets it: test_visual_train_init.py)
+
+
 def test_the_previous_dcgan_files_still_load(tmp_path):
     g = Generator(GanConfig(channels=(64, 32, 16), d_channels=(16, 32), tail_channels=8)).eval()
     save_generator(g, tmp_path / "old.safetensors")

@@ -56,6 +56,18 @@ def test_with_no_minutes_left_the_shipped_weights_come_out_unchanged(tmp_path, p
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
+def test_a_truncated_shipped_generator_trains_on_the_whole_prior(tmp_path, pack, shipped):
+    """The shipped JSON's truncation is for painting: training from it samples z at full
+    scale, and what it exports starts untruncated (its own measurement chooses again)."""
+    import json
+
+    meta = json.loads(shipped.with_suffix(".json").read_text())
+    meta["config"]["truncation"] = 0.7
+    shipped.with_suffix(".json").write_text(json.dumps(meta))
+    train(_options(tmp_path, pack, shipped, minutes=SHIPPED_RUN["minutes"], d_warmup=0))
+    assert load_generator(tmp_path / "out.safetensors", fuse=False).cfg.truncation == 1.0
+
+
 def test_training_goes_on_from_the_shipped_counts_and_then_resumes_its_own_checkpoint(tmp_path, pack, shipped):
     first = train(_options(tmp_path, pack, shipped, minutes=SHIPPED_RUN["minutes"] + 0.03, d_warmup=1))
     assert first["steps"] > 7 and first["epochs"] > 2 and first["discriminator_from_step"] == 7

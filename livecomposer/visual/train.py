@@ -32,7 +32,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -196,7 +196,8 @@ def train(opts: TrainOptions, cfg: FastGanConfig = FastGanConfig()) -> dict:
     start = None
     if opts.init_generator is not None:  # its network config also holds for a checkpoint that began from it
         start, start_summary = load_training_generator(opts.init_generator)
-        cfg = start.cfg
+        cfg = replace(start.cfg, truncation=1.0)  # training samples the whole prior
+        start.cfg = cfg
         if ckpt_path.exists():
             start = None
     prepare(opts.pack, root=opts.root, categories=opts.categories, limit=opts.limit, progress=opts.progress)
