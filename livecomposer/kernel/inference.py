@@ -121,7 +121,7 @@ class EngineContext(PluginContext):
         self._engine = engine
         self.tempo = engine.tempo
         self._models: dict[str, Any] = {}
-        self.step_clock: Callable[[], int] = time.perf_counter_ns  # what a job's cost is measured with
+        self.step_clock: Callable[[], int] = time.thread_time_ns  # a job's own cost: its thread's CPU time
         self._in_flight = 0  # jobs handed to the worker whose result has not come back
         self._inline: list[tuple[Callable[[], Any], Callable[[Any], None], StepCost]] = []  # for the next tick
         self._held: list[tuple[Callable[[], Any], Callable[[Any], None]]] = []  # worker jobs behind them

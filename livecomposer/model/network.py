@@ -21,8 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import kernels
+from .api import Constraints, ModelEvent
 from .sampling import Sampler
-from .tokens import FIELD_SIZES, N_DT, N_INT, N_PITCH, N_V, N_VOICE, REL_RANGE
+from .tokens import FIELD_SIZES, N_DT, N_INT, N_PITCH, N_V, N_VOICE, REL_RANGE, dt_bin, vel_bin
 
 
 @dataclass(frozen=True)
@@ -210,8 +212,9 @@ class StreamingModel:
     """One event in, one GRU step; ``sample`` under constraints without touching the state.
 
     Implements :class:`livecomposer.model.api.IncrementalModel`.  Created by
-    :func:`livecomposer.model.load_model`; all arithmetic is numpy float32 on the calling
-    thread, nothing allocates per step except the small result arrays.
+    :func:`livecomposer.model.load_model`; all arithmetic is float32 on the calling thread:
+    the recurrent product W_hh h through numpy's BLAS (ahead of time with :meth:`prime`),
+    the rest of a step, the heads and the draws compiled (:mod:`.kernels`).
     """
 
     def __init__(self, net: EventRNN, name: str = "model", config: dict | None = None) -> None:
@@ -231,7 +234,7 @@ class StreamingModel:
             self.hidden_size = w_hh.shape[1]
             self._h0 = _np(net.h0)
             # Heads.  Known-field embeddings are stored relative to "unknown", which is folded into the bias.
-            self._head_w = [np.ascontiguousarray(_np(net.head_in[k].weight)) for k in range(3)]
+            head_w = [_np(net.head_in[k].weight) for k in range(3)]
             self._head_b = []
             self._head_known = []
             for k in range(3):
@@ -247,23 +250,44 @@ class StreamingModel:
                 self._head_b.append(b)
                 self._head_known.append(rel)
             self._head_voice = [_np(net.head_voice[k].weight) for k in range(3)]
-            self._head_w_all = np.ascontiguousarray(np.concatenate(self._head_w))  # one matvec for the three heads
-            self._head_b_all = np.concatenate(self._head_b)
-            self._out_w = [np.ascontiguousarray(_np(net.head_out[k].weight)) for k in range(3)]
             self._out_b = [_np(net.head_out[k].bias) for k in range(3)]
+            # Input-major, for the compiled heads (see kernels.matvec_t).
+            self._in_wt = [np.ascontiguousarray(w.T) for w in head_w]
+            self._out_wt = [np.ascontiguousarray(_np(net.head_out[k].weight).T) for k in range(3)]
             self.relative = bool(net.cfg.relative)
+            D = self._head_b[0].shape[0]
             if self.relative:
                 self._t_int = _np(net.in_interval.weight) @ w_ih.T
-                self._rel_w = np.ascontiguousarray(_np(net.rel_out.weight))
+                self._rel_wt = np.ascontiguousarray(_np(net.rel_out.weight).T)
                 self._rel_b = _np(net.rel_out.bias)
                 # _rel_idx[last + 1] maps the interval logits (+ a 0 for "far") onto absolute pitches.
                 lasts = np.arange(-1, N_PITCH)[:, None]
                 from .tokens import interval_index
 
-                self._rel_idx = interval_index(np.arange(N_PITCH)[None, :], lasts)
+                self._rel_idx = np.ascontiguousarray(interval_index(np.arange(N_PITCH)[None, :], lasts), dtype=np.int64)
+            else:
+                self._t_int = np.zeros((N_INT + 1, 0), np.float32)
+                self._rel_wt = np.zeros((D, 0), np.float32)
+                self._rel_b = np.zeros(0, np.float32)
+                self._rel_idx = np.zeros((N_PITCH + 1, 0), np.int64)
+        self._none = np.zeros(0, np.float32)
+        kernels.compile_all()
         self._sampler = Sampler(self)
         self._thread = 0
+        self.version = 0  # bumped by every change of state: a snapshot taken at a version still holds
+        self._warm_up()
         self.reset()
+
+    def _warm_up(self) -> None:
+        """One step and one draw now, where the model loads: the first ones find the BLAS
+        library, and each compiled kernel's first call sets up its dispatch (11 ms measured
+        for a first harmonizer answer, on the engine thread)."""
+        self.reset()
+        self.prime()
+        self.feed(ModelEvent(0.1, 60, 80, 0))
+        self.sample(Constraints(note_on=True, pitch_bias=np.zeros(128, np.float32), pitch_mix=(0.5, np.ones(128) / 128)),
+                    np.random.default_rng(0))
+        self.sample(Constraints(), np.random.default_rng(0))
 
     # -- state -------------------------------------------------------------------------
     def reset(self) -> None:
@@ -271,20 +295,22 @@ class StreamingModel:
         self._held: dict[int, set[int]] = {}
         self._held_mask = np.zeros((2, 128), bool)  # the same, as masks, for the sampler
         self._last = [-1, -1]  # each voice's last note-on pitch (before a voice's first note, the other's counts)
-        self._pre: list[np.ndarray] | None = None  # head pre-activations for the current state
+        self._gh: np.ndarray | None = None  # W_hh h + b_hh for the current state, once primed
+        self.version += 1
 
     def get_state(self):
-        return (self._h.copy(), {v: set(s) for v, s in self._held.items()}, self._pre, tuple(self._last))
+        return (self._h.copy(), {v: set(s) for v, s in self._held.items()}, tuple(self._last), self._gh)
 
     def set_state(self, state) -> None:
-        h, held, pre, last = state
+        h, held, last, gh = state
+        self.version += 1
         self._h = h.copy()
+        self._gh = gh
         self._last = list(last)
         self._held = {v: set(s) for v, s in held.items()}
         self._held_mask[:] = False
         for v, s in self._held.items():
             self._held_mask[v, list(s)] = True
-        self._pre = pre
 
     def held_pitches(self) -> frozenset[int]:
         out: set[int] = set()
@@ -300,8 +326,6 @@ class StreamingModel:
 
     # -- stepping ----------------------------------------------------------------------
     def feed(self, event) -> None:
-        from .tokens import dt_bin, vel_bin
-
         voice = 1 if event.voice else 0
         pitch = int(event.pitch)
         last = self._last[voice] if self._last[voice] >= 0 else self._last[1 - voice]
@@ -315,65 +339,52 @@ class StreamingModel:
         else:
             held.discard(int(event.pitch))
             self._held_mask[voice, int(event.pitch)] = False
+        self.version += 1
 
     def step(self, v: int, pitch: int, dtb: int, voice: int, interval: int = N_INT) -> None:
         """One GRU step on already-binned fields (held notes and last pitches are the caller's business)."""
         if threading.get_ident() != self._thread:
             self._thread = threading.get_ident()
             _blas_single_thread()
-        gi = self._t_v[v] + self._t_pitch[pitch] + self._t_dt[dtb] + self._t_voice[voice]
-        if self.relative:
-            gi += self._t_int[interval]
+        gh = self._gh if self._gh is not None else self._recurrent()
+        self._h = kernels.gru_step(self._t_v, self._t_pitch, self._t_dt, self._t_voice, self._t_int, v, pitch, dtb, voice,
+                                   interval, gh, self._h)
+        self._gh = None
+        self.version += 1
+
+    def _recurrent(self) -> np.ndarray:
+        """The recurrent half of the next step, W_hh h + b_hh: the model's largest matrix
+        (1.7 MB for the chorale model), a few hundred microseconds when it is not in cache."""
         gh = self._w_hh @ self._h
         gh += self._b_hh
-        H = self.hidden_size
-        rz = gi[: 2 * H] + gh[: 2 * H]
-        np.negative(rz, out=rz)
-        np.exp(rz, out=rz)
-        rz += 1.0
-        np.reciprocal(rz, out=rz)  # sigmoid of reset and update gates at once
-        n = gh[2 * H:]
-        n *= rz[:H]
-        n += gi[2 * H:]
-        np.tanh(n, out=n)
-        h = self._h - n
-        h *= rz[H:]
-        h += n
-        self._h = h
-        self._pre = None
+        return gh
 
-    def head_pre(self) -> list[np.ndarray]:
-        """Each head's pre-activation from the hidden state alone (cached until the next step)."""
-        if self._pre is None:
+    def prime(self) -> None:
+        """Compute now the half of the next step that needs the state alone (W_hh h + b_hh):
+        a job calls this off the latency path, so that the next :meth:`feed` (the performer's
+        note the harmonizer answers) is table look-ups and a few vector operations."""
+        if self._gh is None:
             if threading.get_ident() != self._thread:
                 self._thread = threading.get_ident()
                 _blas_single_thread()
-            pre = self._head_w_all @ self._h
-            pre += self._head_b_all
-            D = self._head_b[0].shape[0]
-            self._pre = [pre[:D], pre[D:2 * D], pre[2 * D:]]
-        return self._pre
+            self._gh = self._recurrent()
 
-    def rel_logits(self, a: np.ndarray, voice: int) -> np.ndarray:
-        """The pitch head's interval logits, placed on absolute pitches around the voice's last note."""
-        rel = np.empty(N_INT + 1, np.float32)
-        rel[:N_INT] = self._rel_w @ a
-        rel[:N_INT] += self._rel_b
-        rel[N_INT] = 0.0
+    def head_logits(self, k: int, voice: int, known: dict[int, int]) -> np.ndarray:
+        """Head ``k``'s logits for ``voice`` given the known fields (a new array)."""
+        if threading.get_ident() != self._thread:
+            self._thread = threading.get_ident()
+            _blas_single_thread()
+        rows = [self._head_known[k][j][x] for j, x in known.items()] + [self._none, self._none]
         last = self._last[voice] if self._last[voice] >= 0 else self._last[1 - voice]
-        return rel[self._rel_idx[last + 1]]
+        rel_idx = self._rel_idx[last + 1] if k == 1 else self._rel_idx[0, :0]
+        return kernels.head_logits(self._h, self._in_wt[k], self._head_b[k], self._head_voice[k][voice], rows[0], rows[1],
+                                   self._out_wt[k], self._out_b[k], self._rel_wt, self._rel_b, rel_idx)
 
     def sample(self, constraints, rng: np.random.Generator):
         return self._sampler.sample(constraints, rng)
 
     def log_probs(self, k: int, voice: int, known: dict[int, int]) -> np.ndarray:
         """Log-probabilities of field k given the voice and the known fields (for eval and tests)."""
-        z = self.head_pre()[k] + self._head_voice[k][voice]
-        for j, x in known.items():
-            z = z + self._head_known[k][j][x]
-        a = np.tanh(z)
-        logits = self._out_w[k] @ a + self._out_b[k]
-        if k == 1 and self.relative:
-            logits += self.rel_logits(a, voice)
+        logits = self.head_logits(k, voice, known)
         m = logits.max()
         return logits - (m + np.log(np.exp(logits - m).sum()))

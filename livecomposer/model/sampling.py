@@ -31,6 +31,7 @@ from typing import Protocol
 
 import numpy as np
 
+from . import kernels
 from .api import Constraints, ModelEvent
 from .tokens import DT_EDGES, DT_MAX, DT_MIN, DT_UPPER, N_DT, N_PITCH, N_V, VEL_HI, VEL_LO, dt_bin, vel_bin
 
@@ -38,21 +39,15 @@ from .tokens import DT_EDGES, DT_MAX, DT_MIN, DT_UPPER, N_DT, N_PITCH, N_V, VEL_
 
 class HeadState(Protocol):
     """What the sampler reads from a streaming model (:class:`.network.StreamingModel`,
-    which creates its sampler): the output heads' weights, the state after the last step,
-    and the notes each voice holds.  A protocol, so this module need not import that one."""
+    which creates its sampler): its heads' logits for the current state, and the notes each
+    voice holds.  A protocol, so this module need not import that one."""
 
-    relative: bool
+    version: int
     _held: dict[int, set[int]]
     _held_mask: np.ndarray
     _last: list[int]
-    _head_voice: list
-    _head_known: list
-    _out_w: list
-    _out_b: list
 
-    def head_pre(self) -> list[np.ndarray]: ...
-
-    def rel_logits(self, a: np.ndarray, voice: int) -> np.ndarray: ...
+    def head_logits(self, k: int, voice: int, known: dict[int, int]) -> np.ndarray: ...
 
 V, PITCH, DT = 0, 1, 2
 _VEL_LO, _VEL_HI = [int(x) for x in VEL_LO], [int(x) for x in VEL_HI]
@@ -60,55 +55,35 @@ _LOG_LO = [math.log(x) if x > 0 else 0.0 for x in DT_EDGES]
 _LOG_HI = [math.log(x) for x in DT_UPPER]
 
 
-_NEG = -1e30
+_NONE_F = np.zeros(0, np.float32)
+_NONE_B = np.zeros(0, bool)
+_NONE_Q = np.zeros(0)
+_ALL = np.ones(max(N_V, N_PITCH, N_DT), bool)
 
 
 def draw(logits: np.ndarray, mask: np.ndarray | None, temperature: float, top_p: float, u: float) -> int:
     """An index of ``logits`` where ``mask`` is true, with temperature and nucleus (top-p).
 
     ``u`` is a uniform draw in [0, 1): one random number per field keeps this cheap and
-    the result a pure function of (logits, constraints, u).
+    the result a pure function of (logits, constraints, u).  (Compiled: :func:`.kernels.draw`.)
     """
-    l = logits if mask is None else np.where(mask, logits, _NEG)
-    i = int(l.argmax())
-    if l[i] <= _NEG / 2:
-        raise ValueError("no value satisfies the constraints")
-    if temperature <= 1e-4:
-        return i
-    p = np.exp((l - l[i]) * (1.0 / temperature))
-    return _pick(p, top_p, u, i)
+    return draw_mixed(logits, mask, temperature, top_p, u, 0.0, _NONE_Q)
 
 
-def _pick(p: np.ndarray, top_p: float, u: float, best: int) -> int:
-    """The value whose share of the (top-``top_p``) weights ``p`` the uniform ``u`` falls in;
-    ``best`` where rounding lands on a value of weight 0."""
-    if top_p < 1.0:
-        order = p.argsort()[::-1]
-        c = p[order].cumsum()
-        k = int(c.searchsorted(top_p * c[-1])) + 1
-        j = int(c[:k].searchsorted(u * c[k - 1], "right"))
-        return int(order[min(j, k - 1)])
-    c = p.cumsum()
-    j = min(int(c.searchsorted(u * c[-1], "right")), len(c) - 1)
-    return j if p[j] > 0.0 else best
-
-
-def draw_mixed(logits: np.ndarray, mask: np.ndarray, temperature: float, top_p: float, u: float,
+def draw_mixed(logits: np.ndarray, mask: np.ndarray | None, temperature: float, top_p: float, u: float,
                weight: float, q: np.ndarray) -> int:
     """As :func:`draw`, from (1 - weight) softmax(logits / temperature) + weight q, both
     over the allowed values (``mask``); plain :func:`draw` where q gives them nothing."""
-    qm = np.where(mask, q, 0.0)
-    total = float(qm.sum())
-    if total <= 0.0 or weight <= 0.0:
-        return draw(logits, mask, temperature, top_p, u)
-    l = np.where(mask, logits, _NEG)
-    i = int(l.argmax())
-    if l[i] <= _NEG / 2:
+    logits = np.asarray(logits, np.float32)
+    allow = _ALL[: logits.shape[0]] if mask is None else mask
+    return _drawn(kernels.draw(logits, allow, _NONE_B, _NONE_F, -1, 0.0, float(temperature), float(top_p), float(u),
+                               float(weight), np.asarray(q, np.float64)))
+
+
+def _drawn(i: int) -> int:
+    if i < 0:
         raise ValueError("no value satisfies the constraints")
-    p = np.exp((l - l[i]) * (1.0 / max(temperature, 1e-4)))
-    p *= (1.0 - weight) / p.sum()
-    p += qm * (weight / total)
-    return _pick(p, top_p, u, i)
+    return i
 
 
 class Sampler:
@@ -117,6 +92,8 @@ class Sampler:
         self._pitch_masks: dict = {}
         self._dt_masks: dict = {}
         self._vel_masks: dict = {}
+        self._logits_key: tuple = ()  # the last head logits computed, and what they were for
+        self._logits = np.zeros(0, np.float32)
 
     def _base_pitch_mask(self, c: Constraints) -> np.ndarray:
         key = (c.pitch_range, c.pitch_classes, c.exclude_pitches)
@@ -170,46 +147,46 @@ class Sampler:
             known[PITCH] = int(c.pitch)
         if c.dt is not None:
             known[DT] = dt_bin(float(c.dt))
-        pre = m.head_pre()
         u = rng.random(5).tolist()
         for k in (V, PITCH, DT):
             if k in known:
                 continue
-            if k == V:
-                mask = self._v_mask(c, held, held_mask, known.get(PITCH))
-            elif k == PITCH:
-                mask = held_mask if known[V] == 0 else self._base_pitch_mask(c) & ~held_mask
-            else:
-                mask = self._dt_mask(c)
-            z = pre[k] + m._head_voice[k][voice]
-            for j, x in known.items():
-                z += m._head_known[k][j][x]
-            a = np.tanh(z)
-            logits = m._out_w[k] @ a
-            logits += m._out_b[k]
-            if k == PITCH and m.relative:
-                logits += m.rel_logits(a, voice)
+            logits = self._head_logits(k, voice, known)
             try:
                 if k == PITCH and known[V] != 0:
-                    known[k] = self._draw_pitch(c, logits, mask, voice, u[k])
+                    known[k] = self._draw_pitch(c, logits, held_mask, voice, u[k])
                 else:
+                    if k == V:
+                        mask = self._v_mask(c, held, held_mask, known.get(PITCH))
+                    elif k == PITCH:
+                        mask = held_mask
+                    else:
+                        mask = self._dt_mask(c)
                     known[k] = draw(logits, mask, c.temperature, c.top_p, u[k])
             except ValueError:
                 what = ("note-on/off", "pitch", "time")[k]
                 raise ValueError(f"no event satisfies the constraints ({what}; voice {voice} holds {sorted(held)}; {c})") from None
         return ModelEvent(self._dt_value(c, known[DT], u[3]), known[PITCH], self._velocity_value(c, known[V], u[4]), c.voice)
 
-    def _draw_pitch(self, c: Constraints, logits: np.ndarray, mask: np.ndarray, voice: int, u: float) -> int:
-        """A note-on's pitch, steered by the repetition penalty, the bias and the mixture."""
-        if c.repeat_penalty:
-            last = self.m._last[voice]
-            if last >= 0:
-                logits[last] -= c.repeat_penalty
-        if c.pitch_bias is not None:
-            logits += c.pitch_bias
-        if c.pitch_mix is not None:
-            return draw_mixed(logits, mask, c.temperature, c.top_p, u, c.pitch_mix[0], c.pitch_mix[1])
-        return draw(logits, mask, c.temperature, c.top_p, u)
+    def _head_logits(self, k: int, voice: int, known: dict[int, int]) -> np.ndarray:
+        """Head ``k``'s logits given the voice and the known fields (never changed in place:
+        the harmonizer draws all its voices from one state, so the second reuses them)."""
+        m = self.m
+        key = (m.version, k, voice, tuple(known.items()))
+        if key == self._logits_key:
+            return self._logits
+        logits = m.head_logits(k, voice, known)
+        self._logits_key, self._logits = key, logits
+        return logits
+
+    def _draw_pitch(self, c: Constraints, logits: np.ndarray, held_mask: np.ndarray, voice: int, u: float) -> int:
+        """A note-on's pitch (not one the voice holds), steered by the repetition penalty, the
+        bias and the mixture: one compiled call."""
+        last = self.m._last[voice] if c.repeat_penalty else -1
+        bias = _NONE_F if c.pitch_bias is None else c.pitch_bias
+        weight, q = (0.0, _NONE_Q) if c.pitch_mix is None else (float(c.pitch_mix[0]), np.asarray(c.pitch_mix[1], np.float64))
+        return _drawn(kernels.draw(logits, self._base_pitch_mask(c), held_mask, bias, last, float(c.repeat_penalty),
+                                   float(c.temperature), float(c.top_p), u, weight, q))
 
     def _v_mask(self, c: Constraints, held, held_mask: np.ndarray, pitch: int | None) -> np.ndarray:
         can_off = c.note_on is not True and bool(held) and (pitch is None or pitch in held)

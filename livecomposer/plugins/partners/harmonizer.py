@@ -1,7 +1,7 @@
 """Harmonizer: every performer note gets one to three notes that sound with it.
 
-For each performer note-on, a job on the inference worker feeds the note to the model and
-then asks it for ``voices`` machine note-ons at the same instant (``dt`` fixed to 0),
+For each performer note-on, a job feeds the note to the model and then asks it for
+``voices`` machine note-ons at the same instant (``dt`` fixed to 0),
 under the key, the range (below or above the performer's note), and without the
 performer's pitch class (no unisons or octave doublings unless ``doublings``), and (with
 ``consonant``, the default) only among the notes a third, fourth, fifth or sixth from the
@@ -17,9 +17,15 @@ Performer notes still held when the next one comes (legato) count in the consona
 too, where a chord can satisfy both.  Session memory (``memory`` > 0): the first voice
 drawn mixes in what the performer's own lines did after the last few top notes of the
 harmony, so the harmony's top line moves the way the player moves (a few microseconds).
-The notes leave from :meth:`process` on the tick after the answer comes back (the engine
-wakes at once), and they end when the performer's note ends.  If the performer lets go
-before the answer arrives, the answer is dropped.
+Where the answer is computed: on the engine thread itself, right after the tick that
+heard the note has sent the thru copy (``submit(..., inline=...)``), while the job's own
+recent cost (:attr:`step_cost`) keeps its p99 within budget and the worker is idle; else on
+the inference worker.  Either way the notes leave from :meth:`process` in the next tick,
+and they end when the performer's note ends.  If the performer lets go before the answer
+arrives, the answer is dropped.  The latency path is kept short: the engine side only reads
+the settings, and once the answer is out a worker job (:meth:`_settle`) feeds the chosen
+notes and primes the model (``StreamingModel.prime``), so the next answer's network step is
+one compiled call.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from .track import LINE, Track
 
 _DIST = np.abs(np.arange(128)[:, None] - np.arange(128)[None, :]).astype(np.float32)  # semitones between pitches
 CONSONANT = frozenset({3, 4, 5, 7, 8, 9})  # thirds, sixths, fourths, fifths (no seconds, sevenths, tritones)
+_OCTAVES = [frozenset(range(pc, 128, 12)) for pc in range(12)]  # a pitch class's every octave
 
 
 def consonant_with(melody: int, chosen: list[int], allowed: frozenset[int] | None, double: bool = False) -> frozenset[int]:
@@ -112,7 +119,9 @@ class Harmonizer(ModelPartner):
             self._sounding[pitch] = (req, notes)
             out += [note_on(now, p, hv, channel, voice=self.voice) for _, p in notes]
             self.answered += 1
-        self._results.clear()
+        if self._results:
+            self._results.clear()
+            self.submit(self._settle, None, fresh_only=False)  # the answer is out: the worker catches up
         return out
 
     def next_wakeup(self) -> int | None:
@@ -129,46 +138,41 @@ class Harmonizer(ModelPartner):
             def hear(track: Track) -> None:
                 self._flush(track)
                 track.hear(t, pitch, velocity)
+                track.prime()
 
             self.submit(hear, None, fresh_only=False)
             return
         self._waiting[pitch] = req
-        # Constraints are built with one constructor call each (dataclasses.replace costs
-        # tens of microseconds on a busy machine, and this is the latency path).
-        low, high = self.low, self.high
-        if self.position == "below" and pitch - 1 >= low:
-            high = min(high, pitch - 1)
-        elif self.position == "above" and pitch + 1 <= high:
-            low = max(low, pitch + 1)
-        exclude = frozenset({pitch}) if self.doublings else frozenset(range(pitch % 12, 128, 12))
+        # Only the live settings are read here (the thru copy of this note leaves after this
+        # tick's plugins): the job builds the constraints, after the send.
+        position, doublings, low, high = self.position, self.doublings, self.low, self.high
         key_pcs = self.pitch_classes()
-        fields: dict[str, Any] = dict(
-            temperature=self.temperature, top_p=self.top_p, pitch_range=(low, high),
-            voice=MACHINE_VOICE, note_on=True, dt=0.0, velocity=hv,
-        )
-        consonant = self.consonant
-        voices = self.voices
-        pull = self.leading
-        memory = self.memory
+        fields: dict[str, Any] = dict(temperature=self.temperature, top_p=self.top_p, velocity=hv)
+        consonant, voices, pull, memory = self.consonant, self.voices, self.leading, self.memory
         still = [p for p in self._sounding if p != pitch]  # performer notes still held (legato): not to clash with either
         fed = self._worker_fed
-        chosen: list[int] = []
         unfed = self._unfed
 
         def work(track: Track) -> list[int]:
             # The latency path: one network step (hear the note), then one draw per voice
             # from that state (each excluding the notes already chosen; the consonance rule
-            # keeps them a chord).  The chosen notes are fed at the start of the next job,
-            # so the worker is idle (not holding the GIL) when the engine thread takes the
-            # answer: a feed job right behind it delayed the answer by ~0.2 ms.
+            # keeps them a chord).  The chosen notes are fed by the next job (_settle, sent
+            # to the worker once the answer is out).
             self._flush(track)
             track.hear(t, pitch, velocity)
+            lo, hi = low, high
+            if position == "below" and pitch - 1 >= lo:
+                hi = min(hi, pitch - 1)
+            elif position == "above" and pitch + 1 <= hi:
+                lo = max(lo, pitch + 1)
+            exclude = frozenset({pitch}) if doublings else _OCTAVES[pitch % 12]
             before = list(self._voicing) if pull > 0 else []
             mix = None
             if memory > 0 and len(self._tops) >= 2:
                 q = track.memory.predict(self._tops)
                 mix = (memory, q) if q is not None else None
             rows = self._pull_rows(pull) if before else None
+            chosen: list[int] = []
             for _ in range(voices):
                 pcs = key_pcs
                 if consonant:
@@ -181,8 +185,10 @@ class Harmonizer(ModelPartner):
                     bias = rows[before[0]]
                     for b in before[1:]:
                         bias = np.maximum(bias, rows[b])
+                # One constructor call each (dataclasses.replace costs tens of microseconds).
                 c = Constraints(pitch_classes=pcs, exclude_pitches=exclude.union(chosen) if chosen else exclude,
-                                pitch_bias=bias, pitch_mix=mix if not chosen else None, **fields)
+                                pitch_bias=bias, pitch_mix=mix if not chosen else None, pitch_range=(lo, hi),
+                                voice=MACHINE_VOICE, note_on=True, dt=0.0, **fields)
                 try:
                     ev = track.model.sample(c, track.rng)
                 except ValueError:
@@ -225,9 +231,15 @@ class Harmonizer(ModelPartner):
             track.hear(t, pitch, 0)  # (struck again without a release: the model hears one first)
             for p in fed.pop(req, []) if req is not None else []:
                 track.play(t, p, 0)
+            track.prime()
 
         self.submit(work, None, fresh_only=False)
         return out
+
+    def _settle(self, track: Track) -> None:
+        """(Worker) feed the last answer's notes, and prime the model for the next note."""
+        self._flush(track)
+        track.prime()
 
     def _flush(self, track: Track) -> None:
         """(Worker) feed the notes chosen by the last answer, in time order."""

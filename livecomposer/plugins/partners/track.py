@@ -73,6 +73,7 @@ class Track:
         self.model = model
         self.rng = rng
         self.state: Any = None
+        self._version = -1  # the model's version when ``state`` was taken
         self.t_last: int | None = None  # time of the last event fed into ``state``
         self.held: dict[int, int] = {}  # machine pitch -> note-on time, in ``state``
         self.future: deque[Step] = deque()  # planned machine events not yet fed (time order)
@@ -90,16 +91,19 @@ class Track:
 
     # -- one job --------------------------------------------------------------------------
     def run(self, work: Callable[["Track"], Any]) -> Any:
-        """Run ``work`` with the shared model holding this track's state; keep the new state."""
+        """Run ``work`` with the shared model holding this track's state; keep the new state.
+        (Not restored when the model has not changed since this track's last job: tens of
+        microseconds on the harmonizer's latency path.)"""
         m = self.model
         if self.state is None:
             m.reset()
-        else:
+        elif m.version != self._version:
             m.set_state(self.state)
         try:
             return work(self)
         finally:
             self.state = m.get_state()
+            self._version = m.version
 
     def _feed(self, t: int, pitch: int, velocity: int, voice: int) -> None:
         dt = 0.0 if self.t_last is None else max(0, t - self.t_last) / NS
@@ -137,6 +141,11 @@ class Track:
         """A machine event that sounds now (harmonizer): straight into the history."""
         self.advance(t)
         self._feed(t, pitch, velocity, MACHINE_VOICE)
+
+    def prime(self) -> None:
+        """Compute now what the next feed can (see ``StreamingModel.prime``): for a job that
+        ends where a latency-path job will start."""
+        self.model.prime()
 
     def cut(self, t: int, keep_sounding: bool = False) -> None:
         """The plan after ``t`` is dropped.  Notes already sounding either keep their planned
