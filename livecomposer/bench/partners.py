@@ -3,7 +3,9 @@
 * ``partners.harmonizer.memory``: performer note-on stamped by the input callback -> the
   first harmony note-on's ``send`` returned, on the live engine (real clock, inference
   worker thread) with in-memory ports.  ``...added`` is the same minus the thru copy of
-  the performer's note in the same tick: what asking the model adds.
+  the performer's note: what asking the model adds; ``...thru`` is the thru copy's own
+  latency in that graph (the harmonizer must not delay the performer's notes).  The note
+  says where the answers were computed (engine thread or worker).
 * ``partners.harmonizer.jack``: the same through real JACK ports (keyboard stand-in ->
   engine -> DAW stand-in, all rtmidi), when a JACK server answers; ``...added`` is the
   harmony's arrival minus the thru note's arrival at the DAW.
@@ -58,7 +60,8 @@ def harmonizer_memory(notes: int, model: str = "chorale-harmony", hold_s: float 
     inp = MemoryInput("bench-in")
     out = MemoryOutput(time.monotonic_ns, "bench-out")
     stamps: list[int] = []
-    engine = Engine(Parallel([Thru(), _harmonizer(model)]), inputs=[inp], output=out)
+    harmonizer = _harmonizer(model)
+    engine = Engine(Parallel([Thru(), harmonizer]), inputs=[inp], output=out)
     with engine:
         time.sleep(0.1)
         for i in range(notes):
@@ -72,6 +75,7 @@ def harmonizer_memory(notes: int, model: str = "chorale-harmony", hold_s: float 
         time.sleep(0.1)
         failures = engine.stats.plugin_failures
     thru_on = [t for t, m in out.sent if m[0] == 0x90]
+    thru = [t - stamp for t, stamp in zip(thru_on, stamps)] if len(thru_on) == len(stamps) else []
     harmony_ch = 0x90 | (HARMONY_CHANNEL - 1)
     # The first harmony note-on after each performer note-on (none if it was released first).
     harmony: list[int] = []
@@ -86,10 +90,13 @@ def harmonizer_memory(notes: int, model: str = "chorale-harmony", hold_s: float 
             harmony.append(firsts[j] - stamp)
             if k < len(thru_on):
                 added.append(firsts[j] - thru_on[k])
-    note = f"{len(harmony)}/{notes} notes harmonized, {failures} plugin failures; model {model}"
+    cost = harmonizer.step_cost
+    note = (f"{len(harmony)}/{notes} notes harmonized ({cost.inline} answers computed on the engine thread, "
+            f"{cost.offloaded} on the worker), {failures} plugin failures; model {model}")
     return [
         summarize("partners.harmonizer.memory", harmony, note + "; performer note-on stamp -> harmony note-on sent"),
         summarize("partners.harmonizer.memory.added", added, "harmony note-on sent - thru note-on sent"),
+        summarize("partners.harmonizer.memory.thru", thru, "performer note-on stamp -> its thru copy sent, harmonizer in the graph"),
     ]
 
 

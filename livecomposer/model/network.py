@@ -14,6 +14,7 @@ sequence: p(a, b, c) = p(a) p(b | a) p(c | a, b) for every order.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from dataclasses import asdict, dataclass
 
@@ -24,7 +25,7 @@ from torch import nn
 from . import kernels
 from .api import Constraints, ModelEvent
 from .sampling import Sampler
-from .tokens import FIELD_SIZES, N_DT, N_INT, N_PITCH, N_V, N_VOICE, REL_RANGE, dt_bin, vel_bin
+from .tokens import DT_EDGES, DT_MIN, FIELD_SIZES, N_DT, N_INT, N_PITCH, N_V, N_VOICE, REL_RANGE, vel_bin
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,7 @@ def _blas_single_thread() -> None:
 
 
 _BLAS_LOCAL = None
+_DT_EDGES = DT_EDGES.tolist()
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -330,7 +332,9 @@ class StreamingModel:
         pitch = int(event.pitch)
         last = self._last[voice] if self._last[voice] >= 0 else self._last[1 - voice]
         iv = pitch - last + REL_RANGE if last >= 0 and -REL_RANGE <= pitch - last <= REL_RANGE else N_INT
-        self.step(vel_bin(event.velocity), pitch, dt_bin(event.dt), voice, iv)
+        dt = event.dt
+        dtb = 0 if dt < DT_MIN else min(bisect.bisect_right(_DT_EDGES, dt) - 1, N_DT - 1)  # tokens.dt_bin, without a numpy call
+        self.step(vel_bin(event.velocity), pitch, dtb, voice, iv)
         held = self._held.setdefault(voice, set())
         if event.velocity > 0:
             self._last[voice] = pitch

@@ -53,12 +53,17 @@ def consonant_with(melody: int, chosen: list[int], allowed: frozenset[int] | Non
     """Pitch classes consonant with the performer's note and every note chosen so far (and
     in ``allowed``): pairwise thirds, fourths, fifths and sixths make major and minor triads
     and their inversions; with ``double`` a chosen note may be doubled at the octave (for a
-    voice that finds no new chord tone)."""
-    pcs = set(range(12)) if allowed is None else set(allowed)
-    pcs &= {(melody + i) % 12 for i in CONSONANT}
+    voice that finds no new chord tone).  (From precomputed sets: this runs per voice on the
+    latency path.)"""
+    pcs = _CONSONANT_TO[melody % 12] if allowed is None else _CONSONANT_TO[melody % 12] & allowed
+    table = _CONSONANT_OR_SAME if double else _CONSONANT_TO
     for n in chosen:
-        pcs &= {(n + i) % 12 for i in (CONSONANT | {0} if double else CONSONANT)}
-    return frozenset(pcs)
+        pcs = pcs & table[n % 12]
+    return pcs
+
+
+_CONSONANT_TO = [frozenset((pc + i) % 12 for i in CONSONANT) for pc in range(12)]
+_CONSONANT_OR_SAME = [s | {pc} for pc, s in enumerate(_CONSONANT_TO)]
 
 
 class Harmonizer(ModelPartner):
