@@ -60,6 +60,7 @@ _NONE_B = np.zeros(0, bool)
 _NONE_Q = np.zeros(0)
 _ALL = np.ones(max(N_V, N_PITCH, N_DT), bool)
 _PITCH_CLASS = np.arange(N_PITCH) % 12
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))  # the bias types the compiled draw takes
 
 
 def draw(logits: np.ndarray, mask: np.ndarray | None, temperature: float, top_p: float, u: float) -> int:
@@ -75,8 +76,8 @@ def draw_mixed(logits: np.ndarray, mask: np.ndarray | None, temperature: float, 
                weight: float, q: np.ndarray) -> int:
     """As :func:`draw`, from (1 - weight) softmax(logits / temperature) + weight q, both
     over the allowed values (``mask``); plain :func:`draw` where q gives them nothing."""
-    logits = np.asarray(logits, np.float32)
-    allow = _ALL[: logits.shape[0]] if mask is None else mask
+    logits = np.ascontiguousarray(logits, np.float32)
+    allow = _ALL[: logits.shape[0]] if mask is None else np.ascontiguousarray(mask, bool)
     return _drawn(kernels.draw(logits, allow, _NONE_B, _NONE_F, -1, 0.0, float(temperature), float(top_p), float(u),
                                float(weight), np.asarray(q, np.float64)))
 
@@ -187,6 +188,8 @@ class Sampler:
         bias and the mixture: one compiled call."""
         last = self.m._last[voice] if c.repeat_penalty else -1
         bias = _NONE_F if c.pitch_bias is None else c.pitch_bias
+        if bias.dtype not in _FLOATS or not bias.flags.c_contiguous:
+            bias = np.ascontiguousarray(bias, np.float64)
         weight, q = (0.0, _NONE_Q) if c.pitch_mix is None else (float(c.pitch_mix[0]), np.asarray(c.pitch_mix[1], np.float64))
         return _drawn(kernels.draw(logits, self._base_pitch_mask(c), held_mask, bias, last, float(c.repeat_penalty),
                                    float(c.temperature), float(c.top_p), u, weight, q))
