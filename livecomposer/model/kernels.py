@@ -5,7 +5,8 @@ Why compiled: the harmonizer answers a performer's note with one step and a draw
 voice, between two of the performer's notes the model's weights and numpy's own code
 leave the cache, and then each of the thirty-odd numpy calls such a step took cost 5 to
 10 microseconds (0.6 ms in all, measured with 4 ms between notes on a busy two-core
-machine).  Each function here is one call that reads its arrays once.
+machine).  Each function here is one call that reads its arrays once, and writes its
+result into an array it is given (numba unpickles a type per call to return a new one).
 
 The matrix products loop over the rows of a transposed (input-major) matrix, so the
 compiler vectorises them without reordering any sum (no ``fastmath``): a result may differ
@@ -24,15 +25,14 @@ _NEG = np.float32(-1e30)
 
 @njit(cache=True, nogil=True)
 def gru_step(t_v: np.ndarray, t_pitch: np.ndarray, t_dt: np.ndarray, t_voice: np.ndarray, t_int: np.ndarray,
-             v: int, pitch: int, dtb: int, voice: int, interval: int, gh: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """The new hidden state after one GRU step: the input half is the sum of the fields'
+             v: int, pitch: int, dtb: int, voice: int, interval: int, gh: np.ndarray, h: np.ndarray, out: np.ndarray) -> None:
+    """The new hidden state after one GRU step, into ``out``: the input half is the sum of the fields'
     rows of the folded input tables (``t_int`` has no columns for a model without the
     interval input), the recurrent half ``gh`` is W_hh h + b_hh (reset, update, new: 3H
     each); h' = (h - n) z + n."""
     H = h.shape[0]
     one = np.float32(1.0)
     rel = t_int.shape[1] > 0
-    out = np.empty(H, np.float32)
     for i in range(H):
         j, k = H + i, 2 * H + i
         gr = t_v[v, i] + t_pitch[pitch, i] + t_dt[dtb, i] + t_voice[voice, i]
@@ -46,7 +46,6 @@ def gru_step(t_v: np.ndarray, t_pitch: np.ndarray, t_dt: np.ndarray, t_voice: np
         z = one / (np.exp(-(gz + gh[j])) + one)
         n = np.tanh(gh[k] * r + gn)
         out[i] = (h[i] - n) * z + n
-    return out
 
 
 @njit(cache=True, nogil=True)
@@ -64,8 +63,8 @@ def matvec_t(wt: np.ndarray, x: np.ndarray, b: np.ndarray) -> np.ndarray:
 @njit(cache=True, nogil=True)
 def head_logits(h: np.ndarray, in_wt: np.ndarray, in_b: np.ndarray, voice_row: np.ndarray, known1: np.ndarray,
                 known2: np.ndarray, out_wt: np.ndarray, out_b: np.ndarray, rel_wt: np.ndarray, rel_b: np.ndarray,
-                rel_idx: np.ndarray) -> np.ndarray:
-    """A head's logits from the hidden state ``h``: its input layer (``in_wt``, ``in_b``) plus
+                rel_idx: np.ndarray, logits: np.ndarray) -> None:
+    """A head's logits from the hidden state ``h``, into ``logits``: its input layer (``in_wt``, ``in_b``) plus
     the asked voice's embedding and those of the known fields (``known1``, ``known2``; empty
     when fewer are known), tanh, the output layer, and (when ``rel_idx`` is not empty) the
     interval logits placed on absolute pitches (``rel_idx[p]``: pitch p's interval index,
@@ -79,13 +78,12 @@ def head_logits(h: np.ndarray, in_wt: np.ndarray, in_b: np.ndarray, voice_row: n
         if known2.shape[0] > 0:
             x += known2[i]
         z[i] = np.tanh(x)
-    logits = matvec_t(out_wt, z, out_b)
+    logits[:] = matvec_t(out_wt, z, out_b)
     if rel_idx.shape[0] > 0:
         rel = np.zeros(rel_b.shape[0] + 1, np.float32)
         rel[: rel_b.shape[0]] = matvec_t(rel_wt, z, rel_b)
         for p in range(logits.shape[0]):
             logits[p] += rel[rel_idx[p]]
-    return logits
 
 
 @njit(cache=True, nogil=True)
@@ -94,12 +92,26 @@ def _pick(p: np.ndarray, top_p: float, u: float, best: int) -> int:
     if top_p < 1.0:
         order = np.argsort(p)[::-1]
         c = np.cumsum(p[order])
-        k = min(int(np.searchsorted(c, top_p * c[-1])) + 1, c.shape[0])
-        j = int(np.searchsorted(c[:k], u * c[k - 1], side="right"))
+        k = min(_count_below(c, c.shape[0], top_p * c[-1], False) + 1, c.shape[0])
+        j = _count_below(c, k, u * c[k - 1], True)
         return int(order[min(j, k - 1)])
     c = np.cumsum(p)
-    j = min(int(np.searchsorted(c, u * c[-1], side="right")), c.shape[0] - 1)
+    j = min(_count_below(c, c.shape[0], u * c[-1], True), c.shape[0] - 1)
     return j if p[j] > 0.0 else best
+
+
+@njit(cache=True, nogil=True)
+def _count_below(c: np.ndarray, n: int, x: float, inclusive: bool) -> int:
+    """How many of the sorted ``c[:n]`` are below ``x`` (or equal too, with ``inclusive``):
+    numpy's searchsorted, left or right (whose ``side`` string numba unpickles per call)."""
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if c[mid] < x or (inclusive and c[mid] == x):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 @njit(cache=True, nogil=True)
@@ -152,11 +164,12 @@ def draw(logits: np.ndarray, allow: np.ndarray, deny: np.ndarray, bias: np.ndarr
 
 
 _SIGNATURES = {
-    gru_step: ["float32[::1](float32[:, ::1], float32[:, ::1], float32[:, ::1], float32[:, ::1], float32[:, ::1], "
-               "int64, int64, int64, int64, int64, float32[::1], float32[::1])"],
+    gru_step: ["void(float32[:, ::1], float32[:, ::1], float32[:, ::1], float32[:, ::1], float32[:, ::1], "
+               "int64, int64, int64, int64, int64, float32[::1], float32[::1], float32[::1])"],
     matvec_t: ["float32[::1](float32[:, ::1], float32[::1], float32[::1])"],
-    head_logits: ["float32[::1](float32[::1], float32[:, ::1], float32[::1], float32[::1], float32[::1], float32[::1], "
-                  "float32[:, ::1], float32[::1], float32[:, ::1], float32[::1], int64[::1])"],
+    head_logits: ["void(float32[::1], float32[:, ::1], float32[::1], float32[::1], float32[::1], float32[::1], "
+                  "float32[:, ::1], float32[::1], float32[:, ::1], float32[::1], int64[::1], float32[::1])"],
+    _count_below: ["int64(float64[::1], int64, float64, boolean)"],
     _pick: ["int64(float64[::1], float64, float64, int64)"],
     draw: [f"int64(float32[::1], boolean[::1], boolean[::1], {t}[::1], int64, float64, float64, float64, float64, float64, float64[::1])"
            for t in ("float32", "float64")],

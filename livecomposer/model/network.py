@@ -273,6 +273,7 @@ class StreamingModel:
                 self._rel_b = np.zeros(0, np.float32)
                 self._rel_idx = np.zeros((N_PITCH + 1, 0), np.int64)
         self._none = np.zeros(0, np.float32)
+        self._spare = np.zeros(self.hidden_size, np.float32)
         kernels.compile_all()
         self._sampler = Sampler(self)
         self._thread = 0
@@ -351,8 +352,10 @@ class StreamingModel:
             self._thread = threading.get_ident()
             _blas_single_thread()
         gh = self._gh if self._gh is not None else self._recurrent()
-        self._h = kernels.gru_step(self._t_v, self._t_pitch, self._t_dt, self._t_voice, self._t_int, v, pitch, dtb, voice,
-                                   interval, gh, self._h)
+        out, self._spare = self._spare, self._h  # (nothing else holds the old state: snapshots copy it)
+        kernels.gru_step(self._t_v, self._t_pitch, self._t_dt, self._t_voice, self._t_int, v, pitch, dtb, voice, interval, gh,
+                         self._h, out)
+        self._h = out
         self._gh = None
         self.version += 1
 
@@ -373,16 +376,19 @@ class StreamingModel:
                 _blas_single_thread()
             self._gh = self._recurrent()
 
-    def head_logits(self, k: int, voice: int, known: dict[int, int]) -> np.ndarray:
-        """Head ``k``'s logits for ``voice`` given the known fields (a new array)."""
+    def head_logits(self, k: int, voice: int, known: dict[int, int], out: np.ndarray | None = None) -> np.ndarray:
+        """Head ``k``'s logits for ``voice`` given the known fields, into ``out`` (float32, the
+        head's size) or a new array."""
         if threading.get_ident() != self._thread:
             self._thread = threading.get_ident()
             _blas_single_thread()
         rows = [self._head_known[k][j][x] for j, x in known.items()] + [self._none, self._none]
         last = self._last[voice] if self._last[voice] >= 0 else self._last[1 - voice]
         rel_idx = self._rel_idx[last + 1] if k == 1 else self._rel_idx[0, :0]
-        return kernels.head_logits(self._h, self._in_wt[k], self._head_b[k], self._head_voice[k][voice], rows[0], rows[1],
-                                   self._out_wt[k], self._out_b[k], self._rel_wt, self._rel_b, rel_idx)
+        logits = np.empty(FIELD_SIZES[k], np.float32) if out is None else out
+        kernels.head_logits(self._h, self._in_wt[k], self._head_b[k], self._head_voice[k][voice], rows[0], rows[1],
+                            self._out_wt[k], self._out_b[k], self._rel_wt, self._rel_b, rel_idx, logits)
+        return logits
 
     def sample(self, constraints, rng: np.random.Generator):
         return self._sampler.sample(constraints, rng)

@@ -47,7 +47,7 @@ class HeadState(Protocol):
     _held_mask: np.ndarray
     _last: list[int]
 
-    def head_logits(self, k: int, voice: int, known: dict[int, int]) -> np.ndarray: ...
+    def head_logits(self, k: int, voice: int, known: dict[int, int], out: np.ndarray | None = None) -> np.ndarray: ...
 
 V, PITCH, DT = 0, 1, 2
 _VEL_LO, _VEL_HI = [int(x) for x in VEL_LO], [int(x) for x in VEL_HI]
@@ -96,6 +96,7 @@ class Sampler:
         self._vel_masks: dict = {}
         self._logits_key: tuple = ()  # the last head logits computed, and what they were for
         self._logits = np.zeros(0, np.float32)
+        self._buffers = [np.zeros(n, np.float32) for n in (N_V, N_PITCH, N_DT)]  # each head's logits, written in place
 
     def _base_pitch_mask(self, c: Constraints) -> np.ndarray:
         key = (c.pitch_range, c.pitch_classes, c.exclude_pitches)
@@ -179,7 +180,7 @@ class Sampler:
         key = (m.version, k, voice, tuple(known.items()))
         if key == self._logits_key:
             return self._logits
-        logits = m.head_logits(k, voice, known)
+        logits = m.head_logits(k, voice, known, self._buffers[k])
         self._logits_key, self._logits = key, logits
         return logits
 
