@@ -109,3 +109,25 @@ def test_an_inline_job_waits_for_the_worker_and_keeps_the_order() -> None:
         engine.call_soon(both)
         assert wait_until(lambda: len(order) == 3)
         assert order == ["slow", "inline", "worker"]
+
+
+def test_a_job_submitted_after_send_reaches_the_worker_after_the_output_and_before_later_jobs() -> None:
+    ran: list[tuple[str, int]] = []
+
+    class Follow(Plugin):
+        name = "test_follow"
+
+        def process(self, events, now):
+            for e in events:
+                if e.kind is Kind.NOTE_ON:
+                    self.ctx.submit_after_send(lambda: ran.append(("after", time.monotonic_ns())), lambda _: None)  # type: ignore[attr-defined]
+                    # an inline job behind it waits for it: on the worker, in order
+                    self.ctx.submit_inline(lambda: ran.append((threading.current_thread().name, 0)), lambda _: None, StepCost())  # type: ignore[attr-defined]
+            return []
+
+    inp, out = MemoryInput(), MemoryOutput(time.monotonic_ns)
+    with Engine(Parallel([Thru(), Follow()]), inputs=[inp], output=out, realtime=False):
+        inp.feed([0x90, 60, 90], time.monotonic_ns())
+        assert wait_until(lambda: len(ran) == 2)
+    assert ran[0][0] == "after" and ran[0][1] > out.sent[0][0]  # the thru copy had been sent
+    assert ran[1][0] == "livecomposer-inference"

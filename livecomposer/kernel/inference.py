@@ -9,11 +9,12 @@ that a render is deterministic.
 A small job on the latency path (the harmonizer's answer to a note) may instead run on the
 engine thread itself (:meth:`EngineContext.submit_inline`): right after the tick that
 asked for it has sent its output (the performer's thru copy never waits behind the model),
-as the first thing of the next tick, which follows at once.  That saves two thread
-wake-ups (0.7 ms median on a busy two-core machine), and is only taken while the job's
-own recent cost (:class:`StepCost`) stays within a budget and the worker is idle: the
-worker and the engine thread never run model work at the same time, and jobs keep the
-order they were submitted in.
+as the first thing of the next tick, which follows at once.  That saves the two thread
+wake-ups of a hand-off, and is only taken while the job's own recent cost (:class:`StepCost`)
+stays within a budget and the worker has nothing of ours: the worker and the engine thread
+never run model work at the same time, and jobs keep the order they were submitted in.
+A job that follows an answer (:meth:`EngineContext.submit_after_send`) reaches the worker
+only once that tick's output is out.
 """
 
 from __future__ import annotations
@@ -88,12 +89,17 @@ class StepCost:
     """How long one kind of job took lately, and whether it may run on the engine thread.
 
     It fits while at most ``share`` of the last ``window`` costs exceeded ``budget_ns``
-    (so the p99 of its recent costs is within the budget, with the defaults): a job that
-    keeps that short delays the engine's next tick less than a hand-off to the worker
-    would.  Costs are added on the engine thread only, wherever the job ran.
+    (so the p99 of its recent costs is within the budget, with the defaults).  Costs are
+    the job's own CPU time (:attr:`EngineContext.step_clock`), added on the engine thread
+    only, wherever the job ran.  The default budget, 1 ms: the harmonizer's answer costs
+    0.3-0.4 ms median and 0.5-0.75 ms p99 on a busy two-core VM, where the model's weights
+    leave the cache between two notes, and run inline it still arrived 60-140 us sooner
+    (median and p99) than through the worker; a worker job running Python holds the engine
+    thread off the GIL for up to the switch interval (0.5 ms) anyway.  A job slower than
+    that (a bigger model, a slow machine) goes back to the worker.
     """
 
-    def __init__(self, budget_ns: int = 300_000, window: int = 200, share: float = 0.01) -> None:
+    def __init__(self, budget_ns: int = 1_000_000, window: int = 200, share: float = 0.01) -> None:
         self.budget_ns = budget_ns
         self.allowed = int(window * share)
         self._over: deque[bool] = deque(maxlen=window)
@@ -124,7 +130,8 @@ class EngineContext(PluginContext):
         self.step_clock: Callable[[], int] = time.thread_time_ns  # a job's own cost: its thread's CPU time
         self._in_flight = 0  # jobs handed to the worker whose result has not come back
         self._inline: list[tuple[Callable[[], Any], Callable[[Any], None], StepCost]] = []  # for the next tick
-        self._held: list[tuple[Callable[[], Any], Callable[[Any], None]]] = []  # worker jobs behind them
+        self._held: list[tuple[Callable[[], Any], Callable[[Any], None]]] = []  # worker jobs, from the next tick
+        self._scheduled = False  # _next_tick is due at the start of the next tick
 
     def cancel(self, tag: int) -> None:
         self._engine._cancel_tag(tag)
@@ -133,10 +140,20 @@ class EngineContext(PluginContext):
         worker = self._engine._worker
         if worker is None:  # manual clock: synchronous, so renders are deterministic
             done(self._run(work))
-        elif self._inline:
-            self._held.append((work, done))  # after the inline jobs submitted before it
+        elif self._scheduled:
+            self._held.append((work, done))  # after the jobs submitted before it
         else:
             self._to_worker(worker, work, done)
+
+    def submit_after_send(self, work: Callable[[], Any], done: Callable[[Any], None]) -> None:
+        """As :meth:`submit`, but handed to the worker only once this tick's output has been
+        sent: for a job that follows an answer and must not delay it (waking the worker
+        costs the engine thread tens of microseconds)."""
+        if self._engine._worker is None:
+            done(self._run(work))
+            return
+        self._held.append((work, done))
+        self._schedule()
 
     def submit_inline(self, work: Callable[[], Any], done: Callable[[Any], None], cost: StepCost) -> None:
         """As :meth:`submit`, but on the engine thread, right after this tick's output has
@@ -147,11 +164,10 @@ class EngineContext(PluginContext):
             done(self._run(work))
             return
         timed = self._timed(work)
-        if self._inline or (self._in_flight == 0 and cost.fits()):
-            if not self._inline:
-                self._engine.call_soon(self._run_inline)
+        if not self._held and (self._inline or (self._in_flight == 0 and cost.fits())):
             self._inline.append((timed, done, cost))
             cost.inline += 1
+            self._schedule()
         else:
             cost.offloaded += 1
             self.submit(timed, self._costed(done, cost))
@@ -178,19 +194,27 @@ class EngineContext(PluginContext):
 
         return costed
 
-    def _run_inline(self) -> None:
-        """(Engine thread, first thing in a tick) the inline jobs, then the worker jobs
-        that were submitted behind them."""
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            self._engine.call_soon(self._next_tick)
+
+    def _next_tick(self) -> None:
+        """(Engine thread, first thing in the tick after the one that submitted them) the
+        inline jobs, then the worker jobs held behind them, in order."""
         jobs, self._inline = self._inline, []
         for timed, done, cost in jobs:
             self._costed(done, cost)(self._run(timed))
         held, self._held = self._held, []
         worker = self._engine._worker
         for work, done in held:
-            if worker is None:
+            if worker is None:  # the engine stopped meanwhile
                 done(self._run(work))
             else:
                 self._to_worker(worker, work, done)
+        self._scheduled = False
+        if self._inline or self._held:  # submitted by the jobs' own done()
+            self._schedule()
 
     @staticmethod
     def _run(work: Callable[[], Any]) -> Any:

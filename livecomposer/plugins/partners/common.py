@@ -309,13 +309,15 @@ class ModelPartner(Plugin):
         fresh_only: bool = True,
         failed: Callable[[], None] | None = None,
         inline: StepCost | None = None,
+        after_send: bool = False,
     ) -> None:
         """Run ``work(track)`` on the inference worker; ``done(result)`` back here, unless the
         plan it belongs to went stale meanwhile (``fresh_only``).  If it raised, ``failed()``
         runs instead (to release what an earlier part of the plan started).  Every job also
         brings back the model's hidden state, published as ``model.hidden`` (visuals).
         ``inline``: a small job on the latency path, run on the engine thread right after
-        this tick's sends while its recent cost fits (:meth:`EngineContext.submit_inline`)."""
+        this tick's sends while its recent cost fits (:meth:`EngineContext.submit_inline`);
+        ``after_send``: handed to the worker only after this tick's sends."""
         assert self.ctx is not None and self._track is not None, "prepare() first"
         track = self._track
         gen = self._gen
@@ -342,6 +344,8 @@ class ModelPartner(Plugin):
 
         if inline is not None and isinstance(self.ctx, EngineContext):
             self.ctx.submit_inline(job, finished, inline)
+        elif after_send and isinstance(self.ctx, EngineContext):
+            self.ctx.submit_after_send(job, finished)
         else:
             self.ctx.submit(job, finished)
 

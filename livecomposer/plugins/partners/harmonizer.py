@@ -126,7 +126,7 @@ class Harmonizer(ModelPartner):
             self.answered += 1
         if self._results:
             self._results.clear()
-            self.submit(self._settle, None, fresh_only=False)  # the answer is out: the worker catches up
+            self.submit(self._settle, None, fresh_only=False, after_send=True)  # the worker catches up once the answer is out
         return out
 
     def next_wakeup(self) -> int | None:
