@@ -207,11 +207,9 @@ class EngineContext(PluginContext):
             self._costed(done, cost)(self._run(timed))
         held, self._held = self._held, []
         worker = self._engine._worker
+        assert worker is not None, "scheduled only while the engine runs with its worker"
         for work, done in held:
-            if worker is None:  # the engine stopped meanwhile
-                done(self._run(work))
-            else:
-                self._to_worker(worker, work, done)
+            self._to_worker(worker, work, done)
         self._scheduled = False
         if self._inline or self._held:  # submitted by the jobs' own done()
             self._schedule()
