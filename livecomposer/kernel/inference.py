@@ -90,9 +90,11 @@ class StepCost:
 
     It fits while at most ``share`` of the last ``window`` costs exceeded ``budget_ns``
     (so the p99 of its recent costs is within the budget, with the defaults).  Costs are
-    the job's own CPU time (:attr:`EngineContext.step_clock`), added on the engine thread
-    only, wherever the job ran.  The default budget, 1 ms: the harmonizer's answer costs
-    0.3-0.4 ms median and 0.5-0.75 ms p99 on a busy two-core VM, where the model's weights
+    the job's wall time (:attr:`EngineContext.step_clock`), added on the engine thread only,
+    wherever the job ran: on the worker that also counts its waits for the GIL, which errs
+    on the safe side, and a model that blocks (I/O, a stall) is never taken for a cheap one,
+    as its CPU time would be.  The default budget, 1 ms: the harmonizer's answer costs
+    0.3-0.4 ms median and 0.5-0.8 ms p99 on a busy two-core VM, where the model's weights
     leave the cache between two notes, and run inline it still arrived 60-140 us sooner
     (median and p99) than through the worker; a worker job running Python holds the engine
     thread off the GIL for up to the switch interval (0.5 ms) anyway.  A job slower than
@@ -127,7 +129,7 @@ class EngineContext(PluginContext):
         self._engine = engine
         self.tempo = engine.tempo
         self._models: dict[str, Any] = {}
-        self.step_clock: Callable[[], int] = time.thread_time_ns  # a job's own cost: its thread's CPU time
+        self.step_clock: Callable[[], int] = time.perf_counter_ns  # a job's cost: wall time (a job that blocks counts)
         self._in_flight = 0  # jobs handed to the worker whose result has not come back
         self._inline: list[tuple[Callable[[], Any], Callable[[Any], None], StepCost]] = []  # for the next tick
         self._held: list[tuple[Callable[[], Any], Callable[[Any], None]]] = []  # worker jobs, from the next tick
