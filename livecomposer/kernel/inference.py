@@ -88,8 +88,10 @@ class InferenceWorker:
 class StepCost:
     """How long one kind of job took lately, and whether it may run on the engine thread.
 
-    It fits while at most ``share`` of the last ``window`` costs exceeded ``budget_ns``
-    (so the p99 of its recent costs is within the budget, with the defaults).  Costs are
+    It fits once ``first`` costs are known (the first jobs go to the worker: nothing says
+    yet what one costs) and while at most ``share`` of the last ``window`` costs exceeded
+    ``budget_ns`` (so the p99 of its recent costs is within the budget, with the defaults).
+    Costs are
     the job's wall time (:attr:`EngineContext.step_clock`), added on the engine thread only,
     wherever the job ran: on the worker that also counts its waits for the GIL, which errs
     on the safe side, and a model that blocks (I/O, a stall) is never taken for a cheap one,
@@ -101,8 +103,9 @@ class StepCost:
     that (a bigger model, a slow machine) goes back to the worker.
     """
 
-    def __init__(self, budget_ns: int = 1_000_000, window: int = 200, share: float = 0.01) -> None:
+    def __init__(self, budget_ns: int = 1_000_000, window: int = 200, share: float = 0.01, first: int = 10) -> None:
         self.budget_ns = budget_ns
+        self.first = first
         self.allowed = int(window * share)
         self._over: deque[bool] = deque(maxlen=window)
         self._count = 0  # True entries in _over
@@ -118,7 +121,7 @@ class StepCost:
         self._count += late
 
     def fits(self) -> bool:
-        return self._count <= self.allowed
+        return len(self._over) >= self.first and self._count <= self.allowed
 
 
 class EngineContext(PluginContext):
