@@ -20,8 +20,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-_NEG = np.float32(-1e30)
-
 
 @njit(cache=True, nogil=True)
 def gru_step(t_v: np.ndarray, t_pitch: np.ndarray, t_dt: np.ndarray, t_voice: np.ndarray, t_int: np.ndarray,
