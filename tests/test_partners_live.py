@@ -52,6 +52,28 @@ def test_harmonizer_live_answers_through_the_worker_and_releases_with_the_note(c
     assert not hanging(out.sent, 3)
 
 
+def test_harmony_is_due_with_the_performers_note_however_late_the_answer(chorale) -> None:
+    """On the live engine the answer leaves a tick (or more) after the note; it is sent due
+    at the note's own time, so an output that places messages by due time (JACK: one period
+    after it) sounds it on the same frame as the thru copy."""
+    inp = MemoryInput()
+    out = MemoryOutput(time.monotonic_ns)
+    with Engine(Parallel([Thru(), Harmonizer(id="choir", model=CHORALE, channel=4, voices=2, key="C major")]), inputs=[inp], output=out):
+        stamps = []
+        for note in (72, 76, 79, 74):
+            stamps.append(time.monotonic_ns())
+            inp.feed([0x90, note, 90], stamps[-1])
+            assert wait_until(lambda: len([m for _, m in out.sent if m[0] == 0x93]) >= 2 * len(stamps))
+            inp.feed([0x80, note, 0], time.monotonic_ns())
+            assert wait_until(lambda: not hanging(out.sent, 3))
+    sent = list(zip(out.sent, out.due))
+    for stamp, note in zip(stamps, (72, 76, 79, 74)):
+        [((thru_at, _), thru_due)] = [(s, d) for s, d in sent if s[1] == [0x90, note, 90]]
+        harmony = [(s, d) for s, d in sent if s[1][0] == 0x93 and s[1][2] > 0 and s[0] >= thru_at][:2]
+        assert thru_due == stamp
+        assert [d for _, d in harmony] == [stamp, stamp], "the harmony is due with its note"
+
+
 def test_call_response_live_answers_after_the_pause_and_stops_when_played_over() -> None:
     inp = MemoryInput()
     out = MemoryOutput(time.monotonic_ns)

@@ -27,12 +27,15 @@ class MemoryInput(InputPort):
 
 
 class MemoryOutput(OutputPort):
-    """Records every message sent, stamped with ``clock()`` at the moment of sending."""
+    """Records every message sent, stamped with ``clock()`` at the moment of sending, and the
+    time it was due (``due``, in the same order; None: at once), which a JACK output places
+    it by."""
 
     def __init__(self, clock: Callable[[], int], name: str = "memory-out") -> None:
         self.name = name
         self._clock = clock
         self.sent: list[tuple[int, list[int]]] = []
+        self.due: list[int | None] = []
         self.closed = False
         self.fail = False  # set by tests to simulate a port that vanished
 
@@ -40,6 +43,7 @@ class MemoryOutput(OutputPort):
         if self.fail:
             raise OSError(f"output port {self.name!r} is gone")
         self.sent.append((self._clock(), list(message)))
+        self.due.append(due_ns)
 
     def close(self) -> None:
         self.closed = True

@@ -101,7 +101,7 @@ class Harmonizer(ModelPartner):
         self._next_req = 0
         self._waiting: dict[int, int] = {}  # performer pitch -> request still being answered
         self._sounding: dict[int, tuple[int, list[tuple[int, int]]]] = {}  # performer pitch -> (request, [(channel, pitch)])
-        self._results: list[tuple[int, int, int, list[int]]] = []  # (request, performer pitch, velocity, pitches) from the worker
+        self._results: list[tuple[int, int, int, int, list[int]]] = []  # (request, note time, performer pitch, velocity, pitches)
         self.answered = 0
 
     def _machine_count(self) -> int:
@@ -115,14 +115,18 @@ class Harmonizer(ModelPartner):
                 self._request(t, pitch, velocity)
             else:
                 out += self._release(pitch, t, now)
-        for req, pitch, hv, pitches in self._results:
+        for req, t, pitch, hv, pitches in self._results:
             if self._waiting.get(pitch) != req:
                 continue  # released (or struck again) before the answer came: dropped
             del self._waiting[pitch]
             channel = self.channel - 1
             notes = [(channel, p) for p in pitches]
             self._sounding[pitch] = (req, notes)
-            out += [note_on(now, p, hv, channel, voice=self.voice) for _, p in notes]
+            # Due with the performer's note, not when the answer came: the output places
+            # a message by its due time while that frame is still ahead (through JACK, one
+            # period after it), so an answer computed within the period sounds on the same
+            # frame as the thru copy; a later one goes out at once, as before.
+            out += [note_on(min(t, now), p, hv, channel, voice=self.voice) for _, p in notes]
             self.answered += 1
         if self._results:
             self._results.clear()
@@ -208,7 +212,7 @@ class Harmonizer(ModelPartner):
             unfed.append((t, list(chosen), hv))
             return list(chosen)
 
-        self.submit(work, lambda pitches: self._results.append((req, pitch, hv, pitches)), fresh_only=True, inline=self.step_cost)
+        self.submit(work, lambda pitches: self._results.append((req, t, pitch, hv, pitches)), fresh_only=True, inline=self.step_cost)
 
     def _pull_rows(self, pull: float) -> np.ndarray:
         """(Worker) ``-pull`` times the semitones between every two pitches: row ``b`` is the
