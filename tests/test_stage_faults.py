@@ -2,7 +2,7 @@
 
 A keyboard stand-in (another process) plays into the engine; a DAW stand-in (a third process)
 listens on the other end and checks, at the end, that every note-on it heard got its
-note-off (:func:`livecomposer.bench.robustness.ledger.stuck_notes`; CC 123 does not count).  The faults:
+note-off (:func:`ledger.stuck_notes`; CC 123 does not count).  The faults:
 the input port vanishes and comes back, the output port vanishes and comes back, a plugin
 raises on every call, the model raises or takes 100 ms a step, the visualizer process dies.
 SIGINT/SIGTERM/SIGHUP to ``livecomposer run --record`` are in ``test_stage_signals.py``.
@@ -14,19 +14,53 @@ import os
 import signal
 import time
 from contextlib import contextmanager
+from typing import Sequence
 
 import pytest
 
 from conftest import unique, wait_until
 from livecomposer.kernel.engine import Engine
-from livecomposer.kernel.events import NS_PER_MS
-from livecomposer.kernel.plugin import Parallel, PluginContext
+from livecomposer.kernel.events import NS_PER_MS, NS_PER_S, Event, note_off, note_on
+from livecomposer.kernel.plugin import Parallel, Plugin, PluginContext
 from livecomposer.plugins.effects import Thru
-from livecomposer.bench.robustness.faults import BrokenPlugin, FaultyModel, tiny_checkpoint
-from livecomposer.bench.robustness.ledger import stuck_notes
+from livecomposer.bench.robustness.faults import FaultyModel, InjectedFault, tiny_checkpoint
+from ledger import stuck_notes
 
 pytestmark = pytest.mark.jack
 
+
+class BrokenPlugin(Plugin):
+    """First call: a note-on now and its note-off ``hold_s`` later.  Every call after: raise."""
+
+    name = "broken"
+    summary = "fault injection: holds a note, then raises on every call"
+
+    def __init__(self, id: str | None = "broken", note: int = 72, channel: int = 9, hold_s: float = 30.0) -> None:
+        super().__init__(id=id)
+        self.note = note
+        self.channel = channel
+        self.hold_ns = int(hold_s * NS_PER_S)
+        self.calls = 0
+
+    def process(self, events: Sequence[Event], now: int) -> list[Event]:
+        self.calls += 1
+        if self.calls == 1:
+            return [
+                note_on(now, self.note, 90, self.channel, voice=self.voice),
+                note_off(now + self.hold_ns, self.note, self.channel, voice=self.voice),
+            ]
+        raise InjectedFault(f"{self.id}: process call {self.calls}")
+
+    def next_wakeup(self) -> int | None:
+        if self.calls:
+            raise InjectedFault(f"{self.id}: next_wakeup")
+        return None
+
+    def reset(self) -> None:
+        raise InjectedFault(f"{self.id}: reset")
+
+    def close(self) -> None:
+        raise InjectedFault(f"{self.id}: close")
 
 
 

@@ -25,7 +25,7 @@ from livecomposer.kernel.events import Event, MidiParseError, parse, to_bytes
 from livecomposer.plugins.effects import Thru
 from livecomposer.ports.memory import MemoryOutput
 from livecomposer.bench.robustness import fuzz
-from livecomposer.bench.robustness.ledger import stuck_notes
+from ledger import stuck_notes
 
 N = 100_000
 

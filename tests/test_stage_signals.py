@@ -16,7 +16,7 @@ import pytest
 
 from conftest import JackServer, _Lines, unique
 from livecomposer.bench.robustness.faults import tiny_checkpoint
-from livecomposer.bench.robustness.ledger import stuck_notes
+from ledger import stuck_notes
 from test_jack_run import start_run, wait_connected
 
 pytestmark = pytest.mark.jack

@@ -1,7 +1,5 @@
 """Things that fail on purpose, wrapped around the real components.
 
-- :class:`BrokenPlugin`: plays one long note, then raises on every call (process,
-  next_wakeup, reset, close), so the engine must bypass it *and* release the note it holds.
 - :class:`FaultyModel`: a real :class:`~livecomposer.model.api.IncrementalModel` that raises
   on every step, or takes ``delay`` seconds per step (a slow CPU, a huge model).  The real
   model still does the work in the slow case; only time is added.
@@ -14,48 +12,12 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
-from ...kernel.events import NS_PER_S, Event, note_off, note_on
-from ...kernel.plugin import Plugin
 
 
 class InjectedFault(RuntimeError):
     """Raised by the fault injectors, so logs say plainly that it was on purpose."""
-
-
-class BrokenPlugin(Plugin):
-    """First call: a note-on now and its note-off ``hold_s`` later.  Every call after: raise."""
-
-    name = "broken"
-    summary = "fault injection: holds a note, then raises on every call"
-
-    def __init__(self, id: str | None = "broken", note: int = 72, channel: int = 9, hold_s: float = 30.0) -> None:
-        super().__init__(id=id)
-        self.note = note
-        self.channel = channel
-        self.hold_ns = int(hold_s * NS_PER_S)
-        self.calls = 0
-
-    def process(self, events: Sequence[Event], now: int) -> list[Event]:
-        self.calls += 1
-        if self.calls == 1:
-            return [
-                note_on(now, self.note, 90, self.channel, voice=self.voice),
-                note_off(now + self.hold_ns, self.note, self.channel, voice=self.voice),
-            ]
-        raise InjectedFault(f"{self.id}: process call {self.calls}")
-
-    def next_wakeup(self) -> int | None:
-        if self.calls:
-            raise InjectedFault(f"{self.id}: next_wakeup")
-        return None
-
-    def reset(self) -> None:
-        raise InjectedFault(f"{self.id}: reset")
-
-    def close(self) -> None:
-        raise InjectedFault(f"{self.id}: close")
 
 
 class FaultyModel:
