@@ -46,11 +46,15 @@ def _close(midi: JackMidiIn | JackMidiOut) -> None:
         pass
 
 
-class JackInputDriver(InputDriver):
-    """One input through our compiled JACK reader."""
+class _JackPort:
+    """What our input and output drivers share: one compiled client, one port of ours."""
 
-    def __init__(self, client: str, server: str) -> None:
-        self._midi = _client(JackMidiIn, client, server)
+    _midi: JackMidiIn | JackMidiOut
+    own_name: str | None
+
+    def _describe(self, name: str, other: str | None) -> str:
+        """The port an open failure names: ours by default."""
+        return f"output {name!r}"
 
     def ports(self) -> list[str]:
         return self._midi.get_ports()
@@ -59,8 +63,23 @@ class JackInputDriver(InputDriver):
         try:
             self._midi.register(name, other)
         except OSError as exc:
-            raise PortError(f"cannot open JACK MIDI input {other!r}: {exc}") from None
+            raise PortError(f"cannot open JACK MIDI {self._describe(name, other)}: {exc}") from None
         self.own_name = self._midi.port_name
+
+    def close(self) -> None:
+        """An output closes once JACK has taken what is still queued (the final note-offs
+        and CC 123 of a stop): see ``JackMidiOut.close_port``."""
+        _close(self._midi)
+
+
+class JackInputDriver(_JackPort, InputDriver):
+    """One input through our compiled JACK reader."""
+
+    def __init__(self, client: str, server: str) -> None:
+        self._midi: JackMidiIn = _client(JackMidiIn, client, server)
+
+    def _describe(self, name: str, other: str | None) -> str:
+        return f"input {other!r}"  # the source we connect to is what the player knows
 
     def read(self) -> list[tuple[int, bytes]]:
         return self._midi.take()
@@ -68,34 +87,16 @@ class JackInputDriver(InputDriver):
     def wait(self) -> None:
         self._midi.wait(WAIT_S)
 
-    def close(self) -> None:
-        _close(self._midi)
 
-
-class JackOutputDriver(OutputDriver):
+class JackOutputDriver(_JackPort, OutputDriver):
     """One output through our compiled JACK writer: each message on its own frame."""
 
     def __init__(self, client: str, server: str) -> None:
-        self._midi = _client(JackMidiOut, client, server)
+        self._midi: JackMidiOut = _client(JackMidiOut, client, server)
         self.server = server
-
-    def ports(self) -> list[str]:
-        return self._midi.get_ports()
-
-    def open(self, name: str, other: str | None) -> None:
-        try:
-            self._midi.register(name, other)
-        except OSError as exc:
-            raise PortError(f"cannot open JACK MIDI output {name!r}: {exc}") from None
-        self.own_name = self._midi.port_name
 
     def send(self, message: Sequence[int], due_ns: int | None = None) -> None:
         self._midi.send_message(message, due_ns)
-
-    def close(self) -> None:
-        """Close once JACK has taken what is still queued (the final note-offs and CC 123
-        of a stop), see ``JackMidiOut.close_port``."""
-        _close(self._midi)
 
     def delivers(self, message: list[int], timeout: float) -> bool | None:
         """The delivery probe through our own input client (the system's libjack, so it
