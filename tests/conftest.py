@@ -524,3 +524,22 @@ def run_cli() -> Iterator[Callable[..., subprocess.Popen]]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+# --------------------------------------------------------------------------- clipart
+
+
+@pytest.fixture()
+def small_pack(tmp_path):
+    """A pack of a few real clipart images (quick to decode)."""
+    import shutil
+
+    from livecomposer.visual.dataset import CLIPART_DIR, prepare
+
+    root = tmp_path / "clipart"
+    root.mkdir()
+    small = sorted(p for p in (CLIPART_DIR / "shapes").rglob("*.png") if p.stat().st_size < 20_000)[:8]
+    assert len(small) >= 8, "openclipart-png is not installed"
+    for i, p in enumerate(small):
+        shutil.copy(p, root / f"{i:02d}.png")
+    return prepare(tmp_path / "pack.npz", size=64, root=root, categories=None, progress=False)

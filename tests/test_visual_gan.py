@@ -213,22 +213,6 @@ def test_encoder_training_writes_a_loadable_network(tmp_path, small_pack):
     assert enc.cfg == cfg
 
 
-@pytest.fixture()
-def small_pack(tmp_path):
-    """A pack of a few real clipart images (quick to decode)."""
-    import shutil
-
-    from livecomposer.visual.dataset import CLIPART_DIR, prepare
-
-    root = tmp_path / "clipart"
-    root.mkdir()
-    small = sorted(p for p in (CLIPART_DIR / "shapes").rglob("*.png") if p.stat().st_size < 20_000)[:8]
-    assert len(small) >= 8, "openclipart-png is not installed"
-    for i, p in enumerate(small):
-        shutil.copy(p, root / f"{i:02d}.png")
-    return prepare(tmp_path / "pack.npz", size=64, root=root, categories=None, progress=False)
-
-
 def test_pack_round_trips_the_images(small_pack):
     from livecomposer.visual.dataset import composite, load_pack
 
