@@ -8,7 +8,8 @@ import pytest
 
 from test_partners import CHORALE, require_model
 from livecomposer.model import kernels, load_model
-from livecomposer.model.api import Constraints, ModelEvent
+from livecomposer.model.api import ChordConstraints, Constraints, ModelEvent
+from livecomposer.plugins.partners.harmonizer import AGREE, CONSONANT
 from livecomposer.model.tokens import N_INT, dt_bin, vel_bin
 
 
@@ -96,3 +97,93 @@ def test_two_voices_from_one_state_reuse_the_logits_and_keep_the_draws(model) ->
     model.sample(c1, b)
     model.set_state(state)
     assert model.sample(c2, b) == second and first.pitch != 62
+
+
+class _Uniform:
+    """A generator whose every ``random(5)`` puts one given uniform in the pitch slot, so
+    the reference chord below draws with the same uniforms as the compiled one."""
+
+    def __init__(self, u: float) -> None:
+        self.u = u
+
+    def random(self, n: int) -> np.ndarray:
+        return np.array([0.5, self.u, 0.5, 0.5, 0.5])[:n]
+
+
+def _agreeing(anchor, notes, key, doubled=False):
+    """The pitch classes consonant with ``anchor`` and every note (plain sets: the rule the
+    harmonizer states), within ``key`` (None: all twelve)."""
+    def near(pc, same):
+        return {(pc + i) % 12 for i in CONSONANT} | ({pc} if same else set())
+
+    pcs = set(range(12)) if key is None else set(key)
+    if anchor is not None:
+        pcs &= near(anchor % 12, False)
+    for n in notes:
+        pcs &= near(n % 12, doubled)
+    return frozenset(pcs)
+
+
+def reference_chord(model, c: ChordConstraints, us) -> list[int]:
+    """The chord as one constrained sample per note (the harmonizer's loop before the
+    compiled call): the same notes, from the same uniforms."""
+    chosen: list[int] = []
+    before = list(c.lead_from) if c.lead_pull > 0 else []
+    rows = np.abs(np.arange(128)[:, None] - np.arange(128)[None, :]).astype(np.float32) * -c.lead_pull
+    for u in us:
+        pcs = c.pitch_classes
+        if c.agree is not None:
+            pcs = (_agreeing(c.anchor, chosen + list(c.soft), c.pitch_classes) or _agreeing(c.anchor, chosen, c.pitch_classes)
+                   or _agreeing(c.anchor, chosen, c.pitch_classes, doubled=True))
+            if not pcs:
+                break
+        bias = np.max([rows[b] for b in before], axis=0) if before else None
+        one = Constraints(pitch_classes=pcs, exclude_pitches=c.exclude_pitches.union(chosen), pitch_bias=bias,
+                          pitch_mix=None if chosen else c.pitch_mix, pitch_range=c.pitch_range, voice=c.voice,
+                          note_on=True, dt=0.0, temperature=c.temperature, top_p=c.top_p, velocity=c.velocity)
+        try:
+            pitch = model.sample(one, _Uniform(float(u))).pitch
+        except ValueError:
+            break
+        chosen.append(pitch)
+        if before:
+            before.remove(min(before, key=lambda b: abs(b - pitch)))
+    return chosen
+
+
+def test_a_note_and_its_compiled_chord_are_the_step_and_one_sample_per_note(model) -> None:
+    """``feed_and_sample_chord`` (one compiled call: the harmonizer's latency path) leaves
+    the state ``feed`` leaves and draws the chord that one constrained sample per note,
+    the consonance rule and the voice leading written out in Python, draw from it."""
+    rng = np.random.default_rng(5)
+    chords = 0
+    for _ in range(300):
+        model.reset()
+        for _ in range(int(rng.integers(1, 12))):
+            model.feed(ModelEvent(float(rng.uniform(0, 1)), int(rng.integers(40, 84)), int(rng.integers(0, 2)) * 80,
+                                  int(rng.integers(0, 2))))
+        if rng.random() < 0.5:
+            model.prime()
+        melody = int(rng.integers(55, 84))
+        note = ModelEvent(float(rng.uniform(0, 1)), melody, int(rng.integers(1, 128)), 0)
+        key = None if rng.random() < 0.3 else frozenset(int(x) for x in rng.choice(12, size=7, replace=False))
+        lead = [int(x) for x in rng.integers(45, 75, size=int(rng.integers(0, 4)))]
+        if lead and rng.random() < 0.5:
+            lead = [lead[0], lead[0] + 4]  # an answer half way between them: a tie for the nearest
+        chord = ChordConstraints(
+            size=int(rng.integers(1, 4)), velocity=int(rng.integers(20, 120)), temperature=float(rng.uniform(0.3, 1.2)),
+            top_p=float(rng.choice([1.0, 0.9])), pitch_range=(48, melody - 1) if rng.random() < 0.7 else (40, 90),
+            pitch_classes=key, exclude_pitches=frozenset(range(melody % 12, 128, 12)),
+            anchor=melody if rng.random() < 0.8 else None, soft=tuple(int(x) for x in rng.integers(50, 80, size=int(rng.integers(0, 3)))),
+            agree=AGREE if rng.random() < 0.8 else None, lead_from=tuple(lead),
+            lead_pull=float(rng.choice([0.0, 0.6, 2.0])), pitch_mix=(0.5, rng.random(128)) if rng.random() < 0.3 else None)
+        seed = int(rng.integers(1 << 30))
+        state = model.get_state()
+        got = model.feed_and_sample_chord(note, chord, np.random.default_rng(seed))
+        after = model.hidden_features()
+        model.set_state(state)
+        model.feed(note)
+        assert np.array_equal(model.hidden_features(), after)
+        assert got == reference_chord(model, chord, np.random.default_rng(seed).random(chord.size)), chord
+        chords += len(got) > 1
+    assert chords > 100  # most cases draw a real chord, not one note or none

@@ -57,6 +57,39 @@ class Constraints:
     pitch_mix: tuple[float, np.ndarray] | None = field(default=None, compare=False)  # (weight, 128 probabilities) mixed in
 
 
+@dataclass(frozen=True, slots=True)
+class ChordConstraints:
+    """Up to ``size`` note-ons at one instant, all drawn from the current state (one head
+    evaluation, then one draw per note, each excluding the notes drawn before it): what a
+    harmony asks for on its latency path, in one call with the step that hears the note
+    (:meth:`IncrementalModel.feed_and_sample_chord`).
+
+    ``agree`` is a rule between pitch classes: twelve 12-bit masks, ``agree[pc]`` holding
+    the classes that may sound with ``pc``.  With a rule, every note agrees with ``anchor``
+    (the note being harmonised) and with each note drawn before it, and with ``soft``
+    pitches (other notes still sounding) where that still leaves a class; failing all,
+    with a drawn note's class doubled allowed too; failing that, the chord is complete.
+    ``lead_from``/``lead_pull``: voice leading, each note pulled ``lead_pull`` logits per
+    semitone toward the nearest of these pitches (the previous chord) not yet taken by an
+    earlier note.  ``pitch_mix`` (weight, 128 probabilities) steers the first note only.
+    """
+
+    size: int
+    velocity: int  # of the notes: the model is asked for note-ons of this velocity, at dt 0
+    temperature: float = 1.0
+    top_p: float = 1.0
+    pitch_range: tuple[int, int] = (0, 127)
+    pitch_classes: frozenset[int] | None = None
+    exclude_pitches: frozenset[int] = frozenset()
+    anchor: int | None = None
+    soft: tuple[int, ...] = ()
+    agree: np.ndarray | None = field(default=None, compare=False)
+    lead_from: tuple[int, ...] = ()
+    lead_pull: float = 0.0
+    pitch_mix: tuple[float, np.ndarray] | None = field(default=None, compare=False)
+    voice: int = MACHINE_VOICE
+
+
 class IncrementalModel(Protocol):
     """Implemented by :class:`livecomposer.model.network.StreamingModel`."""
 
@@ -70,6 +103,10 @@ class IncrementalModel(Protocol):
 
     def sample(self, constraints: Constraints, rng: np.random.Generator) -> ModelEvent:
         """Draw the next event under the constraints; the state is unchanged."""
+
+    def feed_and_sample_chord(self, event: ModelEvent, chord: ChordConstraints, rng: np.random.Generator) -> list[int]:
+        """Feed ``event``, then the pitches of a chord drawn from the new state under
+        ``chord`` (maybe fewer than asked; not fed)."""
 
     def get_state(self) -> Any:
         """An opaque snapshot of the state (hidden state, held notes, time)."""

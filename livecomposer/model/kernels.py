@@ -1,5 +1,5 @@
 """The streaming model's per-event arithmetic, compiled (numba): one GRU step, one head's
-logits, one constrained draw.
+logits, one constrained draw, and a chord of draws from one state.
 
 Why compiled: the harmonizer answers a performer's note with one step and a draw per
 voice, between two of the performer's notes the model's weights and numpy's own code
@@ -161,6 +161,100 @@ def draw(logits: np.ndarray, allow: np.ndarray, deny: np.ndarray, bias: np.ndarr
     return _pick(p, top_p, u, best)
 
 
+
+@njit(cache=True, nogil=True)
+def _agreeing(agree: np.ndarray, key_bits: int, anchor: int, notes: np.ndarray, count: int, soft: np.ndarray,
+              doubled: bool) -> int:
+    """The pitch classes (12 bits) in ``key_bits`` that agree with the anchor's, with each of
+    the first ``count`` ``notes`` and with each ``soft`` pitch (``agree[pc]``: the classes
+    that agree with pc); with ``doubled``, a note's own class counts as agreeing with it."""
+    bits = key_bits if anchor < 0 else key_bits & agree[anchor % 12]
+    for i in range(count):
+        pc = notes[i] % 12
+        bits &= agree[pc] | (1 << pc) if doubled else agree[pc]
+    for i in range(soft.shape[0]):
+        bits &= agree[soft[i] % 12]
+    return bits
+
+
+@njit(cache=True, nogil=True)
+def chord_draws(logits: np.ndarray, allow: np.ndarray, deny: np.ndarray, key_bits: int, anchor: int, soft: np.ndarray,
+                agree: np.ndarray, lead_from: np.ndarray, pull: float, weight: float, q: np.ndarray,
+                temperature: float, top_p: float, u: np.ndarray, out: np.ndarray) -> int:
+    """Up to ``out.shape[0]`` pitches drawn one after another from one head's ``logits``
+    (each with its uniform ``u[i]``, as :func:`draw`), into ``out``; the count drawn.
+
+    Each pitch is allowed (``allow``, not ``deny``, not drawn already) and its pitch class
+    in ``key_bits`` (12 bits); with a rule (``agree`` not empty) it also agrees with the
+    ``anchor`` pitch's class (none if negative) and with every pitch drawn before it, and
+    with the ``soft`` pitches where that still leaves a class, else a drawn class may be
+    doubled; when no class is left the chord ends there.  Voice leading: with ``pull`` > 0,
+    each pitch is pulled (``-pull`` logits per semitone) toward the nearest of the
+    ``lead_from`` pitches not yet taken, and the drawn pitch takes the nearest one (the
+    first in order on a tie).  The first pitch alone mixes in ``q`` (``weight``).
+    """
+    n = logits.shape[0]
+    size = out.shape[0]
+    rule = agree.shape[0] > 0
+    none = np.empty(0, np.int64)
+    taken = np.zeros(lead_from.shape[0], np.bool_)
+    left = lead_from.shape[0] if pull > 0.0 else 0
+    ok = np.empty(n, np.bool_)
+    bias = np.empty(n, np.float32)
+    no_bias = np.empty(0, np.float32)
+    no_q = np.empty(0, np.float64)
+    drawn = np.zeros(n, np.bool_)
+    step = np.float32(-pull)
+    for k in range(size):
+        bits = key_bits
+        if rule:
+            bits = _agreeing(agree, key_bits, anchor, out, k, soft, False)
+            if bits == 0:
+                bits = _agreeing(agree, key_bits, anchor, out, k, none, False)
+            if bits == 0:
+                bits = _agreeing(agree, key_bits, anchor, out, k, none, True)
+            if bits == 0:
+                return k
+        for p in range(n):
+            ok[p] = allow[p] and not drawn[p] and (bits >> (p % 12)) & 1 == 1
+        if left > 0:
+            for p in range(n):
+                best = np.float32(-np.inf)
+                for j in range(lead_from.shape[0]):
+                    if not taken[j]:
+                        best = max(best, step * np.float32(abs(p - lead_from[j])))
+                bias[p] = best
+        pick = draw(logits, ok, deny, bias if left > 0 else no_bias, -1, 0.0, temperature, top_p, u[k],
+                    weight if k == 0 else 0.0, q if k == 0 else no_q)
+        if pick < 0:
+            return k
+        out[k] = pick
+        drawn[pick] = True
+        if left > 0:
+            near = -1
+            for j in range(lead_from.shape[0]):
+                if not taken[j] and (near < 0 or abs(lead_from[j] - pick) < abs(lead_from[near] - pick)):
+                    near = j
+            taken[near] = True
+            left -= 1
+    return size
+
+
+@njit(cache=True, nogil=True)
+def step_chord(t_v: np.ndarray, t_pitch: np.ndarray, t_dt: np.ndarray, t_voice: np.ndarray, t_int: np.ndarray,
+               v: int, pitch: int, dtb: int, voice: int, interval: int, gh: np.ndarray, h: np.ndarray, h_out: np.ndarray,
+               in_wt: np.ndarray, in_b: np.ndarray, voice_row: np.ndarray, known1: np.ndarray, known2: np.ndarray,
+               out_wt: np.ndarray, out_b: np.ndarray, rel_wt: np.ndarray, rel_b: np.ndarray, rel_idx: np.ndarray,
+               logits: np.ndarray, allow: np.ndarray, deny: np.ndarray, key_bits: int, anchor: int, soft: np.ndarray,
+               agree: np.ndarray, lead_from: np.ndarray, pull: float, weight: float, q: np.ndarray,
+               temperature: float, top_p: float, u: np.ndarray, out: np.ndarray) -> int:
+    """:func:`gru_step` into ``h_out``, then the pitch head's :func:`head_logits` from it, then
+    :func:`chord_draws`: a harmony's whole answer to one note in one call (each call from
+    Python costs microseconds of dispatch, and more when the machine has been idle)."""
+    gru_step(t_v, t_pitch, t_dt, t_voice, t_int, v, pitch, dtb, voice, interval, gh, h, h_out)
+    head_logits(h_out, in_wt, in_b, voice_row, known1, known2, out_wt, out_b, rel_wt, rel_b, rel_idx, logits)
+    return chord_draws(logits, allow, deny, key_bits, anchor, soft, agree, lead_from, pull, weight, q, temperature, top_p, u, out)
+
 _SIGNATURES = {
     gru_step: ["void(float32[:, ::1], float32[:, ::1], float32[:, ::1], float32[:, ::1], float32[:, ::1], "
                "int64, int64, int64, int64, int64, float32[::1], float32[::1], float32[::1])"],
@@ -171,6 +265,15 @@ _SIGNATURES = {
     _pick: ["int64(float64[::1], float64, float64, int64)"],
     draw: [f"int64(float32[::1], boolean[::1], boolean[::1], {t}[::1], int64, float64, float64, float64, float64, float64, float64[::1])"
            for t in ("float32", "float64")],
+    _agreeing: ["int64(int64[::1], int64, int64, int64[::1], int64, int64[::1], boolean)"],
+    chord_draws: ["int64(float32[::1], boolean[::1], boolean[::1], int64, int64, int64[::1], int64[::1], int64[::1], "
+                  "float64, float64, float64[::1], float64, float64, float64[::1], int64[::1])"],
+    step_chord: ["int64(float32[:, ::1], float32[:, ::1], float32[:, ::1], float32[:, ::1], float32[:, ::1], "
+                 "int64, int64, int64, int64, int64, float32[::1], float32[::1], float32[::1], "
+                 "float32[:, ::1], float32[::1], float32[::1], float32[::1], float32[::1], "
+                 "float32[:, ::1], float32[::1], float32[:, ::1], float32[::1], int64[::1], float32[::1], "
+                 "boolean[::1], boolean[::1], int64, int64, int64[::1], int64[::1], int64[::1], "
+                 "float64, float64, float64[::1], float64, float64, float64[::1], int64[::1])"],
 }
 _ready = False
 

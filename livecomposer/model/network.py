@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from . import kernels
-from .api import Constraints, ModelEvent
+from .api import ChordConstraints, Constraints, ModelEvent
 from .sampling import Sampler
 from .tokens import DT_EDGES, DT_MIN, FIELD_SIZES, N_DT, N_INT, N_PITCH, N_V, N_VOICE, REL_RANGE, vel_bin
 
@@ -203,7 +203,9 @@ def _blas_single_thread() -> None:
 
 
 _BLAS_LOCAL = None
+_BLAS_THREADS: set[int] = set()  # the threads already made single-threaded (the setting is per thread)
 _DT_EDGES = DT_EDGES.tolist()
+_PITCH_HEAD = 1  # the heads: 0 note-off or velocity, 1 pitch, 2 time
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -274,6 +276,7 @@ class StreamingModel:
                 self._rel_idx = np.zeros((N_PITCH + 1, 0), np.int64)
         self._none = np.zeros(0, np.float32)
         self._spare = np.zeros(self.hidden_size, np.float32)
+        self._chord_logits = np.zeros(N_PITCH, np.float32)
         kernels.compile_all()
         self._sampler = Sampler(self)
         self._thread = 0
@@ -291,6 +294,9 @@ class StreamingModel:
         self.sample(Constraints(note_on=True, pitch_bias=np.zeros(128, np.float32), pitch_mix=(0.5, np.ones(128) / 128)),
                     np.random.default_rng(0))
         self.sample(Constraints(), np.random.default_rng(0))
+        self.feed_and_sample_chord(ModelEvent(0.1, 72, 80, 0), ChordConstraints(
+            size=2, velocity=80, anchor=72, soft=(76,), agree=np.full(12, 0xFFF), lead_from=(60,), lead_pull=0.5,
+            pitch_mix=(0.5, np.ones(128) / 128)), np.random.default_rng(0))
 
     # -- state -------------------------------------------------------------------------
     def reset(self) -> None:
@@ -329,28 +335,39 @@ class StreamingModel:
 
     # -- stepping ----------------------------------------------------------------------
     def feed(self, event) -> None:
+        self.step(*self._account(event))
+
+    def _account(self, event) -> tuple[int, int, int, int, int]:
+        """``event``'s binned fields for :meth:`step` (its interval from the last note-on
+        before it); the held notes and last pitches are updated to after it."""
         voice = 1 if event.voice else 0
         pitch = int(event.pitch)
         last = self._last[voice] if self._last[voice] >= 0 else self._last[1 - voice]
         iv = pitch - last + REL_RANGE if last >= 0 and -REL_RANGE <= pitch - last <= REL_RANGE else N_INT
         dt = event.dt
         dtb = 0 if dt < DT_MIN else min(bisect.bisect_right(_DT_EDGES, dt) - 1, N_DT - 1)  # tokens.dt_bin, without a numpy call
-        self.step(vel_bin(event.velocity), pitch, dtb, voice, iv)
         held = self._held.setdefault(voice, set())
         if event.velocity > 0:
             self._last[voice] = pitch
-            held.add(int(event.pitch))
-            self._held_mask[voice, int(event.pitch)] = True
+            held.add(pitch)
+            self._held_mask[voice, pitch] = True
         else:
-            held.discard(int(event.pitch))
-            self._held_mask[voice, int(event.pitch)] = False
-        self.version += 1
+            held.discard(pitch)
+            self._held_mask[voice, pitch] = False
+        return vel_bin(event.velocity), pitch, dtb, voice, iv
+
+    def _on_this_thread(self) -> None:
+        """numpy's BLAS single-threaded for the thread now calling (see :func:`_blas_single_thread`)."""
+        ident = threading.get_ident()
+        if ident != self._thread:
+            self._thread = ident
+            if ident not in _BLAS_THREADS:
+                _BLAS_THREADS.add(ident)
+                _blas_single_thread()
 
     def step(self, v: int, pitch: int, dtb: int, voice: int, interval: int = N_INT) -> None:
         """One GRU step on already-binned fields (held notes and last pitches are the caller's business)."""
-        if threading.get_ident() != self._thread:
-            self._thread = threading.get_ident()
-            _blas_single_thread()
+        self._on_this_thread()
         gh = self._gh if self._gh is not None else self._recurrent()
         out, self._spare = self._spare, self._h  # (nothing else holds the old state: snapshots copy it)
         kernels.gru_step(self._t_v, self._t_pitch, self._t_dt, self._t_voice, self._t_int, v, pitch, dtb, voice, interval, gh,
@@ -358,6 +375,30 @@ class StreamingModel:
         self._h = out
         self._gh = None
         self.version += 1
+
+    def feed_and_sample_chord(self, event, chord: ChordConstraints, rng: np.random.Generator) -> list[int]:
+        """:meth:`feed`, then a chord drawn from the new state (see :class:`ChordConstraints`),
+        in one compiled call
+        (:func:`.kernels.step_chord`): the harmonizer's answer to the performer's note.  Each
+        Python call between them cost microseconds, tens of them together on a machine that
+        was idle until the note came."""
+        v, pitch, dtb, voice, iv = self._account(event)
+        self._on_this_thread()
+        gh = self._gh if self._gh is not None else self._recurrent()
+        out, self._spare = self._spare, self._h
+        cv = 1 if chord.voice else 0
+        last = self._last[cv] if self._last[cv] >= 0 else self._last[1 - cv]
+        known = self._head_known[_PITCH_HEAD]
+        args = self._sampler.chord_args(chord, rng)
+        count = kernels.step_chord(
+            self._t_v, self._t_pitch, self._t_dt, self._t_voice, self._t_int, v, pitch, dtb, voice, iv, gh, self._h, out,
+            self._in_wt[_PITCH_HEAD], self._head_b[_PITCH_HEAD], self._head_voice[_PITCH_HEAD][cv], known[0][vel_bin(chord.velocity)],
+            known[2][0], self._out_wt[_PITCH_HEAD], self._out_b[_PITCH_HEAD], self._rel_wt, self._rel_b, self._rel_idx[last + 1],
+            self._chord_logits, *args)
+        self._h = out
+        self._gh = None
+        self.version += 1
+        return args[-1][:count].tolist()
 
     def _recurrent(self) -> np.ndarray:
         """The recurrent half of the next step, W_hh h + b_hh: the model's largest matrix
@@ -371,17 +412,13 @@ class StreamingModel:
         a job calls this off the latency path, so that the next :meth:`feed` (the performer's
         note the harmonizer answers) is table look-ups and a few vector operations."""
         if self._gh is None:
-            if threading.get_ident() != self._thread:
-                self._thread = threading.get_ident()
-                _blas_single_thread()
+            self._on_this_thread()
             self._gh = self._recurrent()
 
     def head_logits(self, k: int, voice: int, known: dict[int, int], out: np.ndarray | None = None) -> np.ndarray:
         """Head ``k``'s logits for ``voice`` given the known fields, into ``out`` (float32, the
         head's size) or a new array."""
-        if threading.get_ident() != self._thread:
-            self._thread = threading.get_ident()
-            _blas_single_thread()
+        self._on_this_thread()
         rows = [self._head_known[k][j][x] for j, x in known.items()] + [self._none, self._none]
         last = self._last[voice] if self._last[voice] >= 0 else self._last[1 - voice]
         rel_idx = self._rel_idx[last + 1] if k == 1 else self._rel_idx[0, :0]

@@ -32,7 +32,7 @@ from typing import Protocol
 import numpy as np
 
 from . import kernels
-from .api import Constraints, ModelEvent
+from .api import ChordConstraints, Constraints, ModelEvent
 from .tokens import DT_EDGES, DT_MAX, DT_MIN, DT_UPPER, N_DT, N_PITCH, N_V, VEL_HI, VEL_LO, dt_bin, vel_bin
 
 
@@ -61,6 +61,16 @@ _NONE_Q = np.zeros(0)
 _ALL = np.ones(max(N_V, N_PITCH, N_DT), bool)
 _PITCH_CLASS = np.arange(N_PITCH) % 12
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))  # the bias types the compiled draw takes
+_ALL_CLASSES = (1 << 12) - 1
+_NO_RULE = np.zeros(0, np.int64)
+
+
+def _class_bits(pitch_classes: frozenset[int]) -> int:
+    """Pitch classes as 12 bits (bit pc), as the compiled chord draw takes them."""
+    bits = 0
+    for pc in pitch_classes:
+        bits |= 1 << (pc % 12)
+    return bits
 
 
 def draw(logits: np.ndarray, mask: np.ndarray | None, temperature: float, top_p: float, u: float) -> int:
@@ -98,17 +108,18 @@ class Sampler:
         self._logits = np.zeros(0, np.float32)
         self._buffers = [np.zeros(n, np.float32) for n in (N_V, N_PITCH, N_DT)]  # each head's logits, written in place
 
-    def _base_pitch_mask(self, c: Constraints) -> np.ndarray:
-        key = (c.pitch_range, c.pitch_classes, c.exclude_pitches)
+    def _base_pitch_mask(self, c: Constraints | ChordConstraints, with_classes: bool = True) -> np.ndarray:
+        pitch_classes = c.pitch_classes if with_classes else None
+        key = (c.pitch_range, pitch_classes, c.exclude_pitches)
         m = self._pitch_masks.get(key)
         if m is None:
             m = np.zeros(N_PITCH, bool)
             lo, hi = c.pitch_range
             m[max(lo, 0):max(hi + 1, 0)] = True
-            if c.pitch_classes is not None:
+            if pitch_classes is not None:
                 allowed = np.zeros(12, bool)
-                allowed[list(c.pitch_classes)] = True
-                m &= allowed[_PITCH_CLASS]  # (np.isin took 0.1 ms: this runs on the harmonizer's latency path)
+                allowed[list(pitch_classes)] = True
+                m &= allowed[_PITCH_CLASS]
             if c.exclude_pitches:
                 m[list(c.exclude_pitches)] = False
             if len(self._pitch_masks) > 256:
@@ -172,6 +183,21 @@ class Sampler:
                 what = ("note-on/off", "pitch", "time")[k]
                 raise ValueError(f"no event satisfies the constraints ({what}; voice {voice} holds {sorted(held)}; {c})") from None
         return ModelEvent(self._dt_value(c, known[DT], u[3]), known[PITCH], self._velocity_value(c, known[V], u[4]), c.voice)
+
+    def chord_args(self, c: ChordConstraints, rng: np.random.Generator) -> tuple:
+        """The arguments of :func:`.kernels.chord_draws` after the logits, for the chord
+        ``c`` (see :class:`ChordConstraints`; one uniform per note from ``rng``); the last
+        one receives the pitches.  A whole chord is one compiled call: one :meth:`sample`
+        per note, with its Python between notes, cost about 100 us more on the harmonizer's
+        latency path."""
+        voice = 1 if c.voice else 0
+        key_bits = _ALL_CLASSES if c.pitch_classes is None else _class_bits(c.pitch_classes)
+        weight, q = (0.0, _NONE_Q) if c.pitch_mix is None else (float(c.pitch_mix[0]), np.asarray(c.pitch_mix[1], np.float64))
+        return (self._base_pitch_mask(c, with_classes=False), self.m._held_mask[voice], key_bits,
+                -1 if c.anchor is None else int(c.anchor), np.array(c.soft, np.int64),
+                _NO_RULE if c.agree is None else np.ascontiguousarray(c.agree, np.int64), np.array(c.lead_from, np.int64),
+                float(c.lead_pull), weight, q, float(c.temperature), float(c.top_p), rng.random(c.size),
+                np.empty(c.size, np.int64))
 
     def _head_logits(self, k: int, voice: int, known: dict[int, int]) -> np.ndarray:
         """Head ``k``'s logits given the voice and the known fields (never changed in place:

@@ -12,7 +12,9 @@ model picks the chord and the voicing.  (Without it, the chorale model's own cho
 only about half the time in our renders.)  Voice leading: each added voice is pulled
 (``leading`` logits per semitone) toward the nearest voice of the previous harmony not
 yet taken by another, so where the harmony allows the voices hold or move by a step
-instead of jumping (one 128-float minimum and add per voice, from precomputed rows).
+instead of jumping.  All voices come from one compiled call
+with the network step that hears the note (``StreamingModel.feed_and_sample_chord``): a
+Python loop of one constrained sample per voice cost about 100 us more on the latency path.
 Performer notes still held when the next one comes (legato) count in the consonance rule
 too, where a chord can satisfy both.  Session memory (``memory`` > 0): the first voice
 drawn mixes in what the performer's own lines did after the last few top notes of the
@@ -39,31 +41,17 @@ from ...kernel.events import Event, note_off, note_on
 from ...kernel.inference import StepCost
 from ...kernel.theory import parse_note
 from ...kernel.plugin import Param, PluginContext
-from ...model.api import MACHINE_VOICE, Constraints
+from ...model.api import ChordConstraints
 from .common import ModelPartner
 from .track import LINE, Track
 
 
-_DIST = np.abs(np.arange(128)[:, None] - np.arange(128)[None, :]).astype(np.float32)  # semitones between pitches
 CONSONANT = frozenset({3, 4, 5, 7, 8, 9})  # thirds, sixths, fourths, fifths (no seconds, sevenths, tritones)
+#: The consonance rule as the model's chord draw takes it: bit j of AGREE[pc] is set where
+#: pitch class j is a consonant interval from pc, so that pairwise-consonant notes make
+#: major and minor triads and their inversions.
+AGREE = np.array([sum(1 << ((pc + i) % 12) for i in CONSONANT) for pc in range(12)], np.int64)
 _OCTAVES = [frozenset(range(pc, 128, 12)) for pc in range(12)]  # a pitch class's every octave
-
-
-def consonant_with(melody: int, chosen: list[int], allowed: frozenset[int] | None, double: bool = False) -> frozenset[int]:
-    """Pitch classes consonant with the performer's note and every note chosen so far (and
-    in ``allowed``): pairwise thirds, fourths, fifths and sixths make major and minor triads
-    and their inversions; with ``double`` a chosen note may be doubled at the octave (for a
-    voice that finds no new chord tone).  (From precomputed sets: this runs per voice on the
-    latency path.)"""
-    pcs = _CONSONANT_TO[melody % 12] if allowed is None else _CONSONANT_TO[melody % 12] & allowed
-    table = _CONSONANT_OR_SAME if double else _CONSONANT_TO
-    for n in chosen:
-        pcs = pcs & table[n % 12]
-    return pcs
-
-
-_CONSONANT_TO = [frozenset((pc + i) % 12 for i in CONSONANT) for pc in range(12)]
-_CONSONANT_OR_SAME = [s | {pc} for pc, s in enumerate(_CONSONANT_TO)]
 
 
 class Harmonizer(ModelPartner):
@@ -88,8 +76,6 @@ class Harmonizer(ModelPartner):
         self._unfed: list[tuple[int, list[int], int]] = []  # chosen, not yet fed (worker thread only)
         self._voicing: list[int] = []  # the last harmony's pitches (worker thread only)
         self._tops: deque[int] = deque(maxlen=LINE)  # the harmonies' top notes, a line (worker thread only)
-        self._rows_pull = 0.0  # voice-leading bias table and the pull it was made for (worker thread only)
-        self._rows = _DIST * 0.0
         self.step_cost = StepCost()  # the answer's own cost: on the engine thread while it fits
         self.forget()
 
@@ -156,71 +142,43 @@ class Harmonizer(ModelPartner):
         # tick's plugins): the job builds the constraints, after the send.
         position, doublings, low, high = self.position, self.doublings, self.low, self.high
         key_pcs = self.pitch_classes()
-        fields: dict[str, Any] = dict(temperature=self.temperature, top_p=self.top_p, velocity=hv)
+        temperature, top_p = self.temperature, self.top_p
         consonant, voices, pull, memory = self.consonant, self.voices, self.leading, self.memory
-        still = [p for p in self._sounding if p != pitch]  # performer notes still held (legato): not to clash with either
+        still = tuple(p for p in self._sounding if p != pitch)  # performer notes still held (legato): not to clash with either
         fed = self._worker_fed
         unfed = self._unfed
 
         def work(track: Track) -> list[int]:
-            # The latency path: one network step (hear the note), then one draw per voice
-            # from that state (each excluding the notes already chosen; the consonance rule
-            # keeps them a chord).  The chosen notes are fed by the next job (_settle, sent
-            # to the worker once the answer is out).
+            # The latency path: one compiled call hears the note (one network step) and
+            # draws every voice from that state.  The chosen notes are fed by the next job
+            # (_settle, sent to the worker once the answer is out).
             self._flush(track)
-            track.hear(t, pitch, velocity)
             lo, hi = low, high
             if position == "below" and pitch - 1 >= lo:
                 hi = min(hi, pitch - 1)
             elif position == "above" and pitch + 1 <= hi:
                 lo = max(lo, pitch + 1)
-            exclude = frozenset({pitch}) if doublings else _OCTAVES[pitch % 12]
-            before = list(self._voicing) if pull > 0 else []
-            mix = None
-            if memory > 0 and len(self._tops) >= 2:
-                q = track.memory.predict(self._tops)
-                mix = (memory, q) if q is not None else None
-            rows = self._pull_rows(pull) if before else None
-            chosen: list[int] = []
-            for _ in range(voices):
-                pcs = key_pcs
-                if consonant:
-                    pcs = (consonant_with(pitch, chosen + still, key_pcs) or consonant_with(pitch, chosen, key_pcs)
-                           or consonant_with(pitch, chosen, key_pcs, double=True))
-                    if not pcs:
-                        break  # no note is consonant with all of them: fewer voices
-                bias = None
-                if before:
-                    bias = rows[before[0]]
-                    for b in before[1:]:
-                        bias = np.maximum(bias, rows[b])
-                # One constructor call each (dataclasses.replace costs tens of microseconds).
-                c = Constraints(pitch_classes=pcs, exclude_pitches=exclude.union(chosen) if chosen else exclude,
-                                pitch_bias=bias, pitch_mix=mix if not chosen else None, pitch_range=(lo, hi),
-                                voice=MACHINE_VOICE, note_on=True, dt=0.0, **fields)
-                try:
-                    ev = track.model.sample(c, track.rng)
-                except ValueError:
-                    break  # nothing fits under these constraints
-                chosen.append(ev.pitch)
-                if before:  # that voice of the last harmony is taken
-                    before.remove(min(before, key=lambda b: abs(b - ev.pitch)))
-            fed[req] = list(chosen)
+
+            def ask() -> ChordConstraints:
+                mix = None
+                if memory > 0 and len(self._tops) >= 2:  # (the session memory has learnt this note)
+                    q = track.memory.predict(self._tops)
+                    mix = (memory, q) if q is not None else None
+                return ChordConstraints(
+                    size=voices, velocity=hv, temperature=temperature, top_p=top_p, pitch_range=(lo, hi),
+                    pitch_classes=key_pcs, exclude_pitches=frozenset({pitch}) if doublings else _OCTAVES[pitch % 12],
+                    anchor=pitch if consonant else None, soft=still, agree=AGREE if consonant else None,
+                    lead_from=tuple(self._voicing), lead_pull=pull, pitch_mix=mix)
+
+            chosen = track.hear_and_answer(t, pitch, velocity, ask)
+            fed[req] = chosen
             if chosen:
-                self._voicing = list(chosen)
+                self._voicing = chosen
                 self._tops.append(max(chosen))
-            unfed.append((t, list(chosen), hv))
-            return list(chosen)
+            unfed.append((t, chosen, hv))
+            return chosen
 
         self.submit(work, lambda pitches: self._results.append((req, t, pitch, hv, pitches)), fresh_only=True, inline=self.step_cost)
-
-    def _pull_rows(self, pull: float) -> np.ndarray:
-        """(Worker) ``-pull`` times the semitones between every two pitches: row ``b`` is the
-        voice-leading bias toward ``b`` (kept for the current ``leading``)."""
-        if self._rows_pull != pull:
-            self._rows = _DIST * -pull
-            self._rows_pull = pull
-        return self._rows
 
     def _release(self, pitch: int, t: int, now: int, restrike: bool = False) -> list[Event]:
         """End what this performer note started (and tell the model); nothing if it started nothing."""

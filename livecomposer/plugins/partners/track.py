@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ...kernel.events import NS_PER_S
-from ...model.api import MACHINE_VOICE, PERFORMER_VOICE, Constraints, ModelEvent
+from ...model.api import MACHINE_VOICE, PERFORMER_VOICE, ChordConstraints, Constraints, ModelEvent
 from ...kernel.theory import degree_step
 from .memory import SessionMemory
 
@@ -105,9 +105,12 @@ class Track:
             self.state = m.get_state()
             self._version = m.version
 
-    def _feed(self, t: int, pitch: int, velocity: int, voice: int) -> None:
+    def _feed(self, t: int, pitch: int, velocity: int, voice: int,
+              ask: Callable[[], ChordConstraints] | None = None) -> list[int]:
+        """Feed one event.  With ``ask``, also the chord the model answers it with, drawn in
+        the same call (``ask`` builds its constraints once the event is in this history)."""
         dt = 0.0 if self.t_last is None else max(0, t - self.t_last) / NS
-        self.model.feed(ModelEvent(dt, int(pitch), int(velocity), voice))
+        event = ModelEvent(dt, int(pitch), int(velocity), voice)
         self.t_last = t if self.t_last is None else max(self.t_last, t)
         self.fed += 1
         if velocity > 0:
@@ -123,6 +126,10 @@ class Track:
                 self.held[pitch] = t
             else:
                 self.held.pop(pitch, None)
+        if ask is not None:
+            return self.model.feed_and_sample_chord(event, ask(), self.rng)
+        self.model.feed(event)
+        return []
 
     # -- history --------------------------------------------------------------------------
     def advance(self, t: int) -> None:
@@ -136,6 +143,14 @@ class Track:
         """A performer note-on (velocity > 0) or note-off at ``t``."""
         self.advance(t)
         self._feed(t, pitch, velocity, PERFORMER_VOICE)
+
+    def hear_and_answer(self, t: int, pitch: int, velocity: int, ask: Callable[[], ChordConstraints]) -> list[int]:
+        """A performer note-on, and the chord the model answers it with (under ``ask()``'s
+        constraints, built once the note is in this history), drawn in the same compiled
+        call as the step: a harmony's latency path.  The chord is not fed (:meth:`play`
+        feeds each note when it sounds)."""
+        self.advance(t)
+        return self._feed(t, pitch, velocity, PERFORMER_VOICE, ask)
 
     def play(self, t: int, pitch: int, velocity: int) -> None:
         """A machine event that sounds now (harmonizer): straight into the history."""
