@@ -76,14 +76,14 @@ class ChordConstraints:
 
     size: int
     velocity: int  # of the notes: the model is asked for note-ons of this velocity, at dt 0
-    temperature: float = 1.0
+    temperature: float = 1.0  # floats and ints as Python's own types: the compiled draw takes them as they are
     top_p: float = 1.0
     pitch_range: tuple[int, int] = (0, 127)
     pitch_classes: frozenset[int] | None = None
     exclude_pitches: frozenset[int] = frozenset()
     anchor: int | None = None
     soft: tuple[int, ...] = ()
-    agree: np.ndarray | None = field(default=None, compare=False)
+    agree: np.ndarray | None = field(default=None, compare=False)  # int64, 12
     lead_from: tuple[int, ...] = ()
     lead_pull: float = 0.0
     pitch_mix: tuple[float, np.ndarray] | None = field(default=None, compare=False)

@@ -178,11 +178,12 @@ def _agreeing(agree: np.ndarray, key_bits: int, anchor: int, notes: np.ndarray, 
 
 
 @njit(cache=True, nogil=True)
-def chord_draws(logits: np.ndarray, allow: np.ndarray, deny: np.ndarray, key_bits: int, anchor: int, soft: np.ndarray,
-                agree: np.ndarray, lead_from: np.ndarray, pull: float, weight: float, q: np.ndarray,
+def chord_draws(logits: np.ndarray, allow: np.ndarray, deny: np.ndarray, key_bits: int, anchor: int, agree: np.ndarray,
+                pitches: np.ndarray, n_soft: int, pull: float, weight: float, q: np.ndarray,
                 temperature: float, top_p: float, u: np.ndarray, out: np.ndarray) -> int:
-    """Up to ``out.shape[0]`` pitches drawn one after another from one head's ``logits``
+    """Up to ``u.shape[0]`` pitches drawn one after another from one head's ``logits``
     (each with its uniform ``u[i]``, as :func:`draw`), into ``out``; the count drawn.
+    ``pitches``: the ``soft`` pitches (the first ``n_soft``), then the ``lead_from`` ones.
 
     Each pitch is allowed (``allow``, not ``deny``, not drawn already) and its pitch class
     in ``key_bits`` (12 bits); with a rule (``agree`` not empty) it also agrees with the
@@ -194,7 +195,9 @@ def chord_draws(logits: np.ndarray, allow: np.ndarray, deny: np.ndarray, key_bit
     first in order on a tie).  The first pitch alone mixes in ``q`` (``weight``).
     """
     n = logits.shape[0]
-    size = out.shape[0]
+    size = min(u.shape[0], out.shape[0])
+    soft = pitches[:n_soft]
+    lead_from = pitches[n_soft:]
     rule = agree.shape[0] > 0
     none = np.empty(0, np.int64)
     taken = np.zeros(lead_from.shape[0], np.bool_)
@@ -245,15 +248,15 @@ def step_chord(t_v: np.ndarray, t_pitch: np.ndarray, t_dt: np.ndarray, t_voice: 
                v: int, pitch: int, dtb: int, voice: int, interval: int, gh: np.ndarray, h: np.ndarray, h_out: np.ndarray,
                in_wt: np.ndarray, in_b: np.ndarray, voice_row: np.ndarray, known1: np.ndarray, known2: np.ndarray,
                out_wt: np.ndarray, out_b: np.ndarray, rel_wt: np.ndarray, rel_b: np.ndarray, rel_idx: np.ndarray,
-               logits: np.ndarray, allow: np.ndarray, deny: np.ndarray, key_bits: int, anchor: int, soft: np.ndarray,
-               agree: np.ndarray, lead_from: np.ndarray, pull: float, weight: float, q: np.ndarray,
+               logits: np.ndarray, allow: np.ndarray, deny: np.ndarray, key_bits: int, anchor: int, agree: np.ndarray,
+               pitches: np.ndarray, n_soft: int, pull: float, weight: float, q: np.ndarray,
                temperature: float, top_p: float, u: np.ndarray, out: np.ndarray) -> int:
     """:func:`gru_step` into ``h_out``, then the pitch head's :func:`head_logits` from it, then
     :func:`chord_draws`: a harmony's whole answer to one note in one call (each call from
     Python costs microseconds of dispatch, and more when the machine has been idle)."""
     gru_step(t_v, t_pitch, t_dt, t_voice, t_int, v, pitch, dtb, voice, interval, gh, h, h_out)
     head_logits(h_out, in_wt, in_b, voice_row, known1, known2, out_wt, out_b, rel_wt, rel_b, rel_idx, logits)
-    return chord_draws(logits, allow, deny, key_bits, anchor, soft, agree, lead_from, pull, weight, q, temperature, top_p, u, out)
+    return chord_draws(logits, allow, deny, key_bits, anchor, agree, pitches, n_soft, pull, weight, q, temperature, top_p, u, out)
 
 _SIGNATURES = {
     gru_step: ["void(float32[:, ::1], float32[:, ::1], float32[:, ::1], float32[:, ::1], float32[:, ::1], "
@@ -266,13 +269,13 @@ _SIGNATURES = {
     draw: [f"int64(float32[::1], boolean[::1], boolean[::1], {t}[::1], int64, float64, float64, float64, float64, float64, float64[::1])"
            for t in ("float32", "float64")],
     _agreeing: ["int64(int64[::1], int64, int64, int64[::1], int64, int64[::1], boolean)"],
-    chord_draws: ["int64(float32[::1], boolean[::1], boolean[::1], int64, int64, int64[::1], int64[::1], int64[::1], "
+    chord_draws: ["int64(float32[::1], boolean[::1], boolean[::1], int64, int64, int64[::1], int64[::1], int64, "
                   "float64, float64, float64[::1], float64, float64, float64[::1], int64[::1])"],
     step_chord: ["int64(float32[:, ::1], float32[:, ::1], float32[:, ::1], float32[:, ::1], float32[:, ::1], "
                  "int64, int64, int64, int64, int64, float32[::1], float32[::1], float32[::1], "
                  "float32[:, ::1], float32[::1], float32[::1], float32[::1], float32[::1], "
                  "float32[:, ::1], float32[::1], float32[:, ::1], float32[::1], int64[::1], float32[::1], "
-                 "boolean[::1], boolean[::1], int64, int64, int64[::1], int64[::1], int64[::1], "
+                 "boolean[::1], boolean[::1], int64, int64, int64[::1], int64[::1], int64, "
                  "float64, float64, float64[::1], float64, float64, float64[::1], int64[::1])"],
 }
 _ready = False

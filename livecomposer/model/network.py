@@ -295,7 +295,7 @@ class StreamingModel:
                     np.random.default_rng(0))
         self.sample(Constraints(), np.random.default_rng(0))
         self.feed_and_sample_chord(ModelEvent(0.1, 72, 80, 0), ChordConstraints(
-            size=2, velocity=80, anchor=72, soft=(76,), agree=np.full(12, 0xFFF), lead_from=(60,), lead_pull=0.5,
+            size=2, velocity=80, anchor=72, soft=(76,), agree=np.full(12, 0xFFF, np.int64), lead_from=(60,), lead_pull=0.5,
             pitch_mix=(0.5, np.ones(128) / 128)), np.random.default_rng(0))
 
     # -- state -------------------------------------------------------------------------

@@ -26,6 +26,7 @@ Steering a note-on's pitch (what partners use to develop a motif and to learn th
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Protocol
 
@@ -65,8 +66,10 @@ _ALL_CLASSES = (1 << 12) - 1
 _NO_RULE = np.zeros(0, np.int64)
 
 
+@functools.lru_cache(maxsize=64)
 def _class_bits(pitch_classes: frozenset[int]) -> int:
-    """Pitch classes as 12 bits (bit pc), as the compiled chord draw takes them."""
+    """Pitch classes as 12 bits (bit pc), as the compiled chord draw takes them (a key's
+    set is the same object note after note: cached)."""
     bits = 0
     for pc in pitch_classes:
         bits |= 1 << (pc % 12)
@@ -107,6 +110,7 @@ class Sampler:
         self._logits_key: tuple = ()  # the last head logits computed, and what they were for
         self._logits = np.zeros(0, np.float32)
         self._buffers = [np.zeros(n, np.float32) for n in (N_V, N_PITCH, N_DT)]  # each head's logits, written in place
+        self._chord = np.empty(4, np.int64)  # a chord's pitches, written in place
 
     def _base_pitch_mask(self, c: Constraints | ChordConstraints, with_classes: bool = True) -> np.ndarray:
         pitch_classes = c.pitch_classes if with_classes else None
@@ -189,15 +193,15 @@ class Sampler:
         ``c`` (see :class:`ChordConstraints`; one uniform per note from ``rng``); the last
         one receives the pitches.  A whole chord is one compiled call: one :meth:`sample`
         per note, with its Python between notes, cost about 100 us more on the harmonizer's
-        latency path."""
-        voice = 1 if c.voice else 0
-        key_bits = _ALL_CLASSES if c.pitch_classes is None else _class_bits(c.pitch_classes)
+        latency path (where each numpy call here costs microseconds too: few are made)."""
+        if c.size > self._chord.shape[0]:
+            self._chord = np.empty(c.size, np.int64)
         weight, q = (0.0, _NONE_Q) if c.pitch_mix is None else (float(c.pitch_mix[0]), np.asarray(c.pitch_mix[1], np.float64))
-        return (self._base_pitch_mask(c, with_classes=False), self.m._held_mask[voice], key_bits,
-                -1 if c.anchor is None else int(c.anchor), np.array(c.soft, np.int64),
-                _NO_RULE if c.agree is None else np.ascontiguousarray(c.agree, np.int64), np.array(c.lead_from, np.int64),
-                float(c.lead_pull), weight, q, float(c.temperature), float(c.top_p), rng.random(c.size),
-                np.empty(c.size, np.int64))
+        return (self._base_pitch_mask(c, with_classes=False), self.m._held_mask[1 if c.voice else 0],
+                _ALL_CLASSES if c.pitch_classes is None else _class_bits(c.pitch_classes),
+                -1 if c.anchor is None else c.anchor, _NO_RULE if c.agree is None else c.agree,
+                np.array(c.soft + c.lead_from, np.int64), len(c.soft), c.lead_pull, weight, q, c.temperature, c.top_p,
+                rng.random(c.size), self._chord)
 
     def _head_logits(self, k: int, voice: int, known: dict[int, int]) -> np.ndarray:
         """Head ``k``'s logits given the voice and the known fields (never changed in place:

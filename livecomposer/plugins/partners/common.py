@@ -316,17 +316,20 @@ class ModelPartner(Plugin):
         runs instead (to release what an earlier part of the plan started).  Every job also
         brings back the model's hidden state, published as ``model.hidden`` (visuals).
         ``inline``: a small job on the latency path, run on the engine thread right after
-        this tick's sends while its recent cost fits (:meth:`EngineContext.submit_inline`);
+        this tick's sends while its recent cost fits (:meth:`EngineContext.submit_inline`),
+        and not publishing the hidden state (the observers' work would delay the answer:
+        the job that follows it publishes);
         ``after_send``: handed to the worker only after this tick's sends."""
         assert self.ctx is not None and self._track is not None, "prepare() first"
         track = self._track
         gen = self._gen
         steer = self.steering()
+        publish = self.publish_hidden and inline is None  # (a latency-path job leaves it to the job after it)
 
         def job() -> Any:
             track.memory_weight, track.repeat_penalty, track.max_run = steer
             result = track.run(work)
-            return result, track.model.hidden_features() if self.publish_hidden else None
+            return result, track.model.hidden_features() if publish else None
 
         def finished(outcome: Any) -> None:
             if isinstance(outcome, BaseException):
