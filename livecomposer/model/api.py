@@ -94,6 +94,7 @@ class IncrementalModel(Protocol):
     """Implemented by :class:`livecomposer.model.network.StreamingModel`."""
 
     name: str
+    holder: object | None  # whose history the state is: its users set it, to save the state only when another takes over
 
     def reset(self) -> None:
         """Back to the state before any event."""

@@ -281,6 +281,7 @@ class StreamingModel:
         self._sampler = Sampler(self)
         self._thread = 0
         self.version = 0  # bumped by every change of state: a snapshot taken at a version still holds
+        self.holder: object | None = None  # whose history the state is, set by its users (a partner's Track)
         self._warm_up()
         self.reset()
 

@@ -72,8 +72,7 @@ class Track:
     def __init__(self, model: Any, rng: np.random.Generator) -> None:
         self.model = model
         self.rng = rng
-        self.state: Any = None
-        self._version = -1  # the model's version when ``state`` was taken
+        self.state: Any = None  # this history, saved when another track's job took the model
         self.t_last: int | None = None  # time of the last event fed into ``state``
         self.held: dict[int, int] = {}  # machine pitch -> note-on time, in ``state``
         self.future: deque[Step] = deque()  # planned machine events not yet fed (time order)
@@ -91,19 +90,21 @@ class Track:
 
     # -- one job --------------------------------------------------------------------------
     def run(self, work: Callable[["Track"], Any]) -> Any:
-        """Run ``work`` with the shared model holding this track's state; keep the new state.
-        (Not restored when the model has not changed since this track's last job: tens of
-        microseconds on the harmonizer's latency path.)"""
+        """Run ``work`` with the shared model holding this track's history.  The model keeps
+        it after the job (``model.holder``): it is saved only when another track's job takes
+        the model, so a partner's next job starts from it as it is (a copy after every job
+        cost microseconds on the harmonizer's latency path)."""
         m = self.model
-        if self.state is None:
-            m.reset()
-        elif m.version != self._version:
-            m.set_state(self.state)
-        try:
-            return work(self)
-        finally:
-            self.state = m.get_state()
-            self._version = m.version
+        holder = m.holder
+        if holder is not self:
+            if holder is not None:
+                holder.state = m.get_state()
+            if self.state is None:
+                m.reset()
+            else:
+                m.set_state(self.state)
+            m.holder = self
+        return work(self)
 
     def _feed(self, t: int, pitch: int, velocity: int, voice: int,
               ask: Callable[[], ChordConstraints] | None = None) -> list[int]:
