@@ -9,8 +9,9 @@ that a render is deterministic.
 A small job on the latency path (the harmonizer's answer to a note) may instead run on the
 engine thread itself (:meth:`EngineContext.submit_inline`): right after the tick that
 asked for it has sent its output (the performer's thru copy never waits behind the model),
-as the first thing of the next tick, which follows at once.  That saves the two thread
-wake-ups of a hand-off, and is only taken while the job's own recent cost (:class:`StepCost`)
+in the same tick, which then processes and sends what the job's result woke at once
+(:meth:`EngineContext.run_after_sends`; a round through the engine loop cost tens of
+microseconds more).  That saves the two thread wake-ups of a hand-off, and is only taken while the job's own recent cost (:class:`StepCost`)
 stays within a budget and the worker has nothing of ours: the worker and the engine thread
 never run model work at the same time, and jobs keep the order they were submitted in.
 A job that follows an answer (:meth:`EngineContext.submit_after_send`) reaches the worker
@@ -134,9 +135,9 @@ class EngineContext(PluginContext):
         self._models: dict[str, Any] = {}
         self.step_clock: Callable[[], int] = time.perf_counter_ns  # a job's cost: wall time (a job that blocks counts)
         self._in_flight = 0  # jobs handed to the worker whose result has not come back
-        self._inline: list[tuple[Callable[[], Any], Callable[[Any], None], StepCost]] = []  # for the next tick
-        self._held: list[tuple[Callable[[], Any], Callable[[Any], None]]] = []  # worker jobs, from the next tick
-        self._scheduled = False  # _next_tick is due at the start of the next tick
+        self._inline: list[tuple[Callable[[], Any], Callable[[Any], None], StepCost]] = []  # after this tick's sends
+        self._held: list[tuple[Callable[[], Any], Callable[[Any], None]]] = []  # worker jobs, after this tick's sends
+        self._scheduled = False  # run_after_sends has work: the engine calls it after this tick's sends
 
     def cancel(self, tag: int) -> None:
         self._engine._cancel_tag(tag)
@@ -200,24 +201,27 @@ class EngineContext(PluginContext):
         return costed
 
     def _schedule(self) -> None:
-        if not self._scheduled:
-            self._scheduled = True
-            self._engine.call_soon(self._next_tick)
+        self._scheduled = True
 
-    def _next_tick(self) -> None:
-        """(Engine thread, first thing in the tick after the one that submitted them) the
-        inline jobs, then the worker jobs held behind them, in order."""
-        jobs, self._inline = self._inline, []
-        for timed, done, cost in jobs:
-            self._costed(done, cost)(self._run(timed))
-        held, self._held = self._held, []
+    @property
+    def after_sends(self) -> bool:
+        """Whether :meth:`run_after_sends` has work (the engine asks after each tick's sends)."""
+        return self._scheduled
+
+    def run_after_sends(self) -> None:
+        """(Engine thread, right after the sends of the tick that submitted them) the inline
+        jobs, then the worker jobs held behind them, in order; again for any their own
+        ``done()`` submitted."""
         worker = self._engine._worker
         assert worker is not None, "scheduled only while the engine runs with its worker"
-        for work, done in held:
-            self._to_worker(worker, work, done)
+        while self._inline or self._held:  # (still scheduled meanwhile: what done() submits waits its turn here)
+            jobs, self._inline = self._inline, []
+            for timed, done, cost in jobs:
+                self._costed(done, cost)(self._run(timed))
+            held, self._held = self._held, []
+            for work, done in held:
+                self._to_worker(worker, work, done)
         self._scheduled = False
-        if self._inline or self._held:  # submitted by the jobs' own done()
-            self._schedule()
 
     @staticmethod
     def _run(work: Callable[[], Any]) -> Any:

@@ -22,8 +22,9 @@ harmony, so the harmony's top line moves the way the player moves (a few microse
 Where the answer is computed: on the engine thread itself, right after the tick that
 heard the note has sent the thru copy (``submit(..., inline=...)``), while the job's own
 recent cost (:attr:`step_cost`) keeps its p99 within budget and the worker is idle; else on
-the inference worker.  Either way the notes leave from :meth:`process` in the next tick,
-and they end when the performer's note ends.  If the performer lets go before the answer
+the inference worker.  Either way the notes leave from :meth:`process` as soon as the
+answer is back (in the same tick, when it was computed inline), and they end when the
+performer's note ends.  If the performer lets go before the answer
 arrives, the answer is dropped.  The latency path is kept short: the engine side only reads
 the settings, and once the answer is out a worker job (:meth:`_settle`) feeds the chosen
 notes and primes the model (``StreamingModel.prime``), so the next answer's network step is
