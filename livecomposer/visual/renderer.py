@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 ST_READY, ST_PORT, ST_FRAMES, ST_FPS, ST_FRAME_MS, ST_PID, ST_LAST_NS, ST_CLIENTS, ST_SENT, ST_FAILED = range(10)
 STATUS_SIZE = 10
 RENDERER_NICE = 5
+#: Frames the renderer may fall behind its schedule and still make up (painting the next at
+#: once): the page holds two decoded frames and shows one per display refresh, so a frame
+#: late by up to two periods still reaches the screen in its turn; further behind, the
+#: schedule starts again from now (no burst).
+CATCH_UP = 2
 
 
 def resolve_model(name: str) -> Path:
@@ -198,7 +203,7 @@ def renderer_main(config: dict, features_name: str, status_name: str, control_na
             wait = next_ns - time.monotonic_ns()
             if wait > 0:
                 time.sleep(wait / 1e9)
-            elif wait < -period:
-                next_ns = time.monotonic_ns()  # behind: do not try to catch up with a burst
+            elif wait < -CATCH_UP * period:
+                next_ns = time.monotonic_ns()  # far behind: start again from now, no burst
     finally:
         server.stop()
