@@ -7,7 +7,8 @@ import time
 import pytest
 
 from livecomposer.kernel.clock import ManualClock
-from livecomposer.kernel.engine import MAX_BACKLOG, Engine
+from livecomposer.kernel.backlog import MAX_BACKLOG
+from livecomposer.kernel.engine import Engine
 from livecomposer.kernel.events import NS_PER_MS, Event, Kind, note_off, note_on, parse
 from livecomposer.kernel.plugin import Chain, Param, Parallel, Plugin
 from livecomposer.ports.memory import MemoryInput, MemoryOutput

@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from livecomposer.kernel.engine import MAX_BACKLOG, MAX_BATCH, Engine
+from livecomposer.kernel.backlog import MAX_BACKLOG, MAX_BATCH
+from livecomposer.kernel.engine import Engine
 from livecomposer.kernel.events import NS_PER_MS
 from livecomposer.kernel.plugin import Parallel
 from livecomposer.plugins.effects import Thru

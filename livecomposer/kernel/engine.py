@@ -20,6 +20,7 @@ import time
 from typing import Any, Callable, Iterable, Protocol, Sequence
 
 from .clock import Clock, ManualClock, MonotonicClock, tune_interpreter
+from .backlog import MAX_BATCH, overflowing, shed
 from .inference import EngineContext, InferenceWorker
 from .stats import EngineStats
 from ..rt import priority
@@ -32,24 +33,8 @@ log = logging.getLogger(__name__)
 
 #: Never plan a generator wake-up closer than this after a tick: no busy loops.
 MIN_WAKEUP_NS = 100_000
-#: At most this many raw messages are handled per tick; the rest wait for the next tick.
-MAX_BATCH = 2048
-#: Backlog bound: beyond this many queued raw messages, the oldest non-note traffic is dropped.
-MAX_BACKLOG = 20_000
-#: Beyond MAX_BATCH queued messages, those this much older than the newest are shed the same
-#: way, so that latency recovers within about a second after a flood the graph cannot keep up
-#: with (a count bound alone let a slow graph lag seconds behind).
-MAX_BACKLOG_AGE_NS = 200_000_000
 #: Spin window before a deadline when the engine thread got realtime priority.
 REALTIME_SPIN_NS = 80_000
-
-
-def _not_a_note(message: bytes) -> bool:
-    return not message or message[0] & 0xF0 not in (0x80, 0x90)
-
-
-def _a_note_on(message: bytes) -> bool:
-    return len(message) == 3 and message[0] & 0xF0 == 0x90 and message[2] != 0
 
 
 _TRANSPORT_KINDS = frozenset({Kind.CLOCK, Kind.START, Kind.STOP, Kind.CONTINUE, Kind.SONG_POSITION})
@@ -332,38 +317,14 @@ class Engine:
 
     def _drain(self) -> list[tuple[int, bytes]]:
         raw = self._raw
-        if len(raw) > MAX_BACKLOG or (len(raw) > MAX_BATCH and raw[-1][0] - raw[0][0] > MAX_BACKLOG_AGE_NS):
-            self._shed_backlog()
+        if overflowing(raw):
+            self.stats.dropped += shed(raw)
         batch = []
         for _ in range(min(len(raw), MAX_BATCH)):
             batch.append(raw.popleft())
         if raw:
             self._wake.set()
         return batch
-
-    def _shed_backlog(self) -> None:
-        """A flood: drop the oldest non-note traffic first, then the oldest note-ons, until
-        bounded in count and in age (MAX_BACKLOG_AGE_NS); never a note-off (the note-off of
-        a dropped note-on is dropped later, at send time, as an orphan).  Without the
-        note-on pass a flood of notes alone grew the queue without bound.
-
-        Works in place at the left end while the callback may append at the right end
-        (both deque operations are atomic), so nothing arriving meanwhile is lost."""
-        raw = self._raw
-        count = len(raw)
-        excess = count - MAX_BACKLOG
-        items = [raw.popleft() for _ in range(count)]
-        stale = items[-1][0] - MAX_BACKLOG_AGE_NS if count > MAX_BATCH else -(1 << 62)
-        for droppable in (_not_a_note, _a_note_on):
-            kept: list[tuple[int, bytes]] = []
-            for item in items:
-                if (excess > 0 or item[0] < stale) and droppable(item[1]):
-                    excess -= 1
-                    self.stats.dropped += 1
-                    continue
-                kept.append(item)
-            items = kept
-        raw.extendleft(reversed(items))
 
     def _parse(self, raw: Sequence[tuple[int, bytes]]) -> list[Event]:
         stats = self.stats
