@@ -174,3 +174,37 @@ def test_inputs_none_takes_nothing_and_all_takes_any(names, jack_server, midi_se
         else:
             assert wait_until(lambda: keyboard.port in {p.name for p in session.inputs} - before, 1.0)
             assert session.output.own_name not in {p.name for p in session.inputs}, "our own output taken: a loop"
+
+
+def _blocked(thread) -> int:
+    """How many times ``thread`` has blocked so far (its voluntary context switches: each
+    sleep or wait that did not return at once)."""
+    status = Path(f"/proc/self/task/{thread.native_id}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("voluntary_ctxt_switches")))
+
+
+def test_an_input_left_without_a_driver_sleeps_until_it_is_reopened(jack_server, midi_sender) -> None:
+    """A reopen that fails (the source vanished between the listing and the open) leaves the
+    input with no driver until the next one succeeds.  Its reader must sleep meanwhile, not
+    poll (it woke 4,000 times a second), and read again as soon as the port is reopened."""
+    from livecomposer.ports.inputs import NO_DRIVER_WAIT_S, MidiInput
+
+    prefix = unique("idle")
+    keyboard = midi_sender(f"{prefix}-kbd")
+    port = MidiInput("jack", keyboard.port)
+    got: list[bytes] = []
+    port.start(lambda stamp, message: got.append(bytes(message)))
+    try:
+        keyboard.close()
+        assert wait_until(lambda: not port.alive, 2.0), "the vanished keyboard was not noticed"
+        assert not port._reopen("input")  # its source is gone: the port is left without a driver
+        before = _blocked(port._reader)
+        time.sleep(1.0)
+        woke = _blocked(port._reader) - before
+        assert woke <= 2 / NO_DRIVER_WAIT_S + 5, f"the reader woke {woke} times in a second with no driver"
+        back = midi_sender(f"{prefix}-kbd")
+        assert wait_until(lambda: port.alive, 2.0), "not reopened when the keyboard came back"
+        back.send([0x90, 60, 100], [0x80, 60, 0])
+        assert wait_until(lambda: len(got) >= 2, 2.0), f"nothing read after the reopen: {got}"
+    finally:
+        port.close()

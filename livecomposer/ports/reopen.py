@@ -47,6 +47,9 @@ class Reopenable(Generic[D]):
         self.reconnects = 0
         self.own_name: str | None = None  # our own port's full name, where we can learn it
         self._driver: D | None = None
+        # Set while a driver is open: a reader waits on it, instead of polling, while the
+        # port has none (a reopen that failed leaves none until the next one succeeds).
+        self._has_driver = threading.Event()
         self._opened_at = 0.0
 
     def _open(self) -> D:
@@ -57,6 +60,7 @@ class Reopenable(Generic[D]):
         """Note the moment and our port's name after a successful open."""
         self._opened_at = time.monotonic()
         self._own(driver.own_name)
+        self._has_driver.set()  # (the caller stores it under the lock the reader reads it with)
         return driver
 
     @property
@@ -68,6 +72,7 @@ class Reopenable(Generic[D]):
             if self._closed or self._alive:  # closed, or repaired meanwhile by another thread
                 return False
             old, self._driver = self._driver, None
+            self._has_driver.clear()
             self._forget_own()
             if old is not None:
                 old.close()
@@ -89,6 +94,7 @@ class Reopenable(Generic[D]):
             self._forget_own()
             if old is not None:
                 old.close()
+        self._has_driver.set()  # a reader waiting for a driver wakes, and sees the port closed
         watcher().remove(self)
 
     def _own(self, name: str | None) -> None:
