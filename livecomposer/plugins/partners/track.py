@@ -320,6 +320,23 @@ class Track:
         self.future.extend(out)
         return out
 
+    def _place(self, on: int, end: int, t: int, tries: Sequence[Constraints], out: list[Step]) -> int:
+        """(Within a lookahead) one machine note from ``on`` to ``end``, the model asked under
+        each of ``tries`` in turn until one fits (none fits: no note); fed, and added to
+        ``out``.  The time of the last event fed."""
+        for c in tries:
+            try:
+                ev = self.sample(replace(c, note_on=True, dt=(on - t) / NS), self._line, self._mine)
+            except ValueError:
+                continue
+            self._line.append(ev.pitch)
+            self._mine.append(ev.pitch)
+            self.model.feed(ModelEvent((on - t) / NS, ev.pitch, ev.velocity, MACHINE_VOICE))
+            self.model.feed(ModelEvent((end - on) / NS, ev.pitch, 0, MACHINE_VOICE))
+            out += [Step(on, ev.pitch, ev.velocity), Step(end, ev.pitch, 0)]
+            return end
+        return t
+
     def plan_grid(self, onsets: Sequence[int], ends: Sequence[int], constraints: Sequence[Constraints], density: float,
                   fallback: Constraints) -> list[Step]:
         """Notes at fixed times (a tempo grid): the model picks each pitch and velocity.
@@ -330,7 +347,6 @@ class Track:
         """
         m = self.model
         snapshot, t, held = self._lookahead()
-        line, mine = self._line, self._mine
         out: list[Step] = []
         try:
             for on, end, point in zip(onsets, ends, constraints):
@@ -341,21 +357,7 @@ class Track:
                     out.append(Step(max(on, t), pitch, 0))
                     t = max(t, on)
                 held.clear()
-                ev = None
-                for c in (point, fallback):
-                    try:
-                        ev = self.sample(replace(c, note_on=True, dt=(on - t) / NS), line, mine)
-                        break
-                    except ValueError:
-                        continue
-                if ev is None:
-                    continue
-                line.append(ev.pitch)
-                mine.append(ev.pitch)
-                m.feed(ModelEvent((on - t) / NS, ev.pitch, ev.velocity, MACHINE_VOICE))
-                m.feed(ModelEvent((end - on) / NS, ev.pitch, 0, MACHINE_VOICE))
-                out += [Step(on, ev.pitch, ev.velocity), Step(end, ev.pitch, 0)]
-                t = end
+                t = self._place(on, end, t, (point, fallback), out)
         finally:
             m.set_state(snapshot)
         self.future.extend(out)
@@ -399,7 +401,7 @@ def plan_motif(track: Track, motif: MotifPlan, part: slice, constraints: Constra
     (a cadence) constrains the motif's last note, falling back to ``constraints``."""
     m = track.model
     snapshot, t, held = track._lookahead()
-    line, mine = track._line, track._mine
+    mine = track._mine
     out: list[Step] = []
     n = len(motif.onsets)
     try:
@@ -420,21 +422,7 @@ def plan_motif(track: Track, motif: MotifPlan, part: slice, constraints: Constra
                 target = degree_step(mine[-1], motif.moves[i], motif.scale)  # type: ignore[arg-type]
             base = constraints if target is None else replace(constraints, pitch_bias=-motif.strength * _DIST[max(0, min(127, target))])
             tries = (replace(final, pitch_bias=base.pitch_bias), base) if final is not None and i == n - 1 else (base,)
-            ev = None
-            for c in tries:
-                try:
-                    ev = track.sample(replace(c, note_on=True, dt=(on - t) / NS), line, mine)
-                    break
-                except ValueError:
-                    continue
-            if ev is None:
-                continue
-            line.append(ev.pitch)
-            mine.append(ev.pitch)
-            m.feed(ModelEvent((on - t) / NS, ev.pitch, ev.velocity, MACHINE_VOICE))
-            m.feed(ModelEvent((end - on) / NS, ev.pitch, 0, MACHINE_VOICE))
-            out += [Step(on, ev.pitch, ev.velocity), Step(end, ev.pitch, 0)]
-            t = end
+            t = track._place(on, end, t, tries, out)
     finally:
         m.set_state(snapshot)
     track.future.extend(out)
