@@ -168,32 +168,38 @@ def test_a_cycle_is_timed_by_jacks_filter_unless_it_strays_from_the_actual_wake_
     assert choose_cycle_start(1_000_000, 1_000_600, 2048, 48_000) == (1_000_000, 0)
 
 
-def test_jack_midi_output_places_each_message_at_its_own_frame(jack_server) -> None:
+def through_our_output(name: str, send):
+    """``send(out, stamps)`` run on a realtime thread, ``out`` our compiled JACK output
+    connected to a DAW stand-in, ``stamps`` a list it appends one time per message: what
+    the DAW got once every message was written, and ``out`` (closed, for its counters)."""
     from livecomposer.bench.receiver import JackReceiver
     from livecomposer.rt.jack_midi_out import JackMidiOut
 
-    out = JackMidiOut(unique("lc-rt-out"))
+    out = JackMidiOut(unique(name))
     out.open_virtual_port("out")
     daw = JackReceiver(unique("lc-rt-daw"), source=out.port_name)
-    sent: list[int] = []
+    stamps: list[int] = []
     try:
         time.sleep(0.2)
-
-        def send() -> None:
-            for i in range(120):  # 2.9 ms apart: never a whole number of 64-frame periods
-                sent.append(time.monotonic_ns())
-                out.send_message([0x90, 40 + i % 40, 1 + i])
-                time.sleep(0.0029)
-
-        on_realtime_thread(send)
+        on_realtime_thread(lambda: send(out, stamps))
         deadline = time.monotonic() + 2
-        while out.written < len(sent) and time.monotonic() < deadline:
+        while out.written < len(stamps) and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(0.05)
-        got = daw.take()
+        return daw.take(), stamps, out
     finally:
         daw.close()
         out.close_port()
+
+
+def test_jack_midi_output_places_each_message_at_its_own_frame(jack_server) -> None:
+    def send(out, sent: list[int]) -> None:
+        for i in range(120):  # 2.9 ms apart: never a whole number of 64-frame periods
+            sent.append(time.monotonic_ns())
+            out.send_message([0x90, 40 + i % 40, 1 + i])
+            time.sleep(0.0029)
+
+    got, sent, out = through_our_output("lc-rt-out", send)
     arrival = arrived_in_order(got, len(sent), out.xruns)
     error_us = interval_errors_us(arrival, sent)
     # Rounded to period boundaries (as rtmidi's JACK output does) the median error is
@@ -209,36 +215,19 @@ def test_jack_midi_output_places_each_message_at_its_own_frame(jack_server) -> N
 def test_a_message_queued_ahead_lands_where_it_was_due(jack_server) -> None:
     """A message stamped with its due time keeps that time at the receiver however early it
     was queued (as a DAW schedules ahead), so the sender's own wake-ups do not matter."""
-    from livecomposer.bench.receiver import JackReceiver
-    from livecomposer.rt.jack_midi_out import JackMidiOut
-
-    out = JackMidiOut(unique("lc-rt-due"))
-    out.open_virtual_port("out")
-    daw = JackReceiver(unique("lc-rt-daw"), source=out.port_name)
     rng = np.random.default_rng(7)
     period_ns = 64 * 1_000_000_000 // 48_000
-    due: list[int] = []
-    try:
-        time.sleep(0.2)
 
-        def send() -> None:
-            start = time.monotonic_ns() + 10_000_000
-            for i in range(60):
-                due.append(start + i * 2_900_000)
-                send_at = due[-1] - int(rng.uniform(1.0, 6.0) * period_ns)  # 8 periods ahead at most
-                while time.monotonic_ns() < send_at:
-                    time.sleep(0.0002)
-                out.send_message([0x90, 40 + i % 40, 1 + i], due[-1])
+    def send(out, due: list[int]) -> None:
+        start = time.monotonic_ns() + 10_000_000
+        for i in range(60):
+            due.append(start + i * 2_900_000)
+            send_at = due[-1] - int(rng.uniform(1.0, 6.0) * period_ns)  # 8 periods ahead at most
+            while time.monotonic_ns() < send_at:
+                time.sleep(0.0002)
+            out.send_message([0x90, 40 + i % 40, 1 + i], due[-1])
 
-        on_realtime_thread(send)
-        deadline = time.monotonic() + 2
-        while out.written < len(due) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.05)
-        got = daw.take()
-    finally:
-        daw.close()
-        out.close_port()
+    got, due, out = through_our_output("lc-rt-due", send)
     arrival = arrived_in_order(got, len(due), out.xruns)
     error_us = interval_errors_us(arrival, due)
     # stamped when sent, the intervals would be off by the send times' spread (about half
