@@ -529,17 +529,22 @@ def run_cli() -> Iterator[Callable[..., subprocess.Popen]]:
 # --------------------------------------------------------------------------- clipart
 
 
-@pytest.fixture()
-def small_pack(tmp_path):
-    """A pack of a few real clipart images (quick to decode)."""
-    import shutil
+def copy_small_clipart(root: Path, count: int) -> Path:
+    """``root``, a new folder holding ``count`` real, small openclipart images (quick to decode)."""
+    from livecomposer.visual.dataset import CLIPART_DIR
 
-    from livecomposer.visual.dataset import CLIPART_DIR, prepare
-
-    root = tmp_path / "clipart"
     root.mkdir()
-    small = sorted(p for p in (CLIPART_DIR / "shapes").rglob("*.png") if p.stat().st_size < 20_000)[:8]
+    small = sorted(p for p in (CLIPART_DIR / "shapes").rglob("*.png") if p.stat().st_size < 20_000)[:count]
     assert len(small) >= 8, "openclipart-png is not installed"
     for i, p in enumerate(small):
         shutil.copy(p, root / f"{i:02d}.png")
+    return root
+
+
+@pytest.fixture()
+def small_pack(tmp_path):
+    """A pack of a few real clipart images (quick to decode)."""
+    from livecomposer.visual.dataset import prepare
+
+    root = copy_small_clipart(tmp_path / "clipart", 8)
     return prepare(tmp_path / "pack.npz", size=64, root=root, categories=None, progress=False)

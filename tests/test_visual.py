@@ -5,7 +5,6 @@ and the quality measures: tests/test_visual_gan.py."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -15,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from livecomposer.kernel.events import Kind, Event, control, note_off, note_on
+from conftest import copy_small_clipart
+from livecomposer.kernel.events import Event, control, note_off, note_on
 from livecomposer.visual import features as F
 from livecomposer.visual.config import VisualConfig, parse_visual
 from livecomposer.visual.gan import GanConfig, Generator, load_generator, save_generator
@@ -223,15 +223,7 @@ def test_contact_sheet_is_deterministic_and_busy_moves_more_than_silence(tmp_pat
 @pytest.fixture()
 def small_clipart(tmp_path) -> Path:
     """A dozen real, small openclipart images (quick to decode)."""
-    from livecomposer.visual.dataset import CLIPART_DIR
-
-    root = tmp_path / "clipart"
-    root.mkdir()
-    small = sorted(p for p in (CLIPART_DIR / "shapes").rglob("*.png") if p.stat().st_size < 20_000)[:12]
-    assert len(small) >= 8, "openclipart-png is not installed"
-    for i, p in enumerate(small):
-        shutil.copy(p, root / f"{i:02d}.png")
-    return root
+    return copy_small_clipart(tmp_path / "clipart", 12)
 
 
 def test_training_writes_grids_checkpoints_and_resumes(tmp_path, small_clipart):
