@@ -11,9 +11,10 @@ engine thread itself (:meth:`EngineContext.submit_inline`): right after the tick
 asked for it has sent its output (the performer's thru copy never waits behind the model),
 in the same tick, which then processes and sends what the job's result woke at once
 (:meth:`EngineContext.run_after_sends`; a round through the engine loop cost tens of
-microseconds more).  That saves the two thread wake-ups of a hand-off, and is only taken while the job's own recent cost (:class:`StepCost`)
-stays within a budget and the worker has nothing of ours: the worker and the engine thread
-never run model work at the same time, and jobs keep the order they were submitted in.
+microseconds more).  That saves the two thread wake-ups of a hand-off, and is only taken
+while the job's own recent cost (:class:`StepCost`) stays within a budget and the worker
+has nothing of ours: the worker and the engine thread never run model work at the same
+time, and jobs keep the order they were submitted in.
 A job that follows an answer (:meth:`EngineContext.submit_after_send`) reaches the worker
 only once that tick's output is out.
 """
