@@ -203,7 +203,7 @@ def _blas_single_thread() -> None:
 
 
 _BLAS_LOCAL = None
-_BLAS_THREADS: set[int] = set()  # the threads already made single-threaded (the setting is per thread)
+_BLAS_SET = threading.local()  # .done on a thread already made single-threaded (the setting is per thread)
 _DT_EDGES = DT_EDGES.tolist()
 _PITCH_HEAD = 1  # the heads: 0 note-off or velocity, 1 pitch, 2 time
 
@@ -362,9 +362,9 @@ class StreamingModel:
         ident = threading.get_ident()
         if ident != self._thread:
             self._thread = ident
-            if ident not in _BLAS_THREADS:
-                _BLAS_THREADS.add(ident)
+            if not getattr(_BLAS_SET, "done", False):  # (per thread object: an ident is reused after a thread ends)
                 _blas_single_thread()
+                _BLAS_SET.done = True
 
     def step(self, v: int, pitch: int, dtb: int, voice: int, interval: int = N_INT) -> None:
         """One GRU step on already-binned fields (held notes and last pitches are the caller's business)."""
@@ -379,10 +379,9 @@ class StreamingModel:
 
     def feed_and_sample_chord(self, event, chord: ChordConstraints, rng: np.random.Generator) -> list[int]:
         """:meth:`feed`, then a chord drawn from the new state (see :class:`ChordConstraints`),
-        in one compiled call
-        (:func:`.kernels.step_chord`): the harmonizer's answer to the performer's note.  Each
-        Python call between them cost microseconds, tens of them together on a machine that
-        was idle until the note came."""
+        in one compiled call (:func:`.kernels.step_chord`): the harmonizer's answer to the
+        performer's note.  Each Python call between them cost microseconds, tens of them
+        together on a machine that was idle until the note came."""
         v, pitch, dtb, voice, iv = self._account(event)
         self._on_this_thread()
         gh = self._gh if self._gh is not None else self._recurrent()
