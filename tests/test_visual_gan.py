@@ -223,6 +223,15 @@ def test_pack_round_trips_the_images(small_pack):
     rgb = composite(torch.from_numpy(images), torch.Generator().manual_seed(0))
     assert rgb.shape == (n, 3, 64, 64) and float(rgb.min()) >= -1 and float(rgb.max()) <= 1
 
+def test_a_pack_made_from_other_folders_is_refused_by_name(small_pack):
+    from livecomposer.visual.dataset import pack_categories, prepare
+
+    assert pack_categories(small_pack) is None  # made from every folder of its root
+    assert prepare(small_pack, categories=None) == small_pack  # the same folders: reused as it is
+    with pytest.raises(RuntimeError, match=r"pack\.npz: made from the folders all, not \('flags',\)"):
+        prepare(small_pack, categories=("flags",))
+
+
 
 # -- the shipped generator -------------------------------------------------------------------------------
 

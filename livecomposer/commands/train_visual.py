@@ -18,6 +18,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/visual"), help="checkpoint and sample sheets (default: runs/visual)")
     p.add_argument("--pack", type=Path, default=Path("cache/visual/clipart-256.npz"),
                    help="the prepared images (made from /usr/share/openclipart/png if missing; default: cache/visual/clipart-256.npz)")
+    p.add_argument("--folders", nargs="+", default=None, metavar="FOLDER",
+                   help="openclipart folders to train on, relative to /usr/share/openclipart/png, e.g. signs_and_symbols/flags "
+                        "(default: computer signs_and_symbols); a pack made from other folders needs its own --pack")
     p.add_argument("--export", type=Path, default=Path("models/clipart-gan.safetensors"), help="where the generator goes")
     p.add_argument("--minutes", type=float, default=45.0, help="training budget in minutes, summed over resumed runs (default 45)")
     p.add_argument("--batch", type=int, default=32)
@@ -60,10 +63,11 @@ def run(args: argparse.Namespace) -> int:
         if not (args.out / "checkpoint.pt").exists():
             raise CommandError(f"{args.out / 'checkpoint.pt'}: no checkpoint to export", 2)
         args.minutes = 0.0  # spends nothing: the loop is skipped, the generator is exported
+    folders = {} if args.folders is None else {"categories": tuple(args.folders)}
     opts = TrainOptions(out=args.out, pack=args.pack, export=args.export, minutes=args.minutes, batch=args.batch, lr=args.lr,
                         ema=args.ema, device=args.device, amp=args.amp, limit=args.limit, threads=args.threads, seed=args.seed,
                         sheet_every=args.sheet_every, export_every=args.export_every, progress=not args.no_progress,
-                        init_generator=args.init_generator, d_warmup=args.d_warmup)
+                        init_generator=args.init_generator, d_warmup=args.d_warmup, **folders)
     try:
         summary = train(opts)
     except (FileNotFoundError, RuntimeError) as exc:

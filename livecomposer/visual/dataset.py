@@ -87,9 +87,16 @@ def encode_png(rgba: np.ndarray) -> bytes:
 
 def prepare(pack: Path, size: int = 256, root: Path = CLIPART_DIR, categories: tuple[str, ...] | None = CATEGORIES,
             limit: int | None = None, progress: bool = True) -> Path:
-    """Write the pack (PNG bytes, offsets, folder names) if it is not there; returns its path."""
+    """Write the pack (PNG bytes, offsets, folder names) if it is not there; returns its path.
+
+    A pack already there must have been made from the same folders: training on a pack
+    of other pictures than the ones asked for would go unnoticed for hours."""
     pack = Path(pack)
     if pack.exists():
+        made_from = pack_categories(pack)
+        if made_from != (tuple(categories) if categories else None):
+            raise RuntimeError(f"{pack}: made from the folders {made_from or 'all'}, not {categories or 'all'}; "
+                               "give another --pack, or delete this one")
         return pack
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no clipart images (apt-get install openclipart-png)")
@@ -114,10 +121,20 @@ def prepare(pack: Path, size: int = 256, root: Path = CLIPART_DIR, categories: t
     offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
     pack.parent.mkdir(parents=True, exist_ok=True)
     tmp = pack.with_suffix(".tmp.npz")
-    np.savez(tmp, png=np.frombuffer(b"".join(blobs), np.uint8), offsets=offsets, folders=np.array(folders), size=np.int64(size))
+    np.savez(tmp, png=np.frombuffer(b"".join(blobs), np.uint8), offsets=offsets, folders=np.array(folders), size=np.int64(size),
+             categories=np.array(list(categories) if categories else [], dtype=str))
     tmp.replace(pack)
     log.info("%s: %d images (%d files looked at), %.1f MB", pack, len(blobs), len(paths), pack.stat().st_size / 1e6)
     return pack
+
+
+def pack_categories(pack: Path) -> tuple[str, ...] | None:
+    """The folders a pack was made from (None: all of them).  Packs from before this was
+    recorded were made from the default folders."""
+    with np.load(pack) as data:
+        if "categories" not in data.files:
+            return CATEGORIES
+        return tuple(str(c) for c in data["categories"]) or None
 
 
 def load_pack(pack: Path, size: int | None = None) -> np.ndarray:
