@@ -12,7 +12,8 @@
 # the run is going the files lie loose in OUTDIR, so a run cut short still leaves them.
 # Knobs (environment): GAN_MINUTES (7: the total, counting earlier runs of a resumed
 # checkpoint), ENC_MINUTES (5; 0: no feature network), BATCH (64), DEVICE (cuda), PACK,
-# SHEET_EVERY (50 epochs), MUSIC_OUT ($OUT/music), MUSIC (0: do not run music.sh).
+# SHEET_EVERY (50 epochs), MUSIC_OUT ($OUT/music), MUSIC (0: do not run music.sh), FOLDERS (the
+# openclipart folders the pack was made from, e.g. signs_and_symbols/flags; checked against it).
 # Resuming across GPU sessions: RETURN_CHECKPOINT=1 also writes the training checkpoint
 # (both networks, moving average, optimiser state; about 55 MB) as ckpt.part-aa, -ab, ...
 # (15 MB each, under the per-file limit); copy those into .device-data/ and the next run
@@ -52,7 +53,7 @@ fi
 
 python3 -m livecomposer.commands.train_visual --device "$device" --pack "$pack" --out "$work/run" \
     --export "$out/clipart-gan.safetensors" --minutes "${GAN_MINUTES:-7}" --batch "${BATCH:-64}" \
-    --sheet-every "${SHEET_EVERY:-50}" --export-every 1 --no-progress --threads 4 \
+    --sheet-every "${SHEET_EVERY:-50}" --export-every 1 --no-progress --threads 4 ${FOLDERS:+--folders $FOLDERS} \
     ${INIT_GENERATOR:+--init-generator "$INIT_GENERATOR" --d-warmup "${D_WARMUP:-100}"} 2>&1 | tee "$out/train.log"
 last=$(ls "$work/run/samples" | sort | tail -1)
 [ "${RETURN_CHECKPOINT:-0}" = 1 ] || cp "$work/run/samples/$last" "$out/samples.png"
