@@ -13,8 +13,8 @@ from torch import nn
 
 from livecomposer.visual.gan import (FastDiscriminator, FastGanConfig, FastGenerator, GanConfig, Generator, load_generator,
                                      save_generator)
-from livecomposer.visual.quality import (EncoderConfig, FeatureEncoder, checkerboard_energy, frame_times, kid, nt_xent,
-                                         polynomial_mmd2, sharpness, simclr_views)
+from livecomposer.visual.quality import (EncoderConfig, FeatureEncoder, checkerboard_energy, density_coverage, frame_times, kid, nt_xent,
+                                         polynomial_mmd2, sharpness, simclr_views, vendi_score)
 from livecomposer.visual.renderer import resolve_model
 from livecomposer.visual.train import diff_augment
 
@@ -142,6 +142,28 @@ def test_kid_is_near_zero_for_one_distribution_and_grows_with_the_difference():
     near, _ = kid(a, b + 0.3, subsets=20, subset_size=200)
     far, _ = kid(a, b + 1.0, subsets=20, subset_size=200)
     assert abs(same) < 0.02 < near < far
+
+
+def test_coverage_sees_a_collapse_that_stays_near_the_real_images():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(400, 16))
+    same_density, same_coverage = density_coverage(real, rng.normal(size=(400, 16)))
+    # a generator painting only two pictures, each close to a real one: every image is "real-looking"
+    collapsed = real[[3, 7]][rng.integers(0, 2, 400)] + 0.01 * rng.normal(size=(400, 16))
+    collapsed_density, collapsed_coverage = density_coverage(real, collapsed)
+    assert same_coverage > 0.9 and 0.7 < same_density < 1.3
+    assert collapsed_coverage < 0.05 < 0.5 < collapsed_density  # each image near real ones, yet nearly nothing covered
+    with pytest.raises(ValueError, match="need more than k=5"):
+        density_coverage(real[:5], collapsed)
+
+
+def test_vendi_score_counts_distinct_pictures():
+    rng = np.random.default_rng(0)
+    distinct = rng.normal(size=(300, 256))  # nearly orthogonal in 256 dimensions
+    four = np.repeat(np.eye(4, 256), 75, axis=0) + 0.001 * rng.normal(size=(300, 256))
+    assert vendi_score(distinct) > 150  # 300 random directions in 256 dimensions overlap a little
+    assert 3.9 < vendi_score(four) < 4.1
+    assert vendi_score(np.ones((50, 8))) == pytest.approx(1.0)
 
 
 def _luma_image(g: np.ndarray) -> torch.Tensor:

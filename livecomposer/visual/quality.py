@@ -1,4 +1,4 @@
-"""Measured image quality of the visualizer's generators: KID, checkerboard, sharpness, speed.
+"""Measured image quality of the visualizer's generators: KID, coverage, diversity, checkerboard, sharpness, speed.
 
 * **KID** (Kernel Inception Distance, Binkowski et al. 2018): the unbiased estimate of the
   squared maximum mean discrepancy between real and generated images, with the cubic
@@ -10,6 +10,16 @@
   together and far from the other images in the batch.  Its 256 pooled features then say
   what is in a picture, not which colour its ground is.  It sees images at 64 px, so KID
   measures content and layout; fine detail has its own two measures.
+* **coverage** and **density** (Naeem et al. 2020), on the same features: coverage is the
+  share of real images with a generated image inside the ball that reaches their k-th
+  nearest real neighbour (what of the real pictures the generator can paint); density
+  counts how many such balls the generated images fall into, over k (how real-looking
+  they are).
+* **diversity**: the Vendi score (Friedman and Dieng 2023) of the features, the effective
+  number of distinct pictures in a draw (the exponential of the entropy of the cosine
+  similarity matrix's eigenvalues), relative to an equally large draw of real images.  It
+  is what catches a generator that collapses onto a few pictures, which KID, averaging
+  kernel values over a few hundred images, can rate as well as a varied one.
 * **checkerboard**: the share of the spectral energy (FFT of the grayscale image, mean
   removed) on the Nyquist row and column, (N/2, *) and (*, N/2): a period-2 pattern, which
   is what uneven overlap in a 2x up-sampling layer paints.  Reported relative to real
@@ -63,6 +73,37 @@ def kid(real: np.ndarray, fake: np.ndarray, subsets: int = 50, subset_size: int 
     values = [polynomial_mmd2(real[rng.choice(len(real), size, replace=False)], fake[rng.choice(len(fake), size, replace=False)])
               for _ in range(subsets)]
     return float(np.mean(values)), float(np.std(values))
+
+
+def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> tuple[float, float]:
+    """Density and coverage of ``fake`` against ``real`` features (Naeem et al. 2020).
+
+    Each real feature gets a ball reaching its ``k``-th nearest other real feature.
+    Coverage: the share of real balls holding at least one generated feature (1 for a
+    generator that paints every kind of picture, small for a collapsed one).  Density:
+    the mean number of real balls a generated feature lies in, over ``k`` (about 1 when
+    the generated images sit where the real ones are as densely as they do)."""
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    if len(real) <= k:
+        raise ValueError(f"density_coverage: {len(real)} real features, need more than k={k}")
+
+    def sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T, 0.0)
+
+    radius = np.sort(sq_dist(real, real), axis=1)[:, k]  # column 0 is the point itself
+    inside = sq_dist(real, fake) <= radius[:, None]  # (real, fake)
+    return float(inside.sum() / (k * len(fake))), float(inside.any(axis=1).mean())
+
+
+def vendi_score(feats: np.ndarray) -> float:
+    """The effective number of distinct items among ``feats`` (n, d): exp of the Shannon
+    entropy of the eigenvalues of the cosine similarity matrix over n.  n for n unrelated
+    items, 1 for n copies of one."""
+    f = np.asarray(feats, np.float64)
+    f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+    eig = np.clip(np.linalg.eigvalsh(f @ f.T / len(f)), 0.0, None)
+    eig = eig[eig > 1e-12]
+    return float(np.exp(-(eig * np.log(eig)).sum()))
 
 
 def grayscale(images: torch.Tensor) -> torch.Tensor:
@@ -282,7 +323,9 @@ def features(encoder: FeatureEncoder, images: torch.Tensor, batch: int = 200) ->
 
 
 def evaluate(generators: dict[str, Path], pack: Path, encoder: Path = ENCODER, count: int = 1000, fps_frames: int = 200) -> dict:
-    """The metrics of each generator against real images; ``real`` holds real-vs-real."""
+    """The metrics of each generator against real images; ``real`` holds real-vs-real
+    (two draws of the pack, on fresh grounds: it shows each figure's noise; the draws share
+    images when the pack holds fewer than ``2 * count``)."""
     from .gan import load_generator
 
     enc = load_encoder(encoder)
@@ -291,17 +334,26 @@ def evaluate(generators: dict[str, Path], pack: Path, encoder: Path = ENCODER, c
     fa = features(enc, real_a)
     ref_check, ref_sharp = checkerboard_energy(real_a), sharpness(real_a)
     ref_coarse = {p: checkerboard_energy(real_a, p) for p in (4, 8)}
-    k_mean, k_std = kid(fa, features(enc, real_b))
-    rows = {"real": {"kid_x1000": round(k_mean * 1000, 3), "kid_std_x1000": round(k_std * 1000, 3), "checkerboard": ref_check,
+    fb = features(enc, real_b)
+    k_mean, k_std = kid(fa, fb)
+    dens, cover = density_coverage(fa, fb)
+    ref_vendi = vendi_score(fa)
+    rows = {"real": {"kid_x1000": round(k_mean * 1000, 3), "kid_std_x1000": round(k_std * 1000, 3),
+                     "coverage": round(cover, 3), "density": round(dens, 3), "vendi": round(ref_vendi, 2),
+                     "diversity_rel": round(vendi_score(fb) / ref_vendi, 3), "checkerboard": ref_check,
                      "checkerboard_rel": round(checkerboard_energy(real_b) / ref_check, 3), "sharpness": ref_sharp,
                      "sharpness_rel": round(sharpness(real_b) / ref_sharp, 3),
                      **{f"checkerboard{p}_rel": round(checkerboard_energy(real_b, p) / ref, 3) for p, ref in ref_coarse.items()}}}
     for name, path in generators.items():
         g = load_generator(path)
         fake = generated_images(g, count, seed=1)
-        k_mean, k_std = kid(fa, features(enc, fake))
+        ff = features(enc, fake)
+        k_mean, k_std = kid(fa, ff)
+        dens, cover = density_coverage(fa, ff)
         check, sharp = checkerboard_energy(fake), sharpness(fake)
-        rows[name] = {"kid_x1000": round(k_mean * 1000, 3), "kid_std_x1000": round(k_std * 1000, 3), "checkerboard": check,
+        rows[name] = {"kid_x1000": round(k_mean * 1000, 3), "kid_std_x1000": round(k_std * 1000, 3),
+                      "coverage": round(cover, 3), "density": round(dens, 3), "diversity_rel": round(vendi_score(ff) / ref_vendi, 3),
+                      "checkerboard": check,
                       "checkerboard_rel": round(check / ref_check, 3), "sharpness": sharp, "sharpness_rel": round(sharp / ref_sharp, 3),
                       **{f"checkerboard{p}_rel": round(checkerboard_energy(fake, p) / ref, 3) for p, ref in ref_coarse.items()},
                       "parameters": sum(p.numel() for p in g.parameters())}
@@ -346,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--threads", type=int, default=1)
-    p = sub.add_parser("evaluate", help="KID, checkerboard, sharpness and speed of generators")
+    p = sub.add_parser("evaluate", help="KID, coverage, diversity, checkerboard, sharpness and speed of generators")
     p.add_argument("generators", nargs="+", help="NAME=PATH.safetensors (or PATH)")
     p.add_argument("--pack", type=Path, default=Path("cache/visual/clipart-256.npz"))
     p.add_argument("--encoder", type=Path, default=ENCODER)
