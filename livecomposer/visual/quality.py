@@ -17,9 +17,11 @@
   they are).
 * **diversity**: the Vendi score (Friedman and Dieng 2023) of the features, the effective
   number of distinct pictures in a draw (the exponential of the entropy of the cosine
-  similarity matrix's eigenvalues), relative to an equally large draw of real images.  It
-  is what catches a generator that collapses onto a few pictures, which KID, averaging
-  kernel values over a few hundred images, can rate as well as a varied one.
+  similarity matrix's eigenvalues), relative to an equally large draw of real images.
+  Coverage and diversity say what KID's one number does not: how much of the real set a
+  generator can paint, and how varied its pictures are.  A generator that has collapsed
+  onto a few pictures can still score a KID as good as a varied one's; look at the
+  sheets as well.
 * **checkerboard**: the share of the spectral energy (FFT of the grayscale image, mean
   removed) on the Nyquist row and column, (N/2, *) and (*, N/2): a period-2 pattern, which
   is what uneven overlap in a 2x up-sampling layer paints.  Reported relative to real
