@@ -155,6 +155,36 @@ def test_only_a_strong_accent_jumps():
     assert accented.max() > 0.5 * np.sqrt(128) > plain.max()
 
 
+def _steady_key(pitch_classes: list[int]) -> np.ndarray:
+    """Features of busy playing (4 onsets a second) that keeps to these pitch classes."""
+    v = np.zeros(F.SIZE)
+    v[F.DENSITY], v[F.REGISTER], v[F.LOUDNESS] = 4.0, 0.5, 0.6
+    v[[1 + pc for pc in pitch_classes]] = 1.0
+    return v
+
+
+def _degrees(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.degrees(np.arccos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1, 1))))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_tune_in_one_key_keeps_the_picture_roaming_near_its_harmony_and_a_new_key_pulls_it_away(seed):
+    mapper = LatentMapper(VisualConfig(seed=seed), 128)
+    c_major, f_sharp_major = _steady_key([0, 4, 7]), _steady_key([6, 10, 1])
+    towards = {name: (v[F.PC] / v[F.PC].sum()) @ mapper.harmony_dirs for name, v in (("C", c_major), ("F#", f_sharp_major))}
+    walk = []
+    for _ in range(40 * 30):
+        mapper.step(c_major, 1 / 30)
+        walk.append(mapper.u.copy())
+    settled = walk[10 * 30::30]  # once a second, after 10 s
+    assert max(_degrees(u, towards["C"]) for u in settled) < 60  # held near the key's pictures...
+    assert max(_degrees(a, b) for a in settled for b in settled) > 55  # ...but not parked on one (an attractor: about 30)
+    assert _degrees(mapper.u, towards["F#"]) > 100
+    for _ in range(10 * 30):
+        mapper.step(f_sharp_major, 1 / 30)
+    assert _degrees(mapper.u, towards["F#"]) < 60
+
+
 def test_mapping_is_deterministic():
     cfg = VisualConfig(seed=5)
     a = _walk(LatentMapper(cfg, 128), _busy_features(cfg), 1.0)

@@ -5,7 +5,12 @@ training noise lives, so every frame stays a plausible image):
 
 * **motion**: the walk's speed follows the note density; silence slows it to ``calm``.
 * **harmony**: the 12 pitch classes own 12 directions, laid out on the circle of fifths
-  (related keys point to nearby directions); their energies steer the walk's heading.
+  (related keys point to nearby directions); their energies steer the walk's heading back
+  once it strays further than ``TETHER_FREE`` from where the harmony points.  A tether,
+  not an attractor: steering always towards the harmony parked the picture on one image
+  for as long as a tune stayed in its key (about two distinct pictures over a chorale),
+  where within the tether's reach it keeps roaming and a change of key pulls it to
+  another region.
 * **pulse**: each onset pushes the point outwards along the harmony's direction, scaled by
   velocity, with a short attack and a smooth release: a swell, not a cut.
 * **hidden**: the model's hidden state, projected, adds a slowly gliding offset, stronger
@@ -28,6 +33,8 @@ from . import features as F
 from .config import VisualConfig
 
 FIFTHS = [(7 * pc) % 12 for pc in range(12)]  # position of each pitch class on the circle of fifths
+TETHER_FREE = math.radians(40)  # the walk roams freely this far from the harmony's direction...
+TETHER_FULL = math.radians(65)  # ...and is steered back with full strength from this far
 
 
 class LatentMapper:
@@ -77,7 +84,9 @@ class LatentMapper:
         harmony_vec = None
         if total > 1e-6 and cfg.harmony > 0:
             harmony_vec = self._unit((pcs / total) @ self.harmony_dirs)
-            weight = cfg.harmony * 1.2 * min(1.0, total / 1.5)
+            strayed = math.acos(min(1.0, max(-1.0, float(self.u @ harmony_vec))))
+            reach = min(1.0, max(0.0, (strayed - TETHER_FREE) / (TETHER_FULL - TETHER_FREE)))
+            weight = cfg.harmony * 1.2 * min(1.0, total / 1.5) * reach * reach * (3.0 - 2.0 * reach)
             desired = self._unit(desired + weight * self._unit(self._tangent(harmony_vec)))
         self.heading = self._unit(self._tangent(self.heading + (desired - self.heading) * min(1.0, dt / 0.4)))
         # speed follows density (onsets per second), smoothly
