@@ -185,6 +185,19 @@ def test_a_tune_in_one_key_keeps_the_picture_roaming_near_its_harmony_and_a_new_
     assert _degrees(mapper.u, towards["F#"]) < 60
 
 
+def test_busy_playing_paints_more_distinct_pictures_than_two_lone_notes():
+    from livecomposer.visual.offline import variety
+
+    busy = []
+    for k in range(80):  # 20 s of arpeggios, four notes a second
+        t, pitch = int(k * S / 4), 60 + (0, 4, 7, 12, 7, 4)[k % 6]
+        busy += [note_on(t, pitch, 90), note_off(t + S // 5, pitch)]
+    lone = [note_on(0, 60, 60), note_off(S // 5, 60), note_on(20 * S, 60, 60), note_off(20 * S + S // 5, 60)]
+    played, quiet = variety(busy), variety(lone)
+    assert played["frames"] >= 40 and quiet["frames"] >= 40  # a frame every half second over 20 s and more
+    assert played["vendi"] > 1.5 * quiet["vendi"] and played["move"] > 2 * quiet["move"]
+
+
 def test_mapping_is_deterministic():
     cfg = VisualConfig(seed=5)
     a = _walk(LatentMapper(cfg, 128), _busy_features(cfg), 1.0)

@@ -2,7 +2,8 @@
 
 Live (default): serves the page and plays the notes (in a loop) into the visualizer in
 real time, so the look of a model and the mapping strengths can be judged without a
-keyboard.  ``--sheet PNG`` or ``--offline`` render instead, deterministically.
+keyboard.  ``--sheet PNG`` or ``--offline`` render instead, deterministically;
+``--variety`` prints how varied the pictures over the piece are.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ def register(subparsers) -> None:
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--frames", type=Path, help="also write every frame as PNG into this directory")
     p.add_argument("--sheet", type=Path, help="render a contact sheet PNG offline and exit")
+    p.add_argument("--variety", action="store_true",
+                   help="print how varied the pictures over the piece are (distinct pictures, change over 4 s) and exit")
     p.add_argument("--offline", action="store_true", help="with --frames: render the frames offline (30 fps) and exit")
     p.add_argument("--seconds", type=float, default=0.0, help="live: stop after this long (default: until Ctrl-C)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any visual preset key, e.g. --set pulse=1.5")
@@ -69,6 +72,13 @@ def run(args: argparse.Namespace) -> int:
             from ..visual.offline import render_contact_sheet
 
             print(render_contact_sheet(events, args.sheet, cfg))
+            return 0
+        if args.variety:
+            import json
+
+            from ..visual.offline import variety
+
+            print(json.dumps(variety(events, cfg)))
             return 0
         if args.offline:
             if not args.frames:

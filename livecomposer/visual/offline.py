@@ -124,6 +124,33 @@ def motion(frames: Sequence[np.ndarray]) -> float:
     return float(np.abs(np.diff(a, axis=0)).mean())
 
 
+def variety(events: Sequence[Event], cfg: VisualConfig | None = None, every_s: float = 0.5, apart_s: float = 4.0,
+            fps: float = 30.0) -> dict:
+    """How varied the pictures over a performance are: a frame every ``every_s`` (the walk
+    still steps at ``fps``), painted without the stage look (its palette, mirror, trails and
+    fades would dress up one picture as many), described by the project's feature network.
+    ``vendi``: the effective number of distinct pictures among them
+    (:func:`.quality.vendi_score`; a run of random latents of the shipped generator gives
+    about 6 for 80 frames); ``move``: the mean cosine distance between the features of frames
+    ``apart_s`` apart (0: the same picture)."""
+    import torch
+
+    from .look import LookConfig
+    from .quality import features, load_encoder, vendi_score
+
+    cfg = (cfg or VisualConfig()).with_(look=LookConfig(palette="none", mirror="none", trails=0.0, pulse=0.0, fade=False))
+    start, end = span(events)
+    total = int((end - start) // (NS / fps)) + 1
+    step = max(1, round(every_s * fps))
+    frames = [frame for _, frame in iter_frames(events, cfg, fps, start=start, end=end, only=set(range(0, total, step)))]
+    x = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    f = features(load_encoder(), x)
+    unit = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+    lag = max(1, round(apart_s / every_s))
+    move = float((1.0 - (unit[lag:] * unit[:-lag]).sum(1)).mean()) if len(unit) > lag else 0.0
+    return {"frames": len(frames), "vendi": round(vendi_score(f), 2), "move": round(move, 3)}
+
+
 def render_video(events: Sequence[Event], stem: Path, cfg: VisualConfig | None = None, fps: float = 30.0,
                  plans: Sequence[tuple[int, str, object]] = (), audio: Path | None = None, start: int = 0,
                  end: int | None = None, tempo: object = None) -> Path:
