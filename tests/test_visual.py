@@ -177,12 +177,12 @@ def test_a_tune_in_one_key_keeps_the_picture_roaming_near_its_harmony_and_a_new_
         mapper.step(c_major, 1 / 30)
         walk.append(mapper.u.copy())
     settled = walk[10 * 30::30]  # once a second, after 10 s
-    assert max(_degrees(u, towards["C"]) for u in settled) < 60  # held near the key's pictures...
-    assert max(_degrees(a, b) for a in settled for b in settled) > 55  # ...but not parked on one (an attractor: about 30)
+    assert max(_degrees(u, towards["C"]) for u in settled) < 70  # held near the key's pictures...
+    assert max(_degrees(a, b) for a in settled for b in settled) > 70  # ...but not parked on one (an attractor: about 30)
     assert _degrees(mapper.u, towards["F#"]) > 100
     for _ in range(10 * 30):
         mapper.step(f_sharp_major, 1 / 30)
-    assert _degrees(mapper.u, towards["F#"]) < 60
+    assert _degrees(mapper.u, towards["F#"]) < 70
 
 
 def test_busy_playing_paints_more_distinct_pictures_than_two_lone_notes():

@@ -33,8 +33,8 @@ from . import features as F
 from .config import VisualConfig
 
 FIFTHS = [(7 * pc) % 12 for pc in range(12)]  # position of each pitch class on the circle of fifths
-TETHER_FREE = math.radians(40)  # the walk roams freely this far from the harmony's direction...
-TETHER_FULL = math.radians(65)  # ...and is steered back with full strength from this far
+TETHER_FREE = math.radians(55)  # the walk roams freely this far from the harmony's direction...
+TETHER_FULL = math.radians(75)  # ...and is steered back with full strength from this far
 
 
 class LatentMapper:
