@@ -25,7 +25,8 @@ def shipped(tmp_path):
 
 def _options(tmp_path, pack, shipped, minutes: float, d_warmup: int) -> TrainOptions:
     return TrainOptions(out=tmp_path / "run", pack=pack, export=tmp_path / "out.safetensors", minutes=minutes, batch=4,
-                        device="cpu", progress=False, calibration_batches=1, init_generator=shipped, d_warmup=d_warmup)
+                        device="cpu", progress=False, calibration_batches=1, init_generator=shipped, d_warmup=d_warmup,
+                        categories=None)  # the pack holds every folder of its small root
 
 
 def _parameters(path) -> dict[str, torch.Tensor]:
