@@ -8,7 +8,7 @@ training noise lives, so every frame stays a plausible image):
   (related keys point to nearby directions); their energies steer the walk's heading back
   once it strays further than ``TETHER_FREE`` from where the harmony points.  A tether,
   not an attractor: steering always towards the harmony parked the picture on one image
-  for as long as a tune stayed in its key (about two distinct pictures over a chorale),
+  for as long as a tune stayed in its key (about three distinct pictures over a chorale),
   where within the tether's reach it keeps roaming and a change of key pulls it to
   another region.
 * **pulse**: each onset pushes the point outwards along the harmony's direction, scaled by

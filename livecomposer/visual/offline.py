@@ -136,7 +136,7 @@ def variety(events: Sequence[Event], cfg: VisualConfig | None = None, every_s: f
     import torch
 
     from .look import LookConfig
-    from .quality import features, load_encoder, vendi_score
+    from .quality import features, load_encoder, unit_rows, vendi_score
 
     cfg = (cfg or VisualConfig()).with_(look=LookConfig(palette="none", mirror="none", trails=0.0, pulse=0.0, fade=False))
     start, end = span(events)
@@ -145,7 +145,7 @@ def variety(events: Sequence[Event], cfg: VisualConfig | None = None, every_s: f
     frames = [frame for _, frame in iter_frames(events, cfg, fps, start=start, end=end, only=set(range(0, total, step)))]
     x = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
     f = features(load_encoder(), x)
-    unit = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+    unit = unit_rows(f)
     lag = max(1, round(apart_s / every_s))
     move = float((1.0 - (unit[lag:] * unit[:-lag]).sum(1)).mean()) if len(unit) > lag else 0.0
     return {"frames": len(frames), "vendi": round(vendi_score(f), 2), "move": round(move, 3)}

@@ -97,12 +97,17 @@ def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> tuple[fl
     return float(inside.sum() / (k * len(fake))), float(inside.any(axis=1).mean())
 
 
+def unit_rows(feats: np.ndarray) -> np.ndarray:
+    """Each feature row scaled to length 1 (rows of zeros stay zero), as float64."""
+    f = np.asarray(feats, np.float64)
+    return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+
+
 def vendi_score(feats: np.ndarray) -> float:
     """The effective number of distinct items among ``feats`` (n, d): exp of the Shannon
     entropy of the eigenvalues of the cosine similarity matrix over n.  n for n unrelated
     items, 1 for n copies of one."""
-    f = np.asarray(feats, np.float64)
-    f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+    f = unit_rows(feats)
     eig = np.clip(np.linalg.eigvalsh(f @ f.T / len(f)), 0.0, None)
     eig = eig[eig > 1e-12]
     return float(np.exp(-(eig * np.log(eig)).sum()))
